@@ -14,6 +14,7 @@ import (
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/muc"
 	"mellium.im/xmpp/ping"
@@ -24,6 +25,7 @@ import (
 type DialOption func(*dialConfig)
 
 type dialConfig struct {
+	available  bool
 	mechanisms []sasl.Mechanism
 	teeIn      io.Writer
 	teeOut     io.Writer
@@ -33,6 +35,14 @@ type dialConfig struct {
 // SCRAM-SHA-256, SCRAM-SHA-1, PLAIN).
 func Mechanisms(m ...sasl.Mechanism) DialOption {
 	return func(c *dialConfig) { c.mechanisms = m }
+}
+
+// Available sends initial presence once the session is negotiated, so that
+// Prosody delivers messages sent to the bare JID live (with the archive's
+// stanza-id) instead of only archiving them. Without it the session is not
+// available: chats to its bare JID are archived but not delivered.
+func Available() DialOption {
+	return func(c *dialConfig) { c.available = true }
 }
 
 // Tee copies the raw XML the session reads to in and what it writes to out
@@ -90,6 +100,12 @@ func (s *Server) Dial(ctx context.Context, j jid.JID, password string, opts ...D
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("log in to %s as %s: %w", addr, j, err)
+	}
+	if cfg.available {
+		if err := sess.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("log in to %s as %s: initial presence: %w", addr, j, err)
+		}
 	}
 	return sess, nil
 }
@@ -260,13 +276,16 @@ func CreateRoom(ctx context.Context, sess *xmpp.Session, room jid.JID, nick stri
 	return nil
 }
 
-// JoinRoom joins an existing room as nick (with no history, the archive is
-// the history) and returns once the session is an occupant, which it checks
-// with an XEP-0410 self-ping. A room that does not exist yet, or is still
-// locked because its owner has not configured it, is not joined: Prosody
-// answers item-not-found.
+// JoinRoom joins an existing room as nick (asking for no history: the archive
+// is the history) and returns once the session is an occupant, which it checks
+// with an XEP-0410 self-ping. It first asks the room for its disco#info so that
+// it fails (item-not-found) instead of creating a room that does not exist:
+// Prosody creates a room on the first join, locked and owned by the joiner.
 func JoinRoom(ctx context.Context, sess *xmpp.Session, room jid.JID, nick string) error {
 	room = room.Bare()
+	if _, err := disco.GetInfo(ctx, "", room, sess); err != nil {
+		return fmt.Errorf("join room %s: disco#info: %w", room, err)
+	}
 	if err := sendJoin(ctx, sess, room, nick); err != nil {
 		return fmt.Errorf("join room %s: %w", room, err)
 	}
