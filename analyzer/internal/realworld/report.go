@@ -1,0 +1,271 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runInfo describes a run for the report header.
+type runInfo struct {
+	Source   string // manifest or wild list, as given
+	Checkout string // repository the analyzer was built from, with its commit
+	Flags    []string
+	Go       string
+	Cache    string
+}
+
+func (ri runInfo) flagsString() string {
+	if len(ri.Flags) == 0 {
+		return "(defaults)"
+	}
+	return strings.Join(ri.Flags, " ")
+}
+
+// oneLine flattens s to one line of at most n runes for tables.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); n > 0 && len(r) > n {
+		s = string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// mdCell escapes s for a Markdown table cell.
+func mdCell(s string) string {
+	s = strings.ReplaceAll(oneLine(s, 0), "|", `\|`)
+	return s
+}
+
+func diagString(r RowResult, d Diagnostic, withMessage bool) string {
+	s := fmt.Sprintf("%s:%d", r.RelName(d.File), d.Pos.Line)
+	if d.Pos.Col > 0 {
+		s += fmt.Sprintf(":%d", d.Pos.Col)
+	}
+	if d.Category != "" {
+		s += " [" + d.Category + "]"
+	}
+	if withMessage {
+		s += " " + oneLine(d.Message, 140)
+	}
+	return s
+}
+
+func roundDuration(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// WriteText prints the evaluation for a terminal: one block per row, the
+// module versions with their timings, the error rows in full, then the
+// scores.
+func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
+	fmt.Fprintf(w, "mapleak real-world evaluation of %s (%d rows, %d module versions)\n", ri.Source, len(ev.Rows), len(ev.Jobs))
+	if ev.FetchOnly {
+		fmt.Fprintf(w, "fetch only (no analysis); %s; cache %s\n\n", ri.Go, ri.Cache)
+	} else {
+		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n\n", ri.Checkout, ri.flagsString(), ri.Go, ri.Cache)
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tLABEL\tFOUND\tVERDICT\tDETAIL")
+	for _, r := range ev.Rows {
+		found, detail := "-", []string{}
+		switch {
+		case r.Verdict == ErrorRow:
+			detail = append(detail, oneLine(r.Err.Error(), 110))
+		case ev.FetchOnly:
+			found = "?"
+			detail = append(detail, fmt.Sprintf("%s %s in %s (%s)", r.Row.ModuleVersion(), r.Row.Function, r.Row.File, r.Span))
+		default:
+			found = "no"
+			if r.Found() {
+				found = "yes"
+			}
+			for _, d := range r.Inside {
+				detail = append(detail, diagString(r, d, true))
+			}
+			if o, ok := r.NearestOutside(); ok {
+				detail = append(detail, fmt.Sprintf("%d outside the function, nearest %s", len(r.Outside), diagString(r, o, true)))
+			} else if !r.Found() {
+				detail = append(detail, "no diagnostic in the package")
+			}
+		}
+		if r.Warning != "" {
+			detail = append(detail, "warning: "+r.Warning)
+		}
+		verdict := string(r.Verdict)
+		if verdict == "" {
+			verdict = "loads"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Row.ID, r.Row.Label, found, verdict, detail[0])
+		for _, d := range detail[1:] {
+			fmt.Fprintf(tw, "\t\t\t\t%s\n", d)
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE VERSION\tFETCH\tANALYSIS\tSTATUS")
+	for _, j := range ev.Jobs {
+		fetch := "fetched " + roundDuration(j.FetchTook)
+		if j.Cached {
+			fetch = "cached"
+		}
+		status := "ok"
+		if j.Err != nil {
+			status = "FAILED: " + oneLine(j.Err.Error(), 100)
+			if j.FetchTook == 0 && !j.Cached {
+				fetch = "-"
+			}
+		}
+		for _, wmsg := range j.Warnings {
+			status += "; " + oneLine(wmsg, 100)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.ModuleVersion, fetch, roundDuration(j.AnalysisTook), status)
+	}
+	tw.Flush()
+
+	var errorRows []RowResult
+	for _, r := range ev.Rows {
+		if r.Verdict == ErrorRow {
+			errorRows = append(errorRows, r)
+		}
+	}
+	if len(errorRows) > 0 {
+		fmt.Fprintf(w, "\nerror rows (excluded from the scores):\n")
+		for _, r := range errorRows {
+			fmt.Fprintf(w, "  %s (%s, line %d): %s\n", r.Row.ID, r.Row.ModuleVersion(), r.Row.Line, strings.ReplaceAll(r.Err.Error(), "\n", "\n      "))
+		}
+	}
+
+	s := ev.Summary
+	fmt.Fprintf(w, "\nrows=%d scored=%d errors=%d TP=%d FP=%d FN=%d TN=%d time=%s\n",
+		len(ev.Rows), s.Scored(), s.Errors, s.TP, s.FP, s.FN, s.TN, roundDuration(ev.Took))
+	if !ev.FetchOnly {
+		fmt.Fprintf(w, "precision=%s recall=%s\n", s.PrecisionString(), s.RecallString())
+	}
+}
+
+// WriteMarkdown prints the per-row table and the scores in Markdown, the
+// form docs/evaluation.md quotes.
+func (ev *Evaluation) WriteMarkdown(w io.Writer, ri runInfo) {
+	fmt.Fprintf(w, "Evaluation of `%s` with mapleak from %s, flags `%s`, %s.\n\n", ri.Source, ri.Checkout, ri.flagsString(), ri.Go)
+	fmt.Fprintln(w, "| id | module@version | function | label | found | verdict | diagnostics in the function (line, category) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, r := range ev.Rows {
+		found, cell := "", ""
+		switch {
+		case r.Verdict == ErrorRow:
+			found, cell = "—", "error: "+oneLine(r.Err.Error(), 120)
+		case r.Found():
+			found = "yes"
+			var parts []string
+			for _, d := range r.Inside {
+				p := fmt.Sprintf("%d", d.Pos.Line)
+				if d.Category != "" {
+					p += " " + d.Category
+				}
+				parts = append(parts, p)
+			}
+			cell = strings.Join(parts, ", ")
+		default:
+			found = "no"
+		}
+		fmt.Fprintf(w, "| %s | `%s` | `%s` | %s | %s | %s | %s |\n",
+			mdCell(r.Row.ID), mdCell(r.Row.ModuleVersion()), mdCell(r.Row.Function), r.Row.Label, found, r.Verdict, mdCell(cell))
+	}
+	s := ev.Summary
+	fmt.Fprintf(w, "\n**precision %s, recall %s**; TP %d, FP %d, FN %d, TN %d, error rows %d (of %d rows).\n",
+		s.PrecisionString(), s.RecallString(), s.TP, s.FP, s.FN, s.TN, s.Errors, len(ev.Rows))
+}
+
+// WriteWildText prints findings in the wild for a terminal.
+func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Duration) {
+	fmt.Fprintf(w, "mapleak findings in the wild for %s (%d targets)\n", ri.Source, len(reports))
+	fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n", ri.Checkout, ri.flagsString(), ri.Go, ri.Cache)
+	total := 0
+	for _, rep := range reports {
+		j := rep.Job
+		fmt.Fprintf(w, "\n== %s %s: ", j.ModuleVersion, strings.Join(j.Patterns, " "))
+		if j.Err != nil {
+			fmt.Fprintf(w, "FAILED\n%s\n", j.Err)
+			continue
+		}
+		total += len(rep.Findings)
+		fmt.Fprintf(w, "%d findings", len(rep.Findings))
+		if rep.Sampled {
+			fmt.Fprintf(w, ", random sample of %d shown", len(rep.Shown))
+		}
+		fetch := "fetch " + roundDuration(j.FetchTook)
+		if j.Cached {
+			fetch = "cached"
+		}
+		fmt.Fprintf(w, " (%s, analysis %s)\n", fetch, roundDuration(j.AnalysisTook))
+		for _, wmsg := range j.Warnings {
+			fmt.Fprintf(w, "warning: %s\n", wmsg)
+		}
+		if len(rep.Shown) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "LOCATION\tFUNCTION\tCATEGORY\tMESSAGE")
+			for _, f := range rep.Shown {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Location(), f.Function, f.Category, oneLine(f.Message, 160))
+			}
+			tw.Flush()
+		}
+		if len(rep.Problems) > 0 {
+			fmt.Fprintf(w, "%d load/analysis problem(s):\n", len(rep.Problems))
+			for _, p := range rep.Problems {
+				fmt.Fprintf(w, "  %s\n", oneLine(p, 200))
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nfindings=%d time=%s\n", total, roundDuration(took))
+}
+
+// WriteWildMarkdown prints findings in the wild as triage tables, with
+// empty triage and reasoning columns to fill in.
+func WriteWildMarkdown(w io.Writer, ri runInfo, reports []WildReport, seed uint64) {
+	fmt.Fprintf(w, "Findings of mapleak from %s, flags `%s`, %s.\n", ri.Checkout, ri.flagsString(), ri.Go)
+	for _, rep := range reports {
+		j := rep.Job
+		fmt.Fprintf(w, "\n### %s\n\n", j.ModuleVersion)
+		pats := make([]string, len(j.Patterns))
+		for i, p := range j.Patterns {
+			pats[i] = "`" + p + "`"
+		}
+		if j.Err != nil {
+			fmt.Fprintf(w, "Patterns %s: failed: %s\n", strings.Join(pats, " "), mdCell(j.Err.Error()))
+			continue
+		}
+		fmt.Fprintf(w, "Patterns %s: %d findings", strings.Join(pats, " "), len(rep.Findings))
+		if rep.Sampled {
+			fmt.Fprintf(w, ", random sample of %d (seed %d)", len(rep.Shown), seed)
+		}
+		if len(rep.Problems) > 0 {
+			fmt.Fprintf(w, "; %d package(s) did not load or analyse", len(rep.Problems))
+		}
+		fmt.Fprintln(w, ".")
+		if len(rep.Shown) == 0 {
+			continue
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| # | location | function | category | message | triage | reasoning |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		for i, f := range rep.Shown {
+			fn := "`" + mdCell(f.Function) + "`"
+			if f.Function == "" {
+				fn = "(package level)"
+			}
+			fmt.Fprintf(w, "| %d | `%s` | %s | %s | %s |  |  |\n", i+1, mdCell(f.Location()), fn, mdCell(f.Category), mdCell(f.Message))
+		}
+	}
+}
