@@ -112,13 +112,34 @@ func New(rawSettings any) (register.LinterPlugin, error) {
 }
 
 // BuildAnalyzers returns a mapleak analyzer configured by the plugin's
-// settings, independent of every other analyzer.
+// settings, independent of every other analyzer. Its diagnostics carry no
+// Related information: see [withoutRelated].
 func (p *Plugin) BuildAnalyzers() ([]*analysis.Analyzer, error) {
 	a, err := analyzer.New(p.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mapleak settings: %w", err)
 	}
-	return []*analysis.Analyzer{a}, nil
+	return []*analysis.Analyzer{withoutRelated(a)}, nil
+}
+
+// withoutRelated returns an analyzer that runs a but drops the Related
+// information of its diagnostics. golangci-lint turns each Related entry into
+// an issue of its own, "mapleak(related information): ...", at another line,
+// where a //nolint:mapleak or //mapleak:ignore on the finding's line cannot
+// reach it. mapleak's main message names the positions that matter (the
+// leaking return, the release on the other paths), so nothing is lost.
+func withoutRelated(a *analysis.Analyzer) *analysis.Analyzer {
+	wrapped := *a
+	wrapped.Run = func(pass *analysis.Pass) (any, error) {
+		inner := *pass
+		inner.Analyzer = a
+		inner.Report = func(d analysis.Diagnostic) {
+			d.Related = nil
+			pass.Report(d)
+		}
+		return a.Run(&inner)
+	}
+	return &wrapped
 }
 
 // GetLoadMode reports that mapleak needs type information (it builds SSA).

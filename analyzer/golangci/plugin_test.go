@@ -406,3 +406,47 @@ func diagnostics(t *testing.T, a *analysis.Analyzer, pkg string) []string {
 	}
 	return out
 }
+
+// TestRelatedInformationDropped checks the wrapper BuildAnalyzers applies:
+// golangci-lint would report each Related entry as an issue of its own that
+// //nolint on the finding's line does not silence.
+func TestRelatedInformationDropped(t *testing.T) {
+	var sawAnalyzer *analysis.Analyzer
+	fake := &analysis.Analyzer{
+		Name: "fake",
+		Doc:  "fake reports the package clause with related information",
+		Run: func(pass *analysis.Pass) (any, error) {
+			sawAnalyzer = pass.Analyzer
+			f := pass.Files[0]
+			pass.Report(analysis.Diagnostic{
+				Pos:     f.Package,
+				Message: "main message",
+				Related: []analysis.RelatedInformation{{Pos: f.Name.Pos(), Message: "related"}},
+			})
+			return nil, nil
+		},
+	}
+	related := func(a *analysis.Analyzer) (messages []string, nRelated int) {
+		var r recorder
+		for _, res := range analysistest.Run(&r, analysistest.TestData(), a, "trackall") {
+			for _, d := range res.Action.Diagnostics {
+				messages = append(messages, d.Message)
+				nRelated += len(d.Related)
+			}
+		}
+		return messages, nRelated
+	}
+	if _, n := related(fake); n != 1 {
+		t.Fatalf("the fake analyzer itself reported %d related entries, want 1", n)
+	}
+	messages, n := related(withoutRelated(fake))
+	if n != 0 {
+		t.Errorf("wrapped analyzer reported %d related entries, want 0", n)
+	}
+	if len(messages) != 1 || messages[0] != "main message" {
+		t.Errorf("wrapped analyzer reported %q, want the one main message", messages)
+	}
+	if sawAnalyzer != fake {
+		t.Errorf("the wrapped Run saw pass.Analyzer %p, want its own analyzer %p", sawAnalyzer, fake)
+	}
+}
