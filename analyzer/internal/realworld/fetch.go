@@ -85,6 +85,16 @@ func (f *fetcher) Resolve(ctx context.Context, mod, ver string, patterns []strin
 	if res, ok := f.reusable(dir, mod, ver, patterns); ok {
 		return &scratchModule{Dir: dir, resolution: *res, Cached: true}, nil
 	}
+	// Keep the patterns an earlier run resolved here (the std module serves
+	// both the net/rpc row and the whole std in the wild), so two modes do
+	// not evict each other's scratch module.
+	if prev, ok := f.reusable(dir, mod, ver, nil); ok {
+		for _, p := range prev.Patterns {
+			if !slices.Contains(patterns, p) {
+				patterns = append(slices.Clip(patterns), p)
+			}
+		}
+	}
 	start := time.Now()
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {

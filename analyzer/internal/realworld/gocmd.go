@@ -104,4 +104,3 @@ func tail(s string, maxLines, maxBytes int) string {
 	}
 	return s
 }
-

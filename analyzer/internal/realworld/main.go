@@ -231,7 +231,7 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 		log:      log,
 	}
 	s.fetch.pruneStaging()
-	ri := runInfo{Source: source, Checkout: describeCheckout(ctx, repo), Flags: extra, Go: goTool.Version, Cache: cacheDir}
+	ri := runInfo{Source: source, Checkout: describeCheckout(ctx, repo), Flags: extra, Go: goTool.Version, Cache: cacheDir, FetchOnly: o.fetchOnly}
 	if rel, err := filepath.Rel(repo, source); err == nil && !strings.HasPrefix(rel, "..") {
 		ri.Source = filepath.ToSlash(rel)
 	}

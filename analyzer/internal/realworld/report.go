@@ -15,6 +15,8 @@ type runInfo struct {
 	Flags    []string
 	Go       string
 	Cache    string
+	// FetchOnly marks a run that resolved modules without analysing them.
+	FetchOnly bool
 }
 
 func (ri runInfo) flagsString() string {
@@ -191,7 +193,11 @@ func (ev *Evaluation) WriteMarkdown(w io.Writer, ri runInfo) {
 // WriteWildText prints findings in the wild for a terminal.
 func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Duration) {
 	fmt.Fprintf(w, "mapleak findings in the wild for %s (%d targets)\n", ri.Source, len(reports))
-	fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n", ri.Checkout, ri.flagsString(), ri.Go, ri.Cache)
+	if ri.FetchOnly {
+		fmt.Fprintf(w, "fetch only (no analysis); %s; cache %s\n", ri.Go, ri.Cache)
+	} else {
+		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n", ri.Checkout, ri.flagsString(), ri.Go, ri.Cache)
+	}
 	total := 0
 	for _, rep := range reports {
 		j := rep.Job
@@ -201,7 +207,11 @@ func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Dura
 			continue
 		}
 		total += len(rep.Findings)
-		fmt.Fprintf(w, "%d findings", len(rep.Findings))
+		if ri.FetchOnly {
+			fmt.Fprintf(w, "resolved")
+		} else {
+			fmt.Fprintf(w, "%d findings", len(rep.Findings))
+		}
 		if rep.Sampled {
 			fmt.Fprintf(w, ", random sample of %d shown", len(rep.Shown))
 		}
@@ -227,6 +237,10 @@ func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Dura
 				fmt.Fprintf(w, "  %s\n", oneLine(p, 200))
 			}
 		}
+	}
+	if ri.FetchOnly {
+		fmt.Fprintf(w, "\ntime=%s\n", roundDuration(took))
+		return
 	}
 	fmt.Fprintf(w, "\nfindings=%d time=%s\n", total, roundDuration(took))
 }
