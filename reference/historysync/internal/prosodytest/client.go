@@ -52,11 +52,12 @@ func Tee(in, out io.Writer) DialOption {
 	return func(c *dialConfig) { c.teeIn, c.teeOut = in, out }
 }
 
-// Dial connects to the server as j (a bare JID, or a full JID to ask for that
-// resource) and negotiates a client session: SASL over plaintext loopback
-// (Prosody is configured to allow it; the session starts in the xmpp.Secure
-// state so that mellium offers PLAIN and SCRAM without TLS) and resource
-// binding. No initial presence is sent.
+// Dial connects to the server as j and negotiates a client session: SASL over
+// plaintext loopback (Prosody is configured to allow it; the session starts in
+// the xmpp.Secure state so that mellium offers PLAIN and SCRAM without TLS) and
+// resource binding. Prosody 0.12 offers SCRAM-SHA-1 and PLAIN. The server
+// picks the resource: mellium v0.22.0 sends an empty <resource/> even when j
+// has a resourcepart. No initial presence is sent unless Available is given.
 //
 // The caller owns the session: it must run sess.Serve with its own handler
 // (the helpers of this package, such as CreateRoom and ArchiveCount, wait for

@@ -1,0 +1,87 @@
+package prosodytest
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLuaString(t *testing.T) {
+	assert.Equal(t, `"/tmp/a b"`, luaString("/tmp/a b"))
+	assert.Equal(t, `"q\"b\\s\010n\010"`, luaString("q\"b\\s\nn\n"))
+	assert.Equal(t, `"é"`, luaString("é"))
+}
+
+func TestListsPort(t *testing.T) {
+	line := "12:00:00 portmanager info\tActivated service 'c2s' on [127.0.0.1]:15222, [::1]:15222"
+	assert.True(t, listsPort(line, 15222))
+	assert.False(t, listsPort(line, 1522))
+	assert.False(t, listsPort(line, 5222))
+	assert.True(t, listsPort("Activated service 'c2s' on [127.0.0.1]:80", 80))
+	assert.False(t, listsPort("Activated service 'c2s' on no ports", 80))
+}
+
+func TestConfigText(t *testing.T) {
+	s := &Server{cfg: config{domain: "localhost", storage: StorageSQL, logLevel: "info", extra: []string{"-- extra line"}}, dir: "/tmp/x"}
+	cfg := s.configText(12345)
+	for _, want := range []string{
+		"run_as_root = true",
+		`data_path = "/tmp/x/data"`,
+		"c2s_ports = { 12345 }",
+		`interfaces = { "127.0.0.1" }`,
+		"allow_unencrypted_plain_auth = true",
+		`archive_expires_after = "never"`,
+		`muc_log_expires_after = "never"`,
+		"max_archive_query_results = 50",
+		"mam_include_total = true",
+		`storage = "sql"`,
+		`sql = { driver = "SQLite3", database = "prosody.sqlite" }`,
+		`authentication = "internal_hashed"`,
+		"-- extra line",
+		`Component "conference.localhost" "muc"`,
+		`modules_enabled = { "muc_mam" }`,
+		"muc_log_by_default = true",
+	} {
+		assert.Contains(t, cfg, want)
+	}
+	assert.Less(t, indexOf(cfg, "-- extra line"), indexOf(cfg, "VirtualHost"), "extra lines are global")
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestStartAvoidsBusyPort makes the port Prosody should use busy, as if another
+// process took it between the probe and Prosody's bind: Prosody keeps running
+// without its client port, and start must notice and use another port.
+func TestStartAvoidsBusyPort(t *testing.T) {
+	s := Start(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+
+	s.stop(t)
+	require.NoError(t, s.start(busyPort))
+	_, port, err := net.SplitHostPort(s.Addr())
+	require.NoError(t, err)
+	assert.NotEqual(t, strconv.Itoa(busyPort), port)
+	assert.Contains(t, s.Log(), "Failed to open server port "+strconv.Itoa(busyPort))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sess, err := s.Dial(ctx, s.Register(t, "alice", "pw"), "pw")
+	require.NoError(t, err)
+	require.NoError(t, sess.Close())
+	require.NoError(t, sess.Conn().Close())
+}
