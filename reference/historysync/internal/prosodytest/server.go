@@ -151,10 +151,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 
 	prosody, prosodyctl, err := findBinaries()
 	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatalf("%s (%v); CI=true, so the Prosody tests must not be skipped", InstallHint, err)
-		}
-		t.Skipf("%s (%v)", InstallHint, err)
+		missingInstall(t, err)
 	}
 
 	s := &Server{
@@ -177,9 +174,21 @@ func Start(t testing.TB, opts ...Option) *Server {
 		}
 	})
 	if err := s.start(0); err != nil {
+		if errors.Is(err, errNoDBI) {
+			missingInstall(t, err)
+		}
 		t.Fatalf("prosodytest: %v", err)
 	}
 	return s
+}
+
+// missingInstall skips the test, or fails it when CI=true.
+func missingInstall(t testing.TB, err error) {
+	t.Helper()
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		t.Fatalf("%s (%v); CI=true, so the Prosody tests must not be skipped", InstallHint, err)
+	}
+	t.Skipf("%s (%v)", InstallHint, err)
 }
 
 // findBinaries locates prosody and prosodyctl in PATH.
@@ -304,7 +313,10 @@ func (s *Server) start(port int) error {
 	return lastErr
 }
 
-var errPortInUse = errors.New("client port in use")
+var (
+	errPortInUse = errors.New("client port in use")
+	errNoDBI     = errors.New("lua-dbi-sqlite3 is missing: Prosody cannot load LuaDBI for SQL storage")
+)
 
 // launch starts the process and waits until it accepts connections on port.
 func (s *Server) launch(port int) error {
@@ -347,6 +359,11 @@ func (s *Server) launch(port int) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+	// Storage modules load before the ports open, so a missing LuaDBI has
+	// been logged by now.
+	if s.cfg.storage == StorageSQL && strings.Contains(s.log.String(), "module 'DBI' not found") {
+		return fail(errNoDBI)
 	}
 	s.mu.Lock()
 	s.port, s.proc = port, proc

@@ -2,6 +2,8 @@ package prosodytest_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -129,4 +131,36 @@ func TestLoginFailures(t *testing.T) {
 		require.NoError(t, sess.Close())
 		require.NoError(t, sess.Conn().Close())
 	}
+}
+
+// TestStartWithoutLuaDBI hides LuaDBI from Prosody (Debian's Lua path minus
+// DBI.lua): SQL storage cannot work, and Start must say so like a missing
+// install, while file storage still works.
+func TestStartWithoutLuaDBI(t *testing.T) {
+	const luaShare = "/usr/share/lua/5.4"
+	if _, err := os.Stat(filepath.Join(luaShare, "DBI.lua")); err != nil {
+		t.Skipf("needs Debian's %s/DBI.lua: %v", luaShare, err)
+	}
+	entries, err := os.ReadDir(luaShare)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	for _, e := range entries {
+		if e.Name() != "DBI.lua" {
+			require.NoError(t, os.Symlink(filepath.Join(luaShare, e.Name()), filepath.Join(dir, e.Name())))
+		}
+	}
+	t.Setenv("LUA_PATH_5_4", dir+"/?.lua;"+dir+"/?/init.lua")
+
+	t.Setenv("CI", "")
+	skipped, fatal := startRecorded(t)
+	assert.Empty(t, fatal)
+	assert.Contains(t, skipped, "lua-dbi-sqlite3 is missing")
+
+	t.Setenv("CI", "true")
+	skipped, fatal = startRecorded(t)
+	assert.Empty(t, skipped)
+	assert.Contains(t, fatal, "lua-dbi-sqlite3 is missing")
+
+	srv := prosodytest.Start(t, prosodytest.WithInternalStorage())
+	srv.Register(t, "alice", password)
 }
