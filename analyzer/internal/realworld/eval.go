@@ -166,7 +166,7 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 			continue
 		}
 		abs := filepath.Join(sm.ModuleDir, filepath.FromSlash(row.File))
-		span, err := locateFunc(abs, row.Function)
+		span, err := locateFunc(abs, row.File, row.Function)
 		if err != nil {
 			out[i] = ErrorResult(row, err)
 			continue
@@ -227,13 +227,14 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 	return rep
 }
 
-// locateFunc parses the file at abs and finds fn in it.
-func locateFunc(abs, fn string) (Span, error) {
+// locateFunc parses the file at abs and finds fn in it; name is the file
+// as the manifest spells it, for messages.
+func locateFunc(abs, name, fn string) (Span, error) {
 	src, err := os.ReadFile(abs)
 	if err != nil {
 		return Span{}, fmt.Errorf("read row file: %w", err)
 	}
-	pf, err := ParseGoFile(abs, src)
+	pf, err := ParseGoFile(name, src)
 	if err != nil {
 		return Span{}, err
 	}

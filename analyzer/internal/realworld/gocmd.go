@@ -45,15 +45,16 @@ func withEnv(env []string, set ...string) []string {
 }
 
 // commandError is a failed external command with the tail of its stderr.
+// The directory is not part of the message (scratch directories are
+// temporary); -v logs it.
 type commandError struct {
 	args   []string
-	dir    string
 	err    error
 	stderr string
 }
 
 func (e *commandError) Error() string {
-	msg := fmt.Sprintf("%s (in %s): %v", strings.Join(e.args, " "), e.dir, e.err)
+	msg := fmt.Sprintf("%s: %v", strings.Join(e.args, " "), e.err)
 	if e.stderr != "" {
 		msg += ": " + e.stderr
 	}
@@ -82,7 +83,6 @@ func runCommand(ctx context.Context, log *slog.Logger, dir string, env []string,
 		}
 		return out.Bytes(), errb.Bytes(), &commandError{
 			args:   append([]string{filepath.Base(name)}, args...),
-			dir:    dir,
 			err:    err,
 			stderr: tail(errb.String(), 12, 1500),
 		}

@@ -82,7 +82,7 @@ func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
 		found, detail := "-", []string{}
 		switch {
 		case r.Verdict == ErrorRow:
-			detail = append(detail, oneLine(r.Err.Error(), 110))
+			detail = append(detail, oneLine(r.Err.Error(), 160))
 		case ev.FetchOnly:
 			found = "?"
 			detail = append(detail, fmt.Sprintf("%s %s in %s (%s)", r.Row.ModuleVersion(), r.Row.Function, r.Row.File, r.Span))
