@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -139,6 +140,7 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 	s.log.Info("fetch", "module", rep.ModuleVersion)
 	sm, err := s.fetch.Resolve(ctx, j.module, j.version, j.packages)
 	if err != nil {
+		err = s.explainTimeout(err)
 		s.log.Warn("fetch failed", "module", rep.ModuleVersion, "err", err)
 		return fail(err)
 	}
@@ -189,6 +191,7 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 	s.log.Info("analyse", "module", rep.ModuleVersion, "packages", strings.Join(analyse, " "))
 	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.extra, analyse)
 	if err != nil {
+		err = s.explainTimeout(err)
 		s.log.Warn("analysis failed", "module", rep.ModuleVersion, "err", err)
 		for i := range loc {
 			out[i] = ErrorResult(rows[i], err)
@@ -225,6 +228,14 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 		out[i] = res
 	}
 	return rep
+}
+
+// explainTimeout names the -timeout flag in an error caused by it.
+func (s *session) explainTimeout(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("exceeded -timeout %s: %w", s.timeout, err)
+	}
+	return err
 }
 
 // locateFunc parses the file at abs and finds fn in it; name is the file

@@ -152,6 +152,9 @@ func TestIntegrationOffline(t *testing.T) {
 	writeProxyModule(t, proxy, "example.com/leaky", "v1.0.0", map[string]string{
 		"go.mod":        "module example.com/leaky\n\ngo 1.22\n",
 		"rpc/client.go": leakySrc,
+		// A package that does not type-check: its row is an error row, the
+		// other rows analysed in the same mapleak run are unaffected.
+		"broken/b.go": "package broken\n\nfunc F() { var x int = \"s\"; _ = x }\n",
 	})
 	// A private module cache, fed by the fake proxy and, for x/tools, by the
 	// download cache of the real one: nothing touches the network.
@@ -191,6 +194,7 @@ func TestIntegrationOffline(t *testing.T) {
 		row("done", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Done", "c.pending", "id", "ok", "", "", "") +
 		row("safe", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Safe", "c.pending", "id", "ok", "defer", "", "") +
 		row("gone", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Gone", "", "", "leak", "", "", "") +
+		row("broken", "example.com/leaky", "v1.0.0", "example.com/leaky/broken", "broken/b.go", "F", "", "", "ok", "", "", "") +
 		row("nomod", "example.com/absent", "v1.0.0", "example.com/absent", "a.go", "F", "", "", "leak", "", "", "")
 	if err := os.WriteFile(manifest, []byte(rows), 0o644); err != nil {
 		t.Fatal(err)
@@ -205,7 +209,7 @@ func TestIntegrationOffline(t *testing.T) {
 	code, out, stderr := evaluate("-min-precision", "0.9")
 	t.Logf("output:\n%s\nstderr:\n%s", out, stderr)
 	if code != exitGate {
-		t.Errorf("exit %d, want %d (precision 0.5 < 0.9 and 2 error rows)", code, exitGate)
+		t.Errorf("exit %d, want %d (precision 0.5 < 0.9 and 3 error rows)", code, exitGate)
 	}
 	for _, re := range []string{
 		`(?m)^call\s+leak\s+yes\s+TP\s+rpc/client.go:12:2 \[insert\] map insert \| here$`,
@@ -214,14 +218,15 @@ func TestIntegrationOffline(t *testing.T) {
 		`(?m)^gone\s+leak\s+-\s+ERROR\s+function Client.Gone not found in `,
 		`(?m)^nomod\s+leak\s+-\s+ERROR\s+fetch example.com/absent@v1.0.0: `,
 		`(?m)^example.com/leaky@v1.0.0\s+fetched \S+\s+\S+\s+ok$`,
-		`(?m)^rows=5 scored=3 errors=2 TP=1 FP=1 FN=0 TN=1 `,
+		`(?m)^broken\s+ok\s+-\s+ERROR\s+mapleak on example.com/leaky/broken: mapleak: analysis skipped due to errors in package`,
+		`(?m)^rows=6 scored=3 errors=3 TP=1 FP=1 FN=0 TN=1 `,
 		`(?m)^precision=0.500 \(1/2\) recall=1.000 \(1/1\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s", re)
 		}
 	}
-	for _, want := range []string{"FAIL: precision 0.500 (1/2) is below -min-precision 0.9", "FAIL: 2 error row(s), more than -max-errors 0"} {
+	for _, want := range []string{"FAIL: precision 0.500 (1/2) is below -min-precision 0.9", "FAIL: 3 error row(s), more than -max-errors 0"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
@@ -229,6 +234,9 @@ func TestIntegrationOffline(t *testing.T) {
 
 	// Second run: the scratch module is reused, the gates pass.
 	code, out, stderr = evaluate("-max-errors", "2", "-min-recall", "1", "-markdown", "-only", "call|done|safe|gone|nomod")
+	if !strings.Contains(out, "`example.com/leaky@v1.0.0` | `Client.Call`") {
+		t.Fatalf("second run lost its rows:\n%s", out)
+	}
 	if code != exitOK {
 		t.Errorf("second run: exit %d, want 0; stderr:\n%s", code, stderr)
 	}

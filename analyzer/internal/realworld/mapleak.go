@@ -56,7 +56,7 @@ func runMapleak(ctx context.Context, log *slog.Logger, bin, dir string, extra, p
 	stdout, stderr, err := runCommand(ctx, log, dir, scratchEnv(), bin, args...)
 	took := time.Since(start)
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("mapleak %s: %w", strings.Join(patterns, " "), err)
+		return nil, err // the command error says what expired, and when
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {

@@ -82,7 +82,7 @@ func (s *session) wildTarget(ctx context.Context, t WildTarget, sample int, seed
 	s.log.Info("fetch", "module", t.ModuleVersion())
 	sm, err := s.fetch.Resolve(ctx, t.Module, t.Version, t.Patterns)
 	if err != nil {
-		rep.Job.Err = err
+		rep.Job.Err = s.explainTimeout(err)
 		return rep
 	}
 	rep.Job.Cached, rep.Job.FetchTook = sm.Cached, sm.Took
@@ -99,7 +99,7 @@ func (s *session) wildTarget(ctx context.Context, t WildTarget, sample int, seed
 	s.log.Info("analyse", "module", t.ModuleVersion(), "patterns", strings.Join(t.Patterns, " "))
 	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.extra, t.Patterns)
 	if err != nil {
-		rep.Job.Err = err
+		rep.Job.Err = s.explainTimeout(err)
 		return rep
 	}
 	rep.Job.AnalysisTook = run.Took
