@@ -1,0 +1,95 @@
+// Package historysync keeps local copies of XMPP message archives (XEP-0313,
+// Message Archive Management) complete, on top of mellium.im/xmpp.
+//
+// It is a catch-up engine: a Syncer bound to one session fetches what is
+// missing from the account's archive and from room archives, pages through
+// them backwards, and commits every page to a Store together with the
+// archive's "ranges", so that a restarted client resumes without gaps and
+// without duplicates. It is also the reference implementation of the
+// pattern the mapleak analyzer checks: results are buffered per query id, and
+// every buffer is released by exactly one owner on every path.
+//
+// # Using it
+//
+//	store := historysync.NewMemStore() // or sqlitestore.Open(path)
+//	syncer := historysync.New(session, store)
+//	defer syncer.Close()
+//	go syncer.Serve(mux.New(stanza.NSClient, syncer.Handle(), yourHandlers...))
+//	reports, err := syncer.CatchUpAll(ctx, []historysync.Archive{
+//		historysync.Account(session.LocalAddr()),
+//		historysync.Room(jid.MustParse("room@conference.example.net")),
+//	})
+//	msgs, err := store.Messages(ctx, archive, historysync.AllMessages())
+//
+// Handle registers a synchronous mux handler for {urn:xmpp:mam:2}result
+// messages and one for live messages carrying a stanza-id. Syncer.Serve wraps
+// Session.Serve so that the end of the session fails every in-flight query
+// at once (mellium itself never fails a pending IQ when the stream ends).
+//
+// # The range model
+//
+// The model is Dino's. Per archive the store keeps ranges {from_id,
+// from_time, from_end, to_id, to_time}: spans of the archive known to be
+// stored without holes; the spaces between ranges are gaps. CatchUp:
+//
+//  1. fetches the newest page (RSM <before/>), starting Overlap (5 minutes)
+//     before the newest range's to_time. If the newest stored id is in the
+//     page, the messages after it extend the newest range. If not, there
+//     were more new messages than one page: the page becomes a new range
+//     and a gap is recorded.
+//  2. fills every gap backwards from the newer range's from_id, with
+//     start = the older range's to_time, until the older range's to_id
+//     appears (or the archive says complete), then merges the two ranges.
+//  3. back-fills older history down to the bound of the archive kind's
+//     Policy (everything, a duration, or nothing beyond the first page).
+//
+// If the archive no longer knows a stored cursor (item-not-found, for
+// example after expiry), the query is retried by time instead of by id and
+// an EventCursorReset is emitted. Gap filling and back-filling stop after
+// Policy.MaxMessages results per run; the next run continues. Live messages
+// with a stanza-id by an archive extend its newest range (Policy.LiveExtend)
+// once a CatchUp on this session has reached the archive's newest message.
+//
+// # Ordering
+//
+// Archive ids are opaque and Prosody stamps have second precision, so
+// neither orders messages. Each stored message gets an int64 position, Pos,
+// in its archive: sorting by Pos gives archive order. The first page of an
+// archive ends at position 0 (FirstPos); forward extensions take the
+// positions above the newest range's to_pos; backwards pages (gap fills,
+// back-fills) take the positions just below the range they extend; a new
+// range opened above a gap starts PosStride (2^32) above the newest range,
+// which leaves room for a gap of up to 2^32-1 messages (a larger gap fails
+// with ErrPositions rather than misorder). Positions inside the span of one
+// range are in archive order because every page is in archive order and
+// pages are attached at the range's ends; ranges never overlap.
+//
+// # Dedupe
+//
+// Stores dedupe by archive id, so commits are idempotent. Prosody archives a
+// message an account sends to itself twice, under two archive ids; when both
+// copies carry the same origin-id (and sender), the store keeps one message
+// and records the second archive id as an alias (Message.Aliases); it counts
+// as a duplicate.
+//
+// # Memory safety
+//
+// A query's buffer exists only from just before the query is sent until its
+// page is committed or it fails: one function owns it and releases it with a
+// deferred call on every path (success, IQ error, malformed reply, missing
+// <fin/>, page timeout, context cancellation, session end, store error or
+// panic). Results are accepted only for a query id this Syncer issued and
+// still tracks, and only from that query's archive; late, unknown, spoofed,
+// oversized, malformed and excess results are dropped and counted without
+// allocating. Results are capped per query and in total (BufferLimits); the
+// page timeout is always on. The Syncer keeps a few fields per archive and a
+// fixed ring of recent query ids, nothing per message: Stats.TrackedQueries
+// is 0 whenever no query is in flight.
+//
+// # Observability
+//
+// Stats returns counters and gauges (queries, pages, messages, duplicates,
+// drops by reason, retries, timeouts, in-flight and tracked queries, buffered
+// results and bytes); Var exposes them to expvar. WithEvents delivers
+// progress events through a bounded queue that never blocks the Syncer.
+package historysync

@@ -1,0 +1,124 @@
+package historysync
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	// EventPageFetched: a page was received and committed (Messages results,
+	// Inserted new, Duplicates skipped).
+	EventPageFetched EventKind = iota + 1
+	// EventGapDetected: the newest page did not reach the newest stored
+	// message; a new range was stored above a gap.
+	EventGapDetected
+	// EventGapClosed: a backwards gap fill met the older range; the two
+	// ranges were merged.
+	EventGapClosed
+	// EventQueryRetrying: a page failed with a transient error (Err) and is
+	// retried after Delay (attempt Attempt+1).
+	EventQueryRetrying
+	// EventQueryFailed: a page failed for good (Err).
+	EventQueryFailed
+	// EventCursorReset: a stored cursor (archive id) was unknown to the
+	// archive (item-not-found); the query was retried by time.
+	EventCursorReset
+	// EventResultDropped: a result was dropped (Reason); QueryID is the
+	// queryid it carried.
+	EventResultDropped
+	// EventSyncFinished: a CatchUp or LoadOlder run ended (Err is its error,
+	// Messages the messages it stored).
+	EventSyncFinished
+	// EventLiveExtended: a live message extended the newest range.
+	EventLiveExtended
+)
+
+var eventKindNames = [...]string{
+	EventPageFetched:   "page-fetched",
+	EventGapDetected:   "gap-detected",
+	EventGapClosed:     "gap-closed",
+	EventQueryRetrying: "query-retrying",
+	EventQueryFailed:   "query-failed",
+	EventCursorReset:   "cursor-reset",
+	EventResultDropped: "result-dropped",
+	EventSyncFinished:  "sync-finished",
+	EventLiveExtended:  "live-extended",
+}
+
+// String returns the event kind's name, such as "page-fetched".
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) && eventKindNames[k] != "" {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event reports progress. Which fields are set depends on Kind.
+type Event struct {
+	Kind    EventKind
+	Time    time.Time
+	Archive Archive
+	QueryID string
+	// Messages, Inserted and Duplicates count results of a page, or of a whole
+	// run for EventSyncFinished.
+	Messages, Inserted, Duplicates int
+	// Attempt is the attempt that failed (EventQueryRetrying,
+	// EventQueryFailed), counting from 1.
+	Attempt int
+	// Delay is the backoff before the next attempt (EventQueryRetrying).
+	Delay time.Duration
+	// Reason is why a result was dropped (EventResultDropped).
+	Reason DropReason
+	// Err is the error of a failed or retried query or run.
+	Err error
+}
+
+// emit queues ev for the event callback without blocking.
+func (s *Syncer) emit(ev Event) {
+	if s.events == nil {
+		return
+	}
+	if ev.Time.IsZero() {
+		ev.Time = s.cfg.clock.Now()
+	}
+	select {
+	case s.events <- ev:
+	default:
+		s.stats.eventsDropped.Add(1)
+	}
+}
+
+// dispatch delivers events to the callback until stop is closed, then drains
+// what is queued.
+func (s *Syncer) dispatch() {
+	defer close(s.dispatchDone)
+	for {
+		select {
+		case ev := <-s.events:
+			s.deliver(ev)
+		case <-s.stopEvents:
+			for {
+				select {
+				case ev := <-s.events:
+					s.deliver(ev)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// deliver calls the callback, containing a panic so that a faulty callback
+// cannot take the Syncer down.
+func (s *Syncer) deliver(ev Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.logger.Error("historysync: event callback panicked", "event", ev.Kind.String(), "panic", fmt.Sprint(p))
+		}
+	}()
+	s.cfg.onEvent(ev)
+}

@@ -1,0 +1,121 @@
+package historysync
+
+import (
+	"context"
+	"encoding/xml"
+	"slices"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+)
+
+type liveHandler struct{ s *Syncer }
+
+// HandleMessage implements mux.MessageHandler.
+func (h liveHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	h.s.ObserveLive(msg, t)
+	return nil
+}
+
+// ObserveLive looks at a live message (r starts at the message's start
+// token; msg is its header as parsed by mux) and, if it carries a XEP-0359
+// stanza-id by an archive whose Policy has LiveExtend and whose newest page
+// was fetched by a CatchUp on this session, stores it and extends that
+// archive's newest range to it, so that the next CatchUp does not fetch it
+// again. Messages with a delay (room history, offline delivery) are ignored.
+// It reports whether the message was stored.
+//
+// HandleLive calls it for every message with a stanza-id; call it yourself
+// only if you route such messages with your own handler. It runs
+// synchronously and returns quickly when no archive accepts live extension.
+func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
+	if s.attached.Load() == 0 {
+		return false
+	}
+	tok, _ := r.Token()
+	start, ok := tok.(xml.StartElement)
+	if !ok || start.Name.Local != "message" {
+		return false
+	}
+	var res Result
+	p := resultParser{r: r, opts: ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw}}
+	if err := p.message(start, &res); err != nil || p.tooLarge || p.sawDelay {
+		return false
+	}
+	m := res.Message
+	for _, sid := range res.StanzaIDs {
+		if sid.ID == "" {
+			continue
+		}
+		by, err := jid.Parse(sid.By)
+		if err != nil {
+			continue
+		}
+		var a Archive
+		switch {
+		case msg.Type == stanza.GroupChatMessage && msg.From.Bare().Equal(by):
+			a = Room(by)
+		case msg.Type != stanza.GroupChatMessage && by.Equal(s.account):
+			a = Account(by)
+		default:
+			continue
+		}
+		st := s.existingArchive(a)
+		if st == nil {
+			continue
+		}
+		m.ArchiveID = sid.ID
+		return s.extendLive(st, m)
+	}
+	return false
+}
+
+// extendLive appends m to the newest range of st if it is attached.
+func (s *Syncer) extendLive(st *archiveState, m Message) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.attached || len(st.ranges) == 0 {
+		return false
+	}
+	ranges := slices.Clone(st.ranges)
+	newest := &ranges[len(ranges)-1]
+	if newest.ToID == m.ArchiveID {
+		return false
+	}
+	m.Pos = newest.ToPos + 1
+	m.Time = s.cfg.clock.Now().UTC()
+	m.Live = true
+	if m.Time.Before(newest.ToTime) {
+		m.Time = newest.ToTime
+	}
+	newest.ToID, newest.ToTime, newest.ToPos = m.ArchiveID, m.Time, m.Pos
+	ctx, cancel := withTimeout(s.ctx, s.cfg.clock, s.cfg.pageTimeout, ErrPageTimeout)
+	defer cancel()
+	res, err := s.safeCommit(ctx, st.archive, Commit{Messages: []Message{m}, Ranges: ranges})
+	if err != nil {
+		// The range can no longer be trusted to follow the archive: stop
+		// extending it; the next CatchUp reconciles.
+		st.attached = false
+		s.attached.Add(-1)
+		s.cfg.logger.Warn("historysync: live message not stored", "archive", st.archive.String(), "id", m.ArchiveID, "err", err)
+		return false
+	}
+	st.ranges = ranges
+	s.stats.live.Add(1)
+	s.stats.inserted.Add(uint64(res.Inserted))
+	s.stats.duplicates.Add(uint64(res.Duplicates))
+	s.emit(Event{Kind: EventLiveExtended, Archive: st.archive, Messages: 1, Inserted: res.Inserted, Duplicates: res.Duplicates})
+	return true
+}
+
+// safeCommit calls Store.Commit, turning a panic into ErrStorePanic.
+func (s *Syncer) safeCommit(ctx context.Context, a Archive, c Commit) (res CommitResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.logger.Error("historysync: store panicked", "panic", r)
+			err = ErrStorePanic
+		}
+	}()
+	return s.store.Commit(ctx, a, c)
+}

@@ -1,0 +1,364 @@
+package historysync
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/history"
+	"mellium.im/xmpp/stanza"
+)
+
+// pageReq describes one page to fetch. Every query of the Syncer pages
+// backwards (RSM <before/>), as Dino does: the newest page, then older pages.
+type pageReq struct {
+	// before is the RSM <before/> archive id; empty asks for the newest page.
+	before string
+	// start and end are the form's time filters (zero: absent).
+	start, end time.Time
+	// max is the RSM <max/>.
+	max int
+	// resetEnd is the end filter to retry with when before is unknown to the
+	// archive (item-not-found): the stored cursor is dropped and the page is
+	// asked by time instead.
+	resetEnd time.Time
+}
+
+// page is a fetched page, handed to the commit function while the archive's
+// lock is held.
+type page struct {
+	queryID string
+	req     pageReq
+	msgs    []Message
+	fin     Fin
+}
+
+// applyFunc commits a page (under the archive lock) and reports what the
+// store did.
+type applyFunc func(p *page) (CommitResult, error)
+
+// fetchPage fetches and commits one page, retrying transient failures with
+// exponential backoff and jitter, and turning item-not-found on a stored
+// cursor into a query by time.
+func (s *Syncer) fetchPage(ctx context.Context, st *archiveState, req pageReq, apply applyFunc) (CommitResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := s.runQuery(ctx, st, req, apply)
+		if err == nil {
+			return res, nil
+		}
+		if req.before != "" && isCondition(err, stanza.ItemNotFound) && ctx.Err() == nil && s.ctx.Err() == nil {
+			s.stats.cursorResets.Add(1)
+			s.cfg.logger.Warn("historysync: stored cursor unknown to the archive, retrying by time",
+				"archive", st.archive.String(), "cursor", req.before, "end", req.resetEnd)
+			s.emit(Event{Kind: EventCursorReset, Archive: st.archive, Err: err})
+			req.before = ""
+			req.end = req.resetEnd
+			attempt--
+			continue
+		}
+		if !s.transient(err) || attempt >= s.cfg.retry.MaxAttempts || ctx.Err() != nil || s.ctx.Err() != nil {
+			s.stats.failures.Add(1)
+			s.cfg.logger.Warn("historysync: page failed", "archive", st.archive.String(), "attempt", attempt, "err", err)
+			s.emit(Event{Kind: EventQueryFailed, Archive: st.archive, Attempt: attempt, Err: err})
+			return res, err
+		}
+		if errors.Is(err, ErrBufferFull) {
+			req.max = max(1, req.max/2)
+		}
+		delay := s.backoff(attempt)
+		s.stats.retries.Add(1)
+		s.cfg.logger.Warn("historysync: page failed, retrying", "archive", st.archive.String(), "attempt", attempt, "delay", delay, "err", err)
+		s.emit(Event{Kind: EventQueryRetrying, Archive: st.archive, Attempt: attempt, Delay: delay, Err: err})
+		if err := s.sleep(ctx, delay); err != nil {
+			return res, err
+		}
+	}
+}
+
+// sleep waits for d on the Syncer's clock, or until ctx is done or the
+// Syncer is closed.
+func (s *Syncer) sleep(ctx context.Context, d time.Duration) error {
+	ctx, cancel := s.bind(ctx)
+	defer cancel()
+	return sleep(ctx, s.cfg.clock, d)
+}
+
+// backoff returns the wait after the given failed attempt: BaseDelay doubled
+// per attempt, capped at MaxDelay, drawn uniformly from [d/2, d].
+func (s *Syncer) backoff(attempt int) time.Duration {
+	d := s.cfg.retry.BaseDelay
+	for i := 1; i < attempt && d < s.cfg.retry.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.retry.MaxDelay)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// transient reports whether a failed page may succeed when retried.
+func (s *Syncer) transient(err error) bool {
+	if errors.Is(err, ErrPageTimeout) || errors.Is(err, ErrBufferFull) {
+		return true
+	}
+	var se stanza.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range s.cfg.retry.Conditions {
+		if se.Condition == c {
+			return true
+		}
+	}
+	return false
+}
+
+func isCondition(err error, c stanza.Condition) bool {
+	var se stanza.Error
+	return errors.As(err, &se) && se.Condition == c
+}
+
+// bind returns a context that is also cancelled, with the Syncer's cause,
+// when the Syncer is closed or its session ends, and its cancel function.
+func (s *Syncer) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.ctx, func() { cancel(context.Cause(s.ctx)) })
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
+// runQuery sends one MAM query and commits its page. It is the single owner
+// of the query's buffer: the query is tracked just before it is sent and a
+// deferred tracker.end releases it on every return, whatever the outcome
+// (success, IQ error, malformed reply, timeout, cancellation, session end,
+// store failure or store panic).
+func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, apply applyFunc) (res CommitResult, err error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-s.ctx.Done():
+		return res, context.Cause(s.ctx)
+	}
+	defer func() { <-s.sem }()
+
+	id, err := newQueryID()
+	if err != nil {
+		return res, err
+	}
+	q := &query{
+		id:         id,
+		archive:    st.archive,
+		from:       st.archive.JID,
+		acceptZero: st.archive.Kind == AccountArchive,
+		maxResults: req.max,
+		maxBytes:   int64(s.cfg.limits.QueryBytes),
+	}
+	if s.cfg.limits.QueryResults > 0 {
+		q.maxResults = s.cfg.limits.QueryResults
+	}
+	if err := s.tracker.begin(q); err != nil {
+		return res, err
+	}
+	defer func() { s.tracker.end(q, err) }()
+
+	s.stats.queries.Add(1)
+	qctx, cancel := s.queryContext(ctx)
+	defer cancel()
+
+	hq := history.Query{ID: id, Start: req.start, End: req.end, Limit: uint64(req.max), Last: true, PageID: req.before}
+	iq := stanza.IQ{Type: stanza.SetIQ}
+	if st.archive.Kind == RoomArchive {
+		iq.To = st.archive.JID
+	}
+	s.stats.inFlight.Add(1)
+	resp, err := s.session.SendIQ(qctx, iq.Wrap(hq.TokenReader()))
+	s.stats.inFlight.Add(-1)
+	if err != nil {
+		return res, s.queryError(qctx, q, err)
+	}
+	fin, replyErr := readReply(resp, q)
+	msgs := s.tracker.finish(q)
+	// Take the archive lock before letting Serve continue (resp.Close), so
+	// that a live message arriving after this reply is committed after this
+	// page.
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cerr := resp.Close(); cerr != nil && replyErr == nil {
+		replyErr = fmt.Errorf("%w: %w", ErrMalformed, cerr)
+	}
+	if replyErr != nil {
+		return res, fmt.Errorf("mam query %s to %s: %w", id, st.archive, replyErr)
+	}
+	if err := checkPage(q, fin, msgs); err != nil {
+		return res, fmt.Errorf("mam query %s to %s: %w", id, st.archive, err)
+	}
+	fillTimes(msgs)
+	s.stats.pages.Add(1)
+	s.stats.messages.Add(uint64(len(msgs)))
+	res, err = s.safeApply(apply, &page{queryID: id, req: req, msgs: msgs, fin: fin})
+	if err != nil {
+		return res, fmt.Errorf("mam query %s to %s: commit: %w", id, st.archive, err)
+	}
+	s.stats.inserted.Add(uint64(res.Inserted))
+	s.stats.duplicates.Add(uint64(res.Duplicates))
+	s.cfg.logger.Debug("historysync: page", "archive", st.archive.String(), "query", id,
+		"results", len(msgs), "inserted", res.Inserted, "duplicates", res.Duplicates, "complete", fin.Complete)
+	s.emit(Event{Kind: EventPageFetched, Archive: st.archive, QueryID: id, Messages: len(msgs), Inserted: res.Inserted, Duplicates: res.Duplicates})
+	return res, nil
+}
+
+// safeApply runs apply, turning a panic (from the Store or the commit logic)
+// into ErrStorePanic so that runQuery still releases the query.
+func (s *Syncer) safeApply(apply applyFunc, p *page) (res CommitResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.logger.Error("historysync: store panicked", "panic", fmt.Sprint(r))
+			err = fmt.Errorf("%w: %v", ErrStorePanic, r)
+		}
+	}()
+	return apply(p)
+}
+
+// queryContext returns the context of one query: bound to the Syncer (Close,
+// session end) and to the page timeout.
+func (s *Syncer) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	bound, cancelBound := s.bind(ctx)
+	timed, cancelTimed := withTimeout(bound, s.cfg.clock, s.cfg.pageTimeout, ErrPageTimeout)
+	return timed, func() {
+		cancelTimed()
+		cancelBound()
+	}
+}
+
+// queryError wraps the error of a query that got no reply.
+func (s *Syncer) queryError(qctx context.Context, q *query, err error) error {
+	if qctx.Err() != nil {
+		cause := context.Cause(qctx)
+		if errors.Is(cause, ErrPageTimeout) {
+			s.stats.timeouts.Add(1)
+		}
+		err = cause
+	} else if s.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", context.Cause(s.ctx), err)
+	}
+	return fmt.Errorf("mam query %s to %s: %w", q.id, q.archive, err)
+}
+
+// readReply reads the IQ reply of query q: a stanza error, or a <fin/>. It
+// tolerates whitespace and never panics.
+func readReply(resp xml.TokenReader, q *query) (Fin, error) {
+	tok, err := resp.Token()
+	if tok == nil {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return Fin{}, fmt.Errorf("%w: reply starts with %T", ErrMalformed, tok)
+	}
+	iq, err := stanza.NewIQ(start)
+	if err != nil {
+		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if !q.acceptsFrom(iq.From) {
+		return Fin{}, ErrSpoofedReply
+	}
+	switch iq.Type {
+	case stanza.ErrorIQ:
+		se, err := stanza.UnmarshalError(resp)
+		if err != nil {
+			return Fin{}, fmt.Errorf("%w: unreadable error reply: %w", ErrMalformed, err)
+		}
+		return Fin{}, se
+	case stanza.ResultIQ:
+	default:
+		return Fin{}, fmt.Errorf("%w: reply of type %q", ErrMalformed, iq.Type)
+	}
+	inner := xmlstream.Inner(resp)
+	for {
+		tok, err := inner.Token()
+		if tok == nil {
+			if err == nil || err == io.EOF {
+				return Fin{}, ErrMissingFin
+			}
+			return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return ParseFin(inner, t)
+		case xml.EndElement:
+			return Fin{}, ErrMissingFin
+		}
+	}
+}
+
+// checkPage verifies that the buffered results are exactly the page the
+// <fin/> describes.
+func checkPage(q *query, fin Fin, msgs []Message) error {
+	switch {
+	case q.flooded:
+		return ErrFlood
+	case q.overflow:
+		return ErrBufferFull
+	case q.malformed > 0:
+		return fmt.Errorf("%w: %d unidentifiable results", ErrMalformed, q.malformed)
+	}
+	if len(msgs) == 0 {
+		if fin.First != "" {
+			return fmt.Errorf("%w: no results but <first>%s</first>", ErrPageMismatch, fin.First)
+		}
+		return nil
+	}
+	if fin.First != msgs[0].ArchiveID || fin.Last != msgs[len(msgs)-1].ArchiveID {
+		return fmt.Errorf("%w: got %d results %s..%s, fin says %s..%s", ErrPageMismatch,
+			len(msgs), msgs[0].ArchiveID, msgs[len(msgs)-1].ArchiveID, fin.First, fin.Last)
+	}
+	seen := make(map[string]struct{}, len(msgs))
+	for i := range msgs {
+		if _, dup := seen[msgs[i].ArchiveID]; dup {
+			return fmt.Errorf("%w: archive id %s twice in one page", ErrPageMismatch, msgs[i].ArchiveID)
+		}
+		seen[msgs[i].ArchiveID] = struct{}{}
+	}
+	return nil
+}
+
+// fillTimes gives placeholders without a stamp the stamp of a neighbour, so
+// that ranges always have times.
+func fillTimes(msgs []Message) {
+	var last time.Time
+	for i := range msgs {
+		if msgs[i].Time.IsZero() {
+			msgs[i].Time = last
+		} else {
+			last = msgs[i].Time
+		}
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Time.IsZero() {
+			msgs[i].Time = last
+		} else {
+			last = msgs[i].Time
+		}
+	}
+}
+
+// newQueryID returns a random, unguessable query id.
+func newQueryID() (string, error) {
+	var b [12]byte
+	if _, err := cryptorand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("historysync: query id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}

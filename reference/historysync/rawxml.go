@@ -1,0 +1,122 @@
+package historysync
+
+import (
+	"encoding/xml"
+	"strconv"
+)
+
+// rawWriter serialises a token stream back to XML for Message.Raw. It is
+// deliberately small: it declares the default namespace where it changes,
+// writes xml:lang as such, gives other namespaced attributes generated
+// prefixes, drops the decoder's own xmlns attributes, comments, processing
+// instructions and directives, and escapes text and attribute values.
+type rawWriter struct {
+	buf []byte
+	// ns is the stack of default namespaces of open elements.
+	ns []string
+}
+
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
+func (w *rawWriter) reset() {
+	w.buf = w.buf[:0]
+	w.ns = w.ns[:0]
+}
+
+func (w *rawWriter) start(t xml.StartElement) {
+	parent := ""
+	if len(w.ns) > 0 {
+		parent = w.ns[len(w.ns)-1]
+	}
+	w.buf = append(w.buf, '<')
+	w.buf = append(w.buf, t.Name.Local...)
+	if t.Name.Space != parent || len(w.ns) == 0 && t.Name.Space != "" {
+		w.buf = append(w.buf, ` xmlns="`...)
+		w.escape(t.Name.Space)
+		w.buf = append(w.buf, '"')
+	}
+	w.ns = append(w.ns, t.Name.Space)
+	prefixes := 0
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "xmlns", a.Name.Space == "xmlns":
+			continue // namespace declarations are regenerated
+		case a.Name.Space == "":
+			w.buf = append(w.buf, ' ')
+			w.buf = append(w.buf, a.Name.Local...)
+		case a.Name.Space == xmlNamespace || a.Name.Space == "xml":
+			w.buf = append(w.buf, " xml:"...)
+			w.buf = append(w.buf, a.Name.Local...)
+		default:
+			prefixes++
+			p := "a" + strconv.Itoa(prefixes)
+			w.buf = append(w.buf, " xmlns:"...)
+			w.buf = append(w.buf, p...)
+			w.buf = append(w.buf, `="`...)
+			w.escape(a.Name.Space)
+			w.buf = append(w.buf, `" `...)
+			w.buf = append(w.buf, p...)
+			w.buf = append(w.buf, ':')
+			w.buf = append(w.buf, a.Name.Local...)
+		}
+		w.buf = append(w.buf, `="`...)
+		w.escape(a.Value)
+		w.buf = append(w.buf, '"')
+	}
+	w.buf = append(w.buf, '>')
+}
+
+func (w *rawWriter) end(t xml.EndElement) {
+	if len(w.ns) > 0 {
+		w.ns = w.ns[:len(w.ns)-1]
+	}
+	w.buf = append(w.buf, "</"...)
+	w.buf = append(w.buf, t.Name.Local...)
+	w.buf = append(w.buf, '>')
+}
+
+func (w *rawWriter) text(t xml.CharData) {
+	w.escapeBytes(t)
+}
+
+// bytes returns a copy of the serialised element.
+func (w *rawWriter) bytes() []byte {
+	out := make([]byte, len(w.buf))
+	copy(out, w.buf)
+	return out
+}
+
+func (w *rawWriter) escape(s string) {
+	for i := 0; i < len(s); i++ {
+		w.escapeByte(s[i])
+	}
+}
+
+func (w *rawWriter) escapeBytes(b []byte) {
+	for _, c := range b {
+		w.escapeByte(c)
+	}
+}
+
+func (w *rawWriter) escapeByte(c byte) {
+	switch c {
+	case '<':
+		w.buf = append(w.buf, "&lt;"...)
+	case '>':
+		w.buf = append(w.buf, "&gt;"...)
+	case '&':
+		w.buf = append(w.buf, "&amp;"...)
+	case '"':
+		w.buf = append(w.buf, "&#34;"...)
+	case '\'':
+		w.buf = append(w.buf, "&#39;"...)
+	case '\r':
+		w.buf = append(w.buf, "&#xD;"...)
+	case '\n':
+		w.buf = append(w.buf, "&#xA;"...)
+	case '\t':
+		w.buf = append(w.buf, "&#x9;"...)
+	default:
+		w.buf = append(w.buf, c)
+	}
+}

@@ -1,0 +1,314 @@
+package historysync
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
+)
+
+// Errors of the Syncer's lifecycle and of failed pages. Pages fail with these
+// wrapped in context ("mam query Q to ARCHIVE: ..."); test with errors.Is. A
+// stanza error reply is returned as a wrapped stanza.Error (errors.As).
+var (
+	// ErrClosed: the Syncer was closed.
+	ErrClosed = errors.New("historysync: syncer closed")
+	// ErrSessionClosed: the XMPP session ended (Serve returned) while the
+	// operation was running.
+	ErrSessionClosed = errors.New("historysync: session closed")
+	// ErrPageTimeout: no <fin/> arrived within the page timeout.
+	ErrPageTimeout = errors.New("historysync: page timed out")
+	// ErrFlood: the archive sent more results than asked for.
+	ErrFlood = errors.New("historysync: archive flooded the query")
+	// ErrBufferFull: the Syncer-wide buffer caps were reached; the page is
+	// retried with half the page size.
+	ErrBufferFull = errors.New("historysync: result buffer full")
+	// ErrPageMismatch: the results received do not match the <fin/>'s RSM
+	// <first/> and <last/> (results lost, reordered or injected).
+	ErrPageMismatch = fmt.Errorf("%w: results do not match <fin/>", ErrMalformed)
+	// ErrSpoofedReply: the IQ reply came from another address than the
+	// archive.
+	ErrSpoofedReply = fmt.Errorf("%w: reply from the wrong address", ErrMalformed)
+	// ErrStorePanic: the Store panicked; the page was released and failed.
+	ErrStorePanic = errors.New("historysync: store panicked")
+	// ErrPositions: a gap is too large for the position space between two
+	// ranges (more than PosStride messages); see the package documentation.
+	ErrPositions = errors.New("historysync: position space exhausted")
+)
+
+// Syncer keeps local copies of MAM archives complete for one XMPP session.
+//
+// Register its handlers on the session's mux with Handle (or HandleMAM and
+// HandleLive), serve the session with Syncer.Serve (or call Close when the
+// session ends), then call CatchUp, CatchUpAll or LoadOlder. All methods are
+// safe for concurrent use.
+type Syncer struct {
+	session *xmpp.Session
+	store   Store
+	cfg     config
+	account jid.JID
+
+	tracker queryTracker
+	stats   counters
+	sem     chan struct{}
+
+	// ctx is cancelled, with ErrClosed or ErrSessionClosed as cause, by Close
+	// or when the session ends; every query's context is bound to it.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	closeMu sync.Mutex
+	closed  bool
+	ops     sync.WaitGroup
+
+	archivesMu sync.Mutex
+	archives   map[string]*archiveState
+	attached   atomic.Int32 // archives accepting live extension
+
+	events       chan Event
+	stopEvents   chan struct{}
+	dispatchDone chan struct{}
+}
+
+// archiveState is the per-archive state of a Syncer: a few fields per
+// archive, never per message.
+type archiveState struct {
+	archive Archive
+	policy  Policy
+	// run is a one-slot semaphore held by the CatchUp or LoadOlder working on
+	// the archive.
+	run chan struct{}
+	// mu guards ranges and attached; it is held while a page or a live
+	// message is committed.
+	mu       sync.Mutex
+	ranges   []Range
+	attached bool
+}
+
+// New returns a Syncer for session that stores into store. The session must
+// be served with a mux that includes the Syncer's Handle option; see the
+// package example. Call Close when done.
+func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
+	if session == nil || store == nil {
+		panic("historysync: New needs a session and a store")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.limits.QueryResults > 0 && cfg.pageSize > cfg.limits.QueryResults {
+		cfg.pageSize = cfg.limits.QueryResults
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	s := &Syncer{
+		session:  session,
+		store:    store,
+		cfg:      cfg,
+		account:  session.LocalAddr().Bare(),
+		tracker:  newTracker(cfg.limits),
+		sem:      make(chan struct{}, cfg.concurrency),
+		ctx:      ctx,
+		cancel:   cancel,
+		archives: make(map[string]*archiveState),
+	}
+	if cfg.onEvent != nil {
+		s.events = make(chan Event, cfg.eventQueue)
+		s.stopEvents = make(chan struct{})
+		s.dispatchDone = make(chan struct{})
+		go s.dispatch()
+	}
+	return s
+}
+
+// Handle returns a mux option that registers both the MAM result handler
+// (HandleMAM) and the live message handler (HandleLive).
+func (s *Syncer) Handle() mux.Option {
+	return func(m *mux.ServeMux) {
+		s.HandleMAM()(m)
+		s.HandleLive()(m)
+	}
+}
+
+// HandleMAM returns a mux option that routes {urn:xmpp:mam:2}result messages
+// to the Syncer. The handler runs synchronously on the Serve goroutine and
+// costs O(1) per result: a map lookup by queryid, an address comparison and,
+// for accepted results only, parsing. Results for query ids the Syncer does
+// not track (unknown, late), from the wrong address (spoofed), too large,
+// malformed or beyond the buffer caps are dropped and counted; dropping
+// allocates nothing. The handler never returns an error, so a hostile result
+// cannot end the session.
+func (s *Syncer) HandleMAM() mux.Option {
+	return mux.Message(stanza.NormalMessage, nameResult, resultHandler{s})
+}
+
+// HandleLive returns a mux option that observes live chat, groupchat and
+// normal messages carrying a XEP-0359 stanza-id, to extend the newest stored
+// range of archives whose Policy has LiveExtend (see ObserveLive).
+func (s *Syncer) HandleLive() mux.Option {
+	h := liveHandler{s}
+	return func(m *mux.ServeMux) {
+		for _, typ := range []stanza.MessageType{stanza.ChatMessage, stanza.GroupChatMessage, stanza.NormalMessage} {
+			mux.Message(typ, nameStanzaID, h)(m)
+		}
+	}
+}
+
+type resultHandler struct{ s *Syncer }
+
+// HandleMessage implements mux.MessageHandler.
+func (h resultHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	h.s.handleResult(msg.From, t)
+	return nil
+}
+
+// Serve serves the session with h (normally a mux including Handle) and,
+// when the session ends, fails every in-flight query with ErrSessionClosed
+// and makes later operations fail the same way. mellium does not fail
+// pending IQs when the stream ends; without Serve, the page timeout is what
+// ends them, so call Close when the session ends.
+func (s *Syncer) Serve(h xmpp.Handler) error {
+	err := s.session.Serve(h)
+	if err != nil {
+		s.cancel(fmt.Errorf("%w: %w", ErrSessionClosed, err))
+	} else {
+		s.cancel(ErrSessionClosed)
+	}
+	return err
+}
+
+// Close fails every in-flight query with ErrClosed, waits for running
+// operations to return, and stops event delivery. It does not close the
+// session or the store. Close is idempotent.
+func (s *Syncer) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	s.cancel(ErrClosed)
+	s.ops.Wait()
+	if s.events != nil {
+		close(s.stopEvents)
+		<-s.dispatchDone
+	}
+	return nil
+}
+
+// beginOp registers a running operation, unless the Syncer is closed or its
+// session ended.
+func (s *Syncer) beginOp() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.ctx.Err(); err != nil {
+		return context.Cause(s.ctx)
+	}
+	s.ops.Add(1)
+	return nil
+}
+
+// archiveState returns the state of archive a, creating it on first use.
+func (s *Syncer) archiveState(a Archive) *archiveState {
+	key := a.String()
+	s.archivesMu.Lock()
+	defer s.archivesMu.Unlock()
+	st := s.archives[key]
+	if st == nil {
+		st = &archiveState{archive: a, policy: s.cfg.policies[a.Kind], run: make(chan struct{}, 1)}
+		s.archives[key] = st
+	}
+	return st
+}
+
+// existingArchive returns the state of archive a if it exists.
+func (s *Syncer) existingArchive(a Archive) *archiveState {
+	key := a.String()
+	s.archivesMu.Lock()
+	defer s.archivesMu.Unlock()
+	return s.archives[key]
+}
+
+// dropped counts a dropped result and reports it. It does not allocate.
+func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
+	s.stats.dropped[reason].Add(1)
+	s.emit(Event{Kind: EventResultDropped, Archive: a, QueryID: queryID, Reason: reason})
+}
+
+// handleResult routes one MAM result message (r starts at the message's
+// start token) into its in-flight query.
+func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
+	start, ok := findResult(r)
+	if !ok {
+		s.dropped(DropMalformed, "", Archive{})
+		return
+	}
+	queryID, _ := attr(start, "queryid")
+	q, reason := s.tracker.lookup(queryID)
+	if q == nil {
+		s.dropped(reason, queryID, Archive{})
+		return
+	}
+	if !q.acceptsFrom(from) {
+		s.dropped(DropSpoofed, queryID, q.archive)
+		return
+	}
+	res, err := ParseResult(r, start, ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw})
+	m := res.Message
+	if err != nil {
+		reason := DropMalformed
+		if errors.Is(err, ErrResultTooLarge) {
+			reason = DropOversized
+		}
+		s.dropped(reason, queryID, q.archive)
+		if m.ArchiveID == "" {
+			// Nothing identifies the result: the page cannot be trusted.
+			s.tracker.malformed(q)
+			return
+		}
+		// Keep a placeholder so that the range stays exact.
+		m = Message{ArchiveID: m.ArchiveID, Time: m.Time, Omitted: reason}
+	}
+	if reason := s.tracker.add(q, m); reason != 0 {
+		s.dropped(reason, queryID, q.archive)
+	}
+}
+
+// findResult reads r from the message start token to the start token of its
+// {urn:xmpp:mam:2}result child, skipping whitespace and other children. It
+// does not allocate.
+func findResult(r xml.TokenReader) (xml.StartElement, bool) {
+	depth := 0
+	for {
+		tok, _ := r.Token()
+		if tok == nil {
+			return xml.StartElement{}, false
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth <= 1 && t.Name == nameResult {
+				return t, true
+			}
+			if depth == 1 {
+				if skip(r) != nil {
+					return xml.StartElement{}, false
+				}
+				continue
+			}
+			depth++
+		case xml.EndElement:
+			return xml.StartElement{}, false
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package historysync
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"mellium.im/xmpp/jid"
+)
+
+// query is one in-flight MAM query: the only place results are buffered.
+// It exists from just before the query is sent until its page is committed
+// or it fails; runQuery owns it and ends it with a deferred tracker.end on
+// every path.
+type query struct {
+	id      string
+	archive Archive
+	// from is the address results must come from; for the account archive
+	// mellium reports the account's own bare JID as an empty from, and both
+	// are accepted.
+	from       jid.JID
+	acceptZero bool
+	maxResults int
+	maxBytes   int64
+
+	// Guarded by the tracker's mutex.
+	results   []Message
+	bytes     int64
+	finished  bool // the IQ reply arrived: later results are stragglers
+	ended     bool // released
+	flooded   bool // results beyond the per-query caps were dropped
+	overflow  bool // results beyond the global caps were dropped
+	malformed int  // results that could not be identified were dropped
+}
+
+// acceptsFrom reports whether a result with this from address may belong to
+// q. It does not allocate.
+func (q *query) acceptsFrom(from jid.JID) bool {
+	if q.acceptZero && from.Equal(jid.JID{}) {
+		return true
+	}
+	return from.Equal(q.from)
+}
+
+// queryTracker routes results to in-flight queries and accounts for their
+// buffers. tracker is the implementation; the leak test substitutes a
+// deliberately leaky one to prove that its harness can fail.
+type queryTracker interface {
+	// begin starts tracking q under q.id.
+	begin(q *query) error
+	// end stops tracking q and releases its buffer. err is the query's
+	// outcome (nil on success).
+	end(q *query, err error)
+	// lookup returns the query a result with queryid id belongs to, or why
+	// the result must be dropped. It does not allocate.
+	lookup(id string) (*query, DropReason)
+	// add buffers m for q, or returns why it was dropped.
+	add(q *query, m Message) DropReason
+	// malformed records a result for q that could not be identified.
+	malformed(q *query)
+	// finish marks q's reply as received and returns its results; later
+	// results are stragglers. The results stay accounted until end.
+	finish(q *query) []Message
+	// gauges reports the current and peak buffer use.
+	gauges() trackerGauges
+}
+
+type trackerGauges struct {
+	tracked, results, bytes, peakBytes int64
+}
+
+// recentQueries is how many ended query ids are remembered to tell late
+// results from unknown ones; a fixed ring, so it never grows.
+const recentQueries = 64
+
+// tracker is the queryTracker of a Syncer.
+type tracker struct {
+	limits BufferLimits
+
+	mu      sync.Mutex
+	queries map[string]*query
+	recent  [recentQueries]string
+	next    int
+	results int64
+	bytes   int64
+	peak    int64
+}
+
+func newTracker(limits BufferLimits) *tracker {
+	return &tracker{limits: limits, queries: make(map[string]*query)}
+}
+
+func (t *tracker) begin(q *query) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, dup := t.queries[q.id]; dup {
+		return fmt.Errorf("historysync: mam query %s is already tracked", q.id)
+	}
+	t.queries[q.id] = q
+	return nil
+}
+
+func (t *tracker) end(q *query, _ error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.queries, q.id)
+	t.results -= int64(len(q.results))
+	t.bytes -= q.bytes
+	q.results = nil
+	q.bytes = 0
+	q.ended = true
+	t.recent[t.next] = q.id
+	t.next = (t.next + 1) % recentQueries
+}
+
+func (t *tracker) lookup(id string) (*query, DropReason) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.queries[id]
+	if q == nil {
+		if id != "" {
+			for i := range t.recent {
+				if t.recent[i] == id {
+					return nil, DropLate
+				}
+			}
+		}
+		return nil, DropUnknown
+	}
+	if q.finished || q.ended {
+		return nil, DropLate
+	}
+	return q, 0
+}
+
+func (t *tracker) add(q *query, m Message) DropReason {
+	size := int64(m.Size())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case q.finished || q.ended:
+		return DropLate
+	case len(q.results) >= q.maxResults || q.bytes+size > q.maxBytes:
+		q.flooded = true
+		return DropFlood
+	case t.results+1 > int64(t.limits.TotalResults) || t.bytes+size > t.limits.TotalBytes:
+		q.overflow = true
+		return DropOverflow
+	}
+	q.results = append(q.results, m)
+	q.bytes += size
+	t.results++
+	t.bytes += size
+	t.peak = max(t.peak, t.bytes)
+	return 0
+}
+
+func (t *tracker) malformed(q *query) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q.malformed++
+}
+
+func (t *tracker) finish(q *query) []Message {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q.finished = true
+	return q.results
+}
+
+func (t *tracker) gauges() trackerGauges {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return trackerGauges{tracked: int64(len(t.queries)), results: t.results, bytes: t.bytes, peakBytes: t.peak}
+}
+
+// messageStructSize is the fixed size of a Message, counted by Message.Size.
+const messageStructSize = int(unsafe.Sizeof(Message{}))
