@@ -231,7 +231,8 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 		log:      log,
 	}
 	s.fetch.pruneStaging()
-	ri := runInfo{Source: source, Checkout: describeCheckout(ctx, repo), Flags: extra, Go: goTool.Version, Cache: cacheDir, FetchOnly: o.fetchOnly}
+	ri := runInfo{Source: source, Checkout: repo, Flags: extra, Go: goTool.Version, Cache: cacheDir, FetchOnly: o.fetchOnly, Date: time.Now()}
+	ri.Commit, ri.Dirty = describeCheckout(ctx, repo)
 	if rel, err := filepath.Rel(repo, source); err == nil && !strings.HasPrefix(rel, "..") {
 		ri.Source = filepath.ToSlash(rel)
 	}
@@ -359,19 +360,15 @@ func installedGo(ctx context.Context) (toolchain, error) {
 	return toolchain{Version: strings.TrimSpace(lines[0]), GOROOT: strings.TrimSpace(lines[1])}, nil
 }
 
-// describeCheckout names the checkout and its commit for the report header,
-// noting uncommitted changes to the analyzer. Without git it is just the
-// directory.
-func describeCheckout(ctx context.Context, repo string) string {
+// describeCheckout finds the commit of the checkout and whether the
+// analyzer has uncommitted changes, for the report header. Without git the
+// commit is empty.
+func describeCheckout(ctx context.Context, repo string) (commit string, dirty bool) {
 	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
-		return repo
+		return "", false
 	}
-	desc := fmt.Sprintf("%s at %s", repo, strings.TrimSpace(string(out)))
 	status, err := exec.CommandContext(ctx, "git", "-C", repo, "status", "--porcelain", "--",
 		"analyzer", "cmd", "go.mod", "go.sum", ":(exclude)analyzer/internal/realworld").Output()
-	if err == nil && len(strings.TrimSpace(string(status))) > 0 {
-		desc += " with uncommitted changes"
-	}
-	return desc
+	return strings.TrimSpace(string(out)), err == nil && len(strings.TrimSpace(string(status))) > 0
 }

@@ -11,12 +11,40 @@ import (
 // runInfo describes a run for the report header.
 type runInfo struct {
 	Source   string // manifest or wild list, as given
-	Checkout string // repository the analyzer was built from, with its commit
+	Checkout string // repository the analyzer was built from
+	Commit   string // its commit, "" without git
+	Dirty    bool   // the analyzer has uncommitted changes
+	Date     time.Time
 	Flags    []string
 	Go       string
 	Cache    string
 	// FetchOnly marks a run that resolved modules without analysing them.
 	FetchOnly bool
+}
+
+// analyzerText names the evaluated analyzer for a terminal.
+func (ri runInfo) analyzerText() string {
+	s := ri.Checkout
+	if ri.Commit != "" {
+		s += " at " + ri.Commit
+		if ri.Dirty {
+			s += " with uncommitted changes"
+		}
+	}
+	return s
+}
+
+// analyzerMarkdown names the evaluated analyzer in a document: its commit,
+// not a machine's path, when there is one.
+func (ri runInfo) analyzerMarkdown() string {
+	if ri.Commit == "" {
+		return "mapleak built from " + ri.Checkout
+	}
+	s := "mapleak at commit `" + ri.Commit + "`"
+	if ri.Dirty {
+		s += " plus uncommitted changes"
+	}
+	return s
 }
 
 func (ri runInfo) flagsString() string {
@@ -73,7 +101,7 @@ func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
 	if ev.FetchOnly {
 		fmt.Fprintf(w, "fetch only (no analysis); %s; cache %s\n\n", ri.Go, ri.Cache)
 	} else {
-		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n\n", ri.Checkout, ri.flagsString(), ri.Go, ri.Cache)
+		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n\n", ri.analyzerText(), ri.flagsString(), ri.Go, ri.Cache)
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -160,7 +188,7 @@ func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
 // WriteMarkdown prints the per-row table and the scores in Markdown, the
 // form docs/evaluation.md quotes.
 func (ev *Evaluation) WriteMarkdown(w io.Writer, ri runInfo) {
-	fmt.Fprintf(w, "Evaluation of `%s` with mapleak from %s, flags `%s`, %s.\n\n", ri.Source, ri.Checkout, ri.flagsString(), ri.Go)
+	fmt.Fprintf(w, "Evaluation of `%s` on %s: %s, flags `%s`, %s.\n\n", ri.Source, ri.Date.Format(time.DateOnly), ri.analyzerMarkdown(), ri.flagsString(), ri.Go)
 	fmt.Fprintln(w, "| id | module@version | function | label | found | verdict | diagnostics in the function (line, category) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range ev.Rows {
@@ -196,7 +224,7 @@ func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Dura
 	if ri.FetchOnly {
 		fmt.Fprintf(w, "fetch only (no analysis); %s; cache %s\n", ri.Go, ri.Cache)
 	} else {
-		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n", ri.Checkout, ri.flagsString(), ri.Go, ri.Cache)
+		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n", ri.analyzerText(), ri.flagsString(), ri.Go, ri.Cache)
 	}
 	total := 0
 	for _, rep := range reports {
@@ -248,7 +276,7 @@ func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Dura
 // WriteWildMarkdown prints findings in the wild as triage tables, with
 // empty triage and reasoning columns to fill in.
 func WriteWildMarkdown(w io.Writer, ri runInfo, reports []WildReport, seed uint64) {
-	fmt.Fprintf(w, "Findings of mapleak from %s, flags `%s`, %s.\n", ri.Checkout, ri.flagsString(), ri.Go)
+	fmt.Fprintf(w, "Findings in the wild on %s: %s, flags `%s`, %s.\n", ri.Date.Format(time.DateOnly), ri.analyzerMarkdown(), ri.flagsString(), ri.Go)
 	for _, rep := range reports {
 		j := rep.Job
 		fmt.Fprintf(w, "\n### %s\n\n", j.ModuleVersion)
