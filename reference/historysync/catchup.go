@@ -58,7 +58,7 @@ func (s *Syncer) CatchUp(ctx context.Context, a Archive) (Report, error) {
 			bound = r.now.Add(-r.st.policy.Since)
 		}
 		return r.backfill(ctx, bound)
-	}, r0(a))
+	})
 }
 
 // LoadOlder fetches up to n messages older than the oldest stored message of
@@ -71,6 +71,7 @@ func (s *Syncer) LoadOlder(ctx context.Context, a Archive, n int) (Report, error
 	}
 	return s.runArchive(ctx, a, func(r *run) error {
 		r.budget = n
+		r.countLatest = true
 		if r.ranges() == nil {
 			if err := r.latest(ctx); err != nil {
 				return err
@@ -82,10 +83,8 @@ func (s *Syncer) LoadOlder(ctx context.Context, a Archive, n int) (Report, error
 		rs := r.ranges()
 		r.reachedBound = len(rs) > 0 && rs[0].FromEnd
 		return nil
-	}, r0(a))
+	})
 }
-
-func r0(a Archive) Report { return Report{Archive: a} }
 
 // CatchUpAll runs CatchUp on every archive, at most WithConcurrency archives
 // at a time, and returns one Report per archive (in the same order, each with
@@ -135,11 +134,15 @@ type run struct {
 	// still fetch; negative means unlimited.
 	budget       int
 	reachedBound bool
+	// countLatest makes the newest page count against the budget
+	// (LoadOlder); CatchUp always fetches it.
+	countLatest bool
 }
 
-// runArchive serialises runs per archive, loads the stored ranges and runs
-// body.
-func (s *Syncer) runArchive(ctx context.Context, a Archive, body func(*run) error, rep Report) (_ Report, err error) {
+// runArchive serialises runs per archive, loads the stored ranges, runs body
+// and reports.
+func (s *Syncer) runArchive(ctx context.Context, a Archive, body func(*run) error) (Report, error) {
+	rep := Report{Archive: a}
 	if err := a.validate(); err != nil {
 		return rep, err
 	}
@@ -162,20 +165,18 @@ func (s *Syncer) runArchive(ctx context.Context, a Archive, body func(*run) erro
 	if st.policy.MaxMessages > 0 {
 		r.budget = st.policy.MaxMessages
 	}
-	defer func() {
-		rs := r.ranges()
-		rep.Gaps = max(0, len(rs)-1)
-		rep.Complete = err == nil && rep.Gaps == 0 && r.reachedBound
-		s.stats.syncs.Add(1)
-		s.emit(Event{Kind: EventSyncFinished, Archive: a, Messages: rep.Messages, Inserted: rep.Inserted, Duplicates: rep.Duplicates, Err: err})
-	}()
-	if err := r.load(ctx); err != nil {
-		return rep, err
+	err := r.load(ctx)
+	if err == nil {
+		err = body(r)
 	}
-	err = body(r)
 	if err != nil {
 		err = fmt.Errorf("historysync: sync %s: %w", a, err)
 	}
+	rs := r.ranges()
+	rep.Gaps = max(0, len(rs)-1)
+	rep.Complete = err == nil && rep.Gaps == 0 && r.reachedBound
+	s.stats.syncs.Add(1)
+	s.emit(Event{Kind: EventSyncFinished, Archive: a, Messages: rep.Messages, Inserted: rep.Inserted, Duplicates: rep.Duplicates, Err: err})
 	return rep, err
 }
 
@@ -236,7 +237,7 @@ func (r *run) fetch(ctx context.Context, req pageReq, planPage func(p *page, ran
 		}
 		r.rep.Pages++
 		r.rep.Messages += len(p.msgs)
-		if r.budget >= 0 {
+		if r.budget >= 0 && (req.before != "" || r.countLatest) {
 			r.budget = max(0, r.budget-len(p.msgs))
 		}
 		if pl.gapOpened {
