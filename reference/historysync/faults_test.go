@@ -1,0 +1,488 @@
+package historysync
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mapleak/mapleak/reference/historysync/internal/fakeserver"
+)
+
+// fastRetry retries quickly, for tests.
+func fastRetry(attempts int) Option {
+	return WithRetry(RetryPolicy{MaxAttempts: attempts, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond})
+}
+
+// faultOnce scripts f for the n-th query from now (1-based) and normal
+// answers otherwise.
+func (e *env) faultOnce(n int, f fakeserver.Fault) {
+	first := e.srv.Stats().Queries
+	e.srv.Script(func(q fakeserver.Query) fakeserver.Fault {
+		if q.Seq == first+n {
+			return f
+		}
+		return fakeserver.Fault{}
+	})
+}
+
+// faultAlways scripts f for every query.
+func (e *env) faultAlways(f fakeserver.Fault) {
+	e.srv.Script(func(fakeserver.Query) fakeserver.Fault { return f })
+}
+
+// waitServerIdle waits until the server has finished answering, stragglers
+// included.
+func (e *env) waitServerIdle() {
+	e.t.Helper()
+	require.NoError(e.t, e.srv.WaitIdle(e.ctx))
+}
+
+func TestTransientErrorRetried(t *testing.T) {
+	for _, cond := range []stanza.Condition{stanza.ResourceConstraint, stanza.PolicyViolation, stanza.InternalServerError, stanza.ServiceUnavailable} {
+		t.Run(string(cond), func(t *testing.T) {
+			e := newEnv(t, nil, fastRetry(3))
+			a := e.account()
+			e.fill(a, 0, 70, stamps(base, 10))
+			e.faultOnce(1, fakeserver.Fault{ErrorCondition: cond})
+			rep, err := e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			assert.True(t, rep.Complete)
+			e.requireInSync(a)
+			e.requireIdle()
+			assert.EqualValues(t, 1, e.syncer.Stats().Retries)
+			e.waitEvents(EventQueryRetrying, 1)
+		})
+	}
+}
+
+func TestPermanentErrorFails(t *testing.T) {
+	e := newEnv(t, nil, fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{ErrorCondition: stanza.FeatureNotImplemented, ErrorText: "no MAM here"})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	var se stanza.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, stanza.FeatureNotImplemented, se.Condition)
+	st := e.syncer.Stats()
+	assert.Zero(t, st.Retries)
+	assert.EqualValues(t, 1, st.Failures)
+	assert.Empty(t, e.storedIDs(a))
+	e.requireIdle()
+	e.waitEvents(EventQueryFailed, 1)
+}
+
+// TestRetriesExhausted: a transient error that persists fails after
+// MaxAttempts attempts with growing, jittered delays.
+func TestRetriesExhausted(t *testing.T) {
+	e := newEnv(t, nil, fastRetry(4))
+	a := e.account()
+	e.faultAlways(fakeserver.Fault{ErrorCondition: stanza.ResourceConstraint})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.True(t, isCondition(err, stanza.ResourceConstraint), "%v", err)
+	assert.EqualValues(t, 3, e.syncer.Stats().Retries)
+	assert.EqualValues(t, 4, e.syncer.Stats().Queries)
+	e.requireIdle()
+}
+
+func TestBackoff(t *testing.T) {
+	s := &Syncer{cfg: defaultConfig()}
+	s.cfg.retry.BaseDelay = 100 * time.Millisecond
+	s.cfg.retry.MaxDelay = time.Second
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
+		for range 50 {
+			d := s.backoff(attempt)
+			require.GreaterOrEqual(t, d, want/2, "attempt %d", attempt)
+			require.LessOrEqual(t, d, want, "attempt %d", attempt)
+		}
+	}
+}
+
+// TestMalformedReplies: every malformed reply fails the page with a clear
+// error, stores nothing and leaves no buffer behind; the next run works.
+func TestMalformedReplies(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fault fakeserver.Fault
+		want  error
+	}{
+		"no fin":             {fakeserver.Fault{NoFin: true}, ErrMissingFin},
+		"wrong payload":      {fakeserver.Fault{WrongPayload: true}, ErrWrongPayload},
+		"fin of mam:1":       {fakeserver.Fault{RawPayload: `<fin xmlns='urn:xmpp:mam:1' complete='true'/>`}, ErrWrongPayload},
+		"unbalanced fin":     {fakeserver.Fault{UnbalancedFin: true}, ErrUnbalancedPage},
+		"mismatched fin":     {fakeserver.Fault{MismatchedFin: true}, ErrPageMismatch},
+		"garbage fin":        {fakeserver.Fault{RawPayload: `<fin xmlns='urn:xmpp:mam:2' complete='perhaps'/>`}, ErrMalformed},
+		"error then results": {fakeserver.Fault{ErrorCondition: stanza.BadRequest, ErrorAfterResults: true}, stanza.Error{Condition: stanza.BadRequest}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil, fastRetry(3))
+			a := e.account()
+			e.fill(a, 0, 30, stamps(base, 10))
+			e.faultAlways(tc.fault)
+			_, err := e.syncer.CatchUp(e.ctx, a)
+			require.ErrorIs(t, err, tc.want)
+			assert.Empty(t, e.storedIDs(a))
+			assert.Empty(t, e.ranges(a))
+			e.requireIdle()
+
+			e.srv.Script(nil)
+			_, err = e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			e.requireInSync(a)
+		})
+	}
+}
+
+// TestWhitespaceTolerated: a pretty-printing server (whitespace before
+// <result/>, the IQ payload and everywhere) is handled.
+func TestWhitespaceTolerated(t *testing.T) {
+	e := newEnv(t, nil)
+	a := room("pretty")
+	e.fill(a, 0, 120, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{Whitespace: true})
+	_, err := e.syncer.LoadOlder(e.ctx, a, 500)
+	require.NoError(t, err)
+	e.requireInSync(a)
+	e.requireIdle()
+	assert.Zero(t, e.syncer.Stats().DroppedTotal())
+	msgs, err := e.store.Messages(e.ctx, a, AllMessages())
+	require.NoError(t, err)
+	assert.Equal(t, "message 0", msgs[0].Body)
+}
+
+// TestStragglersAndForeignResults: results after the fin, results with
+// unknown query ids and results from the wrong JID are dropped and counted;
+// the pages are unaffected.
+func TestStragglersAndForeignResults(t *testing.T) {
+	e := newEnv(t, nil)
+	a := room("busy")
+	e.fill(a, 0, 100, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{Stragglers: 4, UnknownQueryIDResults: 3, SpoofedResults: 2})
+	_, err := e.syncer.LoadOlder(e.ctx, a, 100)
+	require.NoError(t, err)
+	e.waitServerIdle()
+	e.requireInSync(a)
+	e.requireIdle()
+	queries := e.syncer.Stats().Queries
+	require.EqualValues(t, 2, queries)
+	require.Eventually(t, func() bool { return e.syncer.Stats().Dropped["late"] == 4*queries }, testTimeout, time.Millisecond)
+	st := e.syncer.Stats()
+	assert.Equal(t, 3*queries, st.Dropped["unknown"])
+	assert.Equal(t, 2*queries, st.Dropped["spoofed"])
+	assert.EqualValues(t, 100, st.Inserted)
+	e.waitEvents(EventResultDropped, int(9*queries))
+}
+
+// TestSilenceTimesOut: a page that never gets an answer times out (the
+// timeout is always on), is retried, and fails; nothing stays tracked.
+func TestSilenceTimesOut(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(30*time.Millisecond), fastRetry(2))
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{Silence: true})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrPageTimeout)
+	st := e.syncer.Stats()
+	assert.EqualValues(t, 2, st.Timeouts)
+	assert.EqualValues(t, 1, st.Retries)
+	e.requireIdle()
+}
+
+// TestTimeoutWithLateResults: a slow answer times out; its results arrive
+// after the retry succeeded and are dropped as late.
+func TestTimeoutWithLateResults(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(40*time.Millisecond), fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 20, stamps(base, 10))
+	e.faultOnce(1, fakeserver.Fault{Delay: 150 * time.Millisecond})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.waitServerIdle()
+	e.requireInSync(a)
+	e.requireIdle()
+	require.Eventually(t, func() bool { return e.syncer.Stats().Dropped["late"] == 20 }, testTimeout, time.Millisecond)
+	assert.EqualValues(t, 1, e.syncer.Stats().Timeouts)
+}
+
+// TestDropReplyTimesOut: results without an IQ reply are released by the page
+// timeout.
+func TestDropReplyTimesOut(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(30*time.Millisecond), fastRetry(1))
+	a := e.account()
+	e.fill(a, 0, 20, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{DropReply: true})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrPageTimeout)
+	e.requireIdle()
+	assert.Empty(t, e.storedIDs(a))
+}
+
+func TestSlowRepliesWithinTimeout(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(5*time.Second))
+	a := e.account()
+	e.fill(a, 0, 60, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{Delay: 10 * time.Millisecond, ResultInterval: 200 * time.Microsecond, FinDelay: 10 * time.Millisecond})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+	assert.Zero(t, e.syncer.Stats().Timeouts)
+}
+
+// TestDisconnectMidPage: the session ending in the middle of a page fails the
+// page at once (not after the page timeout) with ErrSessionClosed; a
+// restarted client resumes.
+func TestDisconnectMidPage(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(time.Hour))
+	a := e.account()
+	e.fill(a, 0, 140, stamps(base, 10))
+	e.faultOnce(2, fakeserver.Fault{Disconnect: true, DisconnectAfter: 10})
+	start := time.Now()
+	rep, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrSessionClosed)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.Equal(t, 50, rep.Inserted)
+	e.requireIdle()
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrSessionClosed, "a Syncer is bound to its session")
+
+	e.reconnect()
+	rep, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, 90, rep.Inserted)
+	e.requireInSync(a)
+}
+
+// TestSessionEndFailsEveryQuery: queries waiting on a silent server all fail
+// when the session ends.
+func TestSessionEndFailsEveryQuery(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(time.Hour), WithConcurrency(8))
+	rooms := []Archive{room("a"), room("b"), room("c"), room("d"), room("e")}
+	for _, r := range rooms {
+		e.fill(r, 0, 5, stamps(base, 10))
+	}
+	e.faultAlways(fakeserver.Fault{Silence: true})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.syncer.CatchUpAll(e.ctx, rooms)
+		done <- err
+	}()
+	require.NoError(t, e.srv.WaitQueries(e.ctx, len(rooms)))
+	require.Eventually(t, func() bool { return e.syncer.Stats().TrackedQueries == int64(len(rooms)) }, testTimeout, time.Millisecond)
+	e.srv.Disconnect()
+	err := <-done
+	require.ErrorIs(t, err, ErrSessionClosed)
+	e.requireIdle()
+}
+
+func TestFloodFailsPage(t *testing.T) {
+	e := newEnv(t, nil, fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 50, stamps(base, 10))
+	e.faultOnce(1, fakeserver.Fault{Flood: 10})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrFlood)
+	assert.EqualValues(t, 10, e.syncer.Stats().Dropped["flood"])
+	e.requireIdle()
+	assert.Empty(t, e.storedIDs(a))
+}
+
+// TestOversizedResults: results above the size limit are dropped, counted and
+// stored as placeholders so that the range stays exact.
+func TestOversizedResults(t *testing.T) {
+	e := newEnv(t, nil, WithBufferLimits(BufferLimits{ResultBytes: 1000}))
+	a := e.account()
+	e.fill(a, 0, 30, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{BodySize: 4000})
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+	e.requireIdle()
+	msgs, err := e.store.Messages(e.ctx, a, AllMessages())
+	require.NoError(t, err)
+	for _, m := range msgs {
+		assert.Equal(t, DropOversized, m.Omitted)
+		assert.Empty(t, m.Body)
+		assert.Nil(t, m.Raw)
+		assert.False(t, m.Time.IsZero())
+	}
+	assert.EqualValues(t, 30, e.syncer.Stats().Dropped["oversized"])
+}
+
+// TestContextCancel: cancelling the caller's context ends the page at once.
+func TestContextCancel(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(time.Hour))
+	a := e.account()
+	e.faultAlways(fakeserver.Fault{Silence: true})
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.syncer.CatchUp(ctx, a)
+		done <- err
+	}()
+	require.NoError(t, e.srv.WaitQueries(e.ctx, 1))
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	e.requireIdle()
+}
+
+// TestCloseDuringQuery: Close fails in-flight queries with ErrClosed and
+// waits for them.
+func TestCloseDuringQuery(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(time.Hour))
+	a := e.account()
+	e.faultAlways(fakeserver.Fault{Silence: true})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.syncer.CatchUp(e.ctx, a)
+		done <- err
+	}()
+	require.NoError(t, e.srv.WaitQueries(e.ctx, 1))
+	syncer := e.syncer
+	require.NoError(t, syncer.Close())
+	require.ErrorIs(t, <-done, ErrClosed)
+	st := syncer.Stats()
+	assert.Zero(t, st.TrackedQueries)
+	assert.Zero(t, st.BufferedBytes)
+	_, err := syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrClosed)
+}
+
+// panickyStore panics on Commit while armed.
+type panickyStore struct {
+	Store
+	armed atomic.Bool
+}
+
+func (s *panickyStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResult, error) {
+	if s.armed.Load() {
+		panic("disk on fire")
+	}
+	return s.Store.Commit(ctx, a, c)
+}
+
+// TestStorePanic: a panicking store fails the page, releases its buffer and
+// leaves the session working.
+func TestStorePanic(t *testing.T) {
+	e := newEnv(t, nil)
+	ps := &panickyStore{Store: e.store}
+	ps.armed.Store(true)
+	e.store = ps
+	e.reconnect()
+	a := e.account()
+	e.fill(a, 0, 40, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrStorePanic)
+	assert.Contains(t, err.Error(), "disk on fire")
+	e.requireIdle()
+
+	ps.armed.Store(false)
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+}
+
+// failingStore fails Commit while armed.
+type failingStore struct {
+	Store
+	armed atomic.Bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (s *failingStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResult, error) {
+	if s.armed.Load() {
+		return CommitResult{}, errDiskFull
+	}
+	return s.Store.Commit(ctx, a, c)
+}
+
+func TestStoreError(t *testing.T) {
+	e := newEnv(t, nil, fastRetry(3))
+	fs := &failingStore{Store: e.store}
+	fs.armed.Store(true)
+	e.store = fs
+	e.reconnect()
+	a := e.account()
+	e.fill(a, 0, 40, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, errDiskFull)
+	assert.Zero(t, e.syncer.Stats().Retries, "store errors are not retried")
+	e.requireIdle()
+}
+
+// TestItemNotFoundGapCursor: the stored cursor of a gap (the newer range's
+// oldest id) expired from the archive; the gap is filled by time instead.
+func TestItemNotFoundGapCursor(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account()
+	e.fill(a, 0, 60, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.fill(a, 60, 200, stamps(base, 10))
+	e.faultOnce(2, fakeserver.Fault{ErrorCondition: stanza.Forbidden})
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.Error(t, err)
+	rs := e.ranges(a)
+	require.Len(t, rs, 2)
+
+	// The archive expires the newer range's oldest message.
+	e.srv.Archive(a.JID).Forget(rs[1].FromID)
+	e.srv.Script(nil)
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, e.syncer.Stats().CursorResets)
+	e.waitEvents(EventCursorReset, 1)
+	stored := e.storedIDs(a)
+	want := e.srv.Archive(a.JID).IDs()
+	// The forgotten message was stored before it expired; everything else
+	// is there exactly once, in order.
+	requireSameIDs(t, want, removeID(stored, rs[1].FromID))
+	assert.Len(t, e.ranges(a), 1)
+	e.requireIdle()
+}
+
+// TestItemNotFoundBackfillCursor: the oldest stored id expired; back-filling
+// continues by time.
+func TestItemNotFoundBackfillCursor(t *testing.T) {
+	e := newEnv(t, nil, WithPolicy(AccountArchive, Policy{FirstSync: FirstSyncAll, MaxMessages: 50}))
+	a := e.account()
+	e.fill(a, 0, 300, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	rs := e.ranges(a)
+	require.Len(t, rs, 1)
+	require.False(t, rs[0].FromEnd)
+	e.srv.Archive(a.JID).Forget(rs[0].FromID)
+	for range 6 {
+		_, err = e.syncer.CatchUp(e.ctx, a)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 1, e.syncer.Stats().CursorResets)
+	requireSameIDs(t, e.srv.Archive(a.JID).IDs(), removeID(e.storedIDs(a), rs[0].FromID))
+	e.requireIdle()
+}
+
+func removeID(ids []string, id string) []string {
+	out := make([]string, 0, len(ids))
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestUnknownRoom: a room without an archive answers item-not-found without
+// a cursor involved: a plain failure, no cursor reset.
+func TestUnknownRoom(t *testing.T) {
+	e := newEnv(t, nil)
+	_, err := e.syncer.CatchUp(e.ctx, room("nowhere"))
+	require.True(t, isCondition(err, stanza.ItemNotFound), "%v", err)
+	assert.Zero(t, e.syncer.Stats().CursorResets)
+	e.requireIdle()
+}
