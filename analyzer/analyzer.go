@@ -1,13 +1,16 @@
-// Package analyzer is the mapleak static analyzer: it reports entries put
-// into long-lived maps under a request or query ID that some return path
-// leaves behind. See doc.go for the manual.
 package analyzer
 
 import (
+	_ "embed"
+	"fmt"
+
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/analysis/passes/ctrlflow"
 )
+
+//go:embed doc.go
+var doc string
 
 // flagConfig backs the flags of Analyzer.
 var flagConfig = DefaultConfig()
@@ -32,17 +35,25 @@ func New(cfg Config) (*analysis.Analyzer, error) {
 
 func newAnalyzer(config func() Config) *analysis.Analyzer {
 	a := &analysis.Analyzer{
-		Name:     "mapleak",
-		Doc:      "mapleak: report request-ID map entries that some return path leaves behind",
-		URL:      "https://pkg.go.dev/github.com/mapleak/mapleak/analyzer",
-		Requires: []*analysis.Analyzer{buildssa.Analyzer, ctrlflow.Analyzer},
+		Name:      "mapleak",
+		Doc:       mustExtractDoc(doc, "mapleak"),
+		URL:       "https://pkg.go.dev/github.com/mapleak/mapleak/analyzer",
+		Requires:  []*analysis.Analyzer{buildssa.Analyzer, ctrlflow.Analyzer},
+		FactTypes: []analysis.Fact{new(summaryFact)},
 	}
-	a.Run = func(pass *analysis.Pass) (any, error) {
+	a.Run = func(pass *analysis.Pass) (result any, err error) {
 		cfg, err := config().compile()
 		if err != nil {
 			return nil, err
 		}
-		_ = cfg // TODO(bootstrap): the analysis itself lands with issue 2.
+		defer func() {
+			// Last resort: a bug in mapleak must not take the whole vet
+			// run down. Report it as an error of this package instead.
+			if r := recover(); r != nil {
+				result, err = nil, fmt.Errorf("mapleak: internal error analyzing %s: %v", pass.Pkg.Path(), r)
+			}
+		}()
+		runAnalysis(pass, cfg)
 		return nil, nil
 	}
 	return a

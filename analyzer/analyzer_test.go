@@ -1,0 +1,24 @@
+package analyzer_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/tools/go/analysis/analysistest"
+
+	"github.com/mapleak/mapleak/analyzer"
+)
+
+// testdata returns the absolute path of the fixtures (the go command
+// wants an absolute GOPATH).
+func testdata() string {
+	dir, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}
+
+func TestErrPath(t *testing.T) {
+	analysistest.Run(t, testdata(), analyzer.Analyzer, "errpath")
+}

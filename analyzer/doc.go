@@ -1,0 +1,138 @@
+// Package analyzer defines mapleak, an analyzer that reports entries put
+// into long-lived maps under a request or query ID that some return path
+// leaves behind.
+//
+// Use [Analyzer] (configured by command-line flags) from a driver such as
+// cmd/mapleak, or [New] for an analyzer with a fixed [Config], as the
+// golangci-lint plugin does.
+//
+// # Analyzer mapleak
+//
+// mapleak: report request-ID map entries that some return path leaves behind
+//
+// Long-running programs keep per-request state in maps keyed by an ID:
+// pending calls by sequence number, in-flight queries by query ID,
+// waiters by token. The success path deletes the entry when the reply
+// comes; the error, timeout or cancel path forgets to, and the map grows
+// until the process restarts. mapleak follows every path from each write
+// into such a map to the function's returns and reports the paths that
+// leave the entry behind.
+//
+// For example:
+//
+//	func (c *Client) Call(ctx context.Context, req *Request) (*Response, error) {
+//		ch := make(chan *Response, 1)
+//		c.mu.Lock()
+//		c.pending[req.ID] = ch // pending[req.ID] is not deleted when returning at client.go:8 (error path)
+//		c.mu.Unlock()
+//		if err := c.conn.Write(req); err != nil {
+//			return nil, err
+//		}
+//		select {
+//		case resp := <-ch:
+//			return resp, nil
+//		case <-ctx.Done():
+//			c.mu.Lock()
+//			delete(c.pending, req.ID)
+//			c.mu.Unlock()
+//			return nil, ctx.Err()
+//		}
+//	}
+//
+// The suggested fix deletes the entry before the failing return, under
+// the same lock.
+//
+// What is tracked. A write m[k] = v (or sync.Map Store, LoadOrStore,
+// Swap, or a call of a function that inserts m[k] for its argument) is
+// tracked when the map is long-lived and holds per-request state. A map
+// is long-lived when it is reached through a package-level variable, a
+// field (at any depth) of a receiver or parameter, or a variable captured
+// by a closure; a map made in the function is tracked only if it outlives
+// the call (stored in a field or global, returned, sent on a channel, or
+// captured by a closure that is returned or stored). It holds
+// per-request state when the key's name or type matches -keys (id, ID,
+// seq, token, queryID, requestID, ...), when the map's name matches -maps
+// (pending, inflight, waiters, calls, stanzas, ...), when -track-all is
+// set, or when its declaration says //mapleak:track.
+//
+// When an entry is released. On a path, the entry m[k] is released by
+// delete(m, k) for the same map (the same field of the same value, the
+// same global or captured variable, however often it is reloaded) and
+// the same key (the same value, or the same expression over the same
+// values: req.ID loaded twice, string(b) converted twice; id+1 is another
+// key); by clear(m), by assigning a new map, by sync.Map Delete,
+// LoadAndDelete, CompareAndDelete and Clear; by any of these in a defer
+// registered on the path, before or after the write (a deferred closure
+// that deletes only when the named error result is non-nil counts on the
+// failing paths); by a call of a function that releases m[k] for its
+// argument, in the same package or in another one (mapleak exports
+// facts); by handing the key off to code that releases it later: a
+// goroutine, time.AfterFunc, a closure stored or passed on, or a channel
+// or struct field that the package's release code reads keys from; by a
+// check of a "closed" flag or channel that the package sets where it
+// empties the map. Paths that end in panic, os.Exit, log.Fatal,
+// runtime.Goexit or another function that never returns are not return
+// paths. The -cleanup flag names more functions (regular expression over
+// pkgpath.Func or pkgpath.Type.Method) that release their key argument.
+//
+// Rule 1, failure path (category failure-path). In a function that
+// inserts m[k], a path from the insert to a return that fails without
+// releasing or handing off the entry. A return fails when its error
+// result may be non-nil on that path (return err, return f(),
+// return fmt.Errorf(...); a constant nil, or an error known to be nil on
+// that branch, is success), when it leaves through a timeout or
+// cancellation branch (a select case on ctx.Done(), time.After or a
+// timer's channel, a ctx.Err() != nil check), or, in a function without
+// an error result, when it lies on an err != nil branch. It is reported
+// at the insert and names the leaking returns:
+//
+//	pending[seq] is not deleted when returning at client.go:88 (error path)
+//
+// A successful return that keeps the entry is not reported: the reply
+// handler owns the entry now. When the insert happens in a helper that
+// chose the key itself (send() registering a fresh sequence number), the
+// caller is only responsible when it stops waiting for the reply: a
+// timeout or cancellation return.
+//
+// Rule 2, incomplete cleanup (category incomplete-cleanup). A function
+// that releases m[k] on some paths is the entry's completer. A failing
+// return of the completer that does not release the entry is reported at
+// that return, naming where the other paths release it, unless the path
+// keeps the entry on purpose (re-inserts it, or reads it and uses the
+// value, as a streaming handler forwarding a partial response does), has
+// found the entry absent (comma-ok lookup, nil check), or decided on the
+// key itself (if id == "" { return }). Releases that only happen on a
+// timeout or cancellation branch (a waiter giving up) do not make a
+// completer.
+//
+//	stanzas[queryID] is not deleted when returning here (error path); on other paths it is released by sendMessagesBackIntoPipeline at history.go:52
+//
+// Rule 3, never removed (category never-removed). Inserts into an
+// unexported tracked map (a field or package variable) that nothing in
+// the package ever removes from, directly or through helpers, are
+// reported at each insert:
+//
+//	entries of inflight are never deleted; it grows with every request
+//
+// An exported map, or one whose value is passed where mapleak cannot
+// follow it, may be cleaned elsewhere and is not reported.
+//
+// Directives. //mapleak:track on a map's declaration tracks it whatever
+// its name and key. //mapleak:ignore <reason> suppresses findings: on a
+// map's declaration (an intentional cache), on a function's doc comment
+// (all findings in it), or on the reported line (or the line just above
+// it). The reason is required; a directive without one is reported. With
+// -report-stale-ignores, ignore directives that suppress nothing are
+// reported.
+//
+// Suggested fixes. For rules 1 and 2 mapleak offers delete(m, k) (or
+// m.Delete(k)) before the leaking return, spelled like the existing
+// insert or delete, when those expressions mean the same at the return
+// and the fix cannot introduce a data race: if the map is guarded by a
+// mutex, the fix takes the same lock (or relies on it being held), and
+// when that cannot be decided no fix is offered.
+//
+// Flags: -keys and -maps (regular expressions), -track-all, -cleanup,
+// -report-stale-ignores. They are spelled the same in the standalone
+// command, under go vet -vettool, and as golangci-lint settings.
+package analyzer

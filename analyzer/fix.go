@@ -1,0 +1,455 @@
+package analyzer
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ssa"
+)
+
+// releaseSource is how a fix writes the release: the map and key
+// expressions, as the existing insert or delete spells them.
+type releaseSource struct {
+	mapSrc, keySrc string
+	vars           []namedObj     // variables the expressions use
+	fields         []types.Object // fields they select
+	after          token.Pos // the expressions are evaluated here
+	syncMap        bool
+}
+
+func (s releaseSource) text() string {
+	if s.syncMap {
+		return s.mapSrc + ".Delete(" + s.keySrc + ")"
+	}
+	return "delete(" + s.mapSrc + ", " + s.keySrc + ")"
+}
+
+// A namedObj is a variable used by name in a release source.
+type namedObj struct {
+	name string
+	obj  types.Object
+}
+
+// sourceOf returns the release source of a direct map operation, if its
+// expressions can be evaluated again without side effects.
+func (a *checker) sourceOf(op *mapOp) (releaseSource, bool) {
+	if op.mapAST == nil || op.keyAST == nil {
+		return releaseSource{}, false
+	}
+	src := releaseSource{mapSrc: exprString(op.mapAST), keySrc: exprString(op.keyAST), after: op.pos, syncMap: op.syncMap}
+	for _, e := range []ast.Expr{op.mapAST, op.keyAST} {
+		if !a.pureExpr(e, &src) {
+			return releaseSource{}, false
+		}
+	}
+	return src, true
+}
+
+// pureExpr reports whether e can be evaluated again at another place with
+// the same result: identifiers, field selections, dereferences, constants,
+// conversions and index expressions over them.
+func (a *checker) pureExpr(e ast.Expr, src *releaseSource) bool {
+	info := a.pass.TypesInfo
+	ok := true
+	ast.Inspect(e, func(n ast.Node) bool {
+		if !ok {
+			return false
+		}
+		switch n := n.(type) {
+		case nil:
+		case *ast.Ident:
+			if obj := info.Uses[n]; obj != nil {
+				src.vars = append(src.vars, namedObj{n.Name, obj})
+			}
+		case *ast.SelectorExpr:
+			if sel := info.Selections[n]; sel != nil {
+				if sel.Kind() != types.FieldVal {
+					ok = false
+					return false
+				}
+				src.fields = append(src.fields, sel.Obj())
+			}
+		case *ast.StarExpr, *ast.ParenExpr, *ast.BasicLit, *ast.IndexExpr:
+			if ie, isIndex := n.(*ast.IndexExpr); isIndex {
+				if tv, has := info.Types[ie.X]; has && isMap(tv.Type) {
+					ok = false // a map read may change
+				}
+			}
+		case *ast.CallExpr:
+			if tv, has := info.Types[n.Fun]; !has || !tv.IsType() {
+				ok = false
+			}
+		case *ast.ArrayType, *ast.MapType:
+		case *ast.BinaryExpr:
+		default:
+			ok = false
+		}
+		return ok
+	})
+	return ok
+}
+
+// validAt reports whether the release source means the same at pos: every
+// variable it uses is in scope and not assigned between src.after and pos.
+func (a *checker) validAt(src releaseSource, pos token.Pos) bool {
+	scope := a.pass.Pkg.Scope().Innermost(pos)
+	if scope == nil {
+		return false
+	}
+	lo, hi := src.after, pos
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	for _, nv := range src.vars {
+		obj := nv.obj
+		switch obj.(type) {
+		case *types.PkgName, *types.TypeName, *types.Const, *types.Nil, *types.Builtin:
+			continue
+		}
+		v, isVar := obj.(*types.Var)
+		if !isVar || v.IsField() {
+			continue
+		}
+		if v.Parent() == a.pass.Pkg.Scope() {
+			continue // a package variable
+		}
+		if _, found := scope.LookupParent(nv.name, pos); found != obj {
+			return false
+		}
+		for _, p := range a.syn.assigns[obj] {
+			if lo < p && p < hi {
+				return false
+			}
+		}
+	}
+	for _, f := range src.fields {
+		for _, p := range a.syn.assigns[f] {
+			if lo < p && p < hi {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fixInsert offers, for rule 1, a release right before each leaking
+// return.
+func (a *checker) fixInsert(fi *funcInfo, ins *mapOp, leaks []leak) *analysis.SuggestedFix {
+	// Prefer the spelling of an existing delete in the function.
+	var srcs []releaseSource
+	for _, r := range fi.ops {
+		if r.kind == opRelease && !r.whole && r.direct() && !r.async && a.releases(fi, r, ins) && same(r.k, ins.k) {
+			if s, ok := a.sourceOf(r); ok {
+				srcs = append(srcs, s)
+			}
+		}
+	}
+	if s, ok := a.sourceOf(ins); ok {
+		srcs = append(srcs, s)
+	}
+	if len(srcs) == 0 {
+		return nil
+	}
+	var edits []analysis.TextEdit
+	for _, l := range leaks {
+		var edit *analysis.TextEdit
+		for _, src := range srcs {
+			if e := a.releaseEdit(fi, ins, src, l.ret); e != nil {
+				edit = e
+				break
+			}
+		}
+		if edit == nil {
+			return nil // a partial fix would leave some leaks behind
+		}
+		edits = append(edits, *edit)
+	}
+	return &analysis.SuggestedFix{
+		Message:   "delete " + a.entryName(ins) + " before returning",
+		TextEdits: edits,
+	}
+}
+
+// fixCompleter offers, for rule 2, the release the other paths do, right
+// before the leaking return.
+func (a *checker) fixCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Return) *analysis.SuggestedFix {
+	var srcs []releaseSource
+	for _, r := range grp.releases {
+		if r.direct() {
+			if s, ok := a.sourceOf(r); ok {
+				srcs = append(srcs, s)
+			}
+		}
+	}
+	if len(srcs) == 0 {
+		// The release happens in a helper: spell the entry from the
+		// function's own parameters, if possible.
+		if s, ok := a.renderSource(fi, grp.m, grp.k, grp.rep.syncMap); ok {
+			srcs = append(srcs, s)
+		}
+	}
+	op := &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar, syncMap: grp.rep.syncMap, instr: grp.rep.instr, block: grp.rep.block}
+	for _, src := range srcs {
+		if e := a.releaseEdit(fi, op, src, ret); e != nil {
+			return &analysis.SuggestedFix{
+				Message:   "delete " + a.entryName(grp.rep) + " before returning",
+				TextEdits: []analysis.TextEdit{*e},
+			}
+		}
+	}
+	return nil
+}
+
+// renderSource spells a map path and key made of parameters and fields
+// (h.stanzas, queryID) as Go source in fi's function.
+func (a *checker) renderSource(fi *funcInfo, m, k *expr, syncMap bool) (releaseSource, bool) {
+	src := releaseSource{after: fi.fn.Pos(), syncMap: syncMap}
+	var render func(e *expr) (string, bool)
+	render = func(e *expr) (string, bool) {
+		switch e.Kind {
+		case kParam:
+			if e.Index >= len(fi.fn.Params) {
+				return "", false
+			}
+			p := fi.fn.Params[e.Index]
+			obj := p.Object()
+			if obj == nil || p.Name() == "" || p.Name() == "_" {
+				return "", false
+			}
+			src.vars = append(src.vars, namedObj{p.Name(), obj})
+			return p.Name(), true
+		case kField:
+			x, ok := render(e.Args[0])
+			if !ok {
+				return "", false
+			}
+			if !token.IsExported(e.Name) {
+				if v := a.classOf(fi, e); v == nil || v.Pkg() != a.pass.Pkg {
+					return "", false
+				}
+			}
+			return x + "." + e.Name, true
+		case kDeref:
+			return render(e.Args[0])
+		case kGlobal:
+			if v := a.lookupGlobal(e.Name); v != nil && v.Pkg() == a.pass.Pkg {
+				return v.Name(), true
+			}
+		}
+		return "", false
+	}
+	var ok bool
+	if src.mapSrc, ok = render(m); !ok {
+		return src, false
+	}
+	if src.keySrc, ok = render(k); !ok {
+		return src, false
+	}
+	return src, true
+}
+
+// releaseEdit returns the edit inserting the release before ret, taking
+// the map's lock if the map is guarded by one; nil if that cannot be done
+// safely.
+func (a *checker) releaseEdit(fi *funcInfo, op *mapOp, src releaseSource, ret *ssa.Return) *analysis.TextEdit {
+	if !ret.Pos().IsValid() {
+		return nil
+	}
+	stmt := a.syn.returns[ret.Pos()]
+	if stmt == nil {
+		return nil
+	}
+	if _, labeled := a.syn.parent[stmt].(*ast.LabeledStmt); labeled {
+		return nil
+	}
+	if !a.validAt(src, stmt.Pos()) {
+		return nil
+	}
+	// Deleting before returning must not change what is returned.
+	for _, res := range stmt.Results {
+		if strings.Contains(exprString(res), src.mapSrc) {
+			return nil
+		}
+	}
+	text := src.text()
+	if !src.syncMap {
+		mu, ok := a.guard(fi, op, src)
+		if !ok {
+			return nil
+		}
+		if mu != nil {
+			switch a.lockStateAt(fi, mu.canon, ret) {
+			case lockHeld:
+			case lockFree:
+				if !a.validAt(mu.src, stmt.Pos()) {
+					return nil
+				}
+				text = mu.src.mapSrc + ".Lock()\n" + text + "\n" + mu.src.mapSrc + ".Unlock()"
+			default:
+				return nil
+			}
+		}
+	}
+	indent, alone := a.lineIndent(stmt.Pos())
+	if alone {
+		text = strings.ReplaceAll(text, "\n", "\n"+indent) + "\n" + indent
+	} else {
+		text = strings.ReplaceAll(text, "\n", "; ") + "; "
+	}
+	return &analysis.TextEdit{Pos: stmt.Pos(), End: stmt.Pos(), NewText: []byte(text)}
+}
+
+// lineIndent returns the whitespace before pos on its line and whether
+// nothing else precedes pos there.
+func (a *checker) lineIndent(pos token.Pos) (string, bool) {
+	tf := a.pass.Fset.File(pos)
+	if tf == nil {
+		return "", false
+	}
+	content, err := a.pass.ReadFile(tf.Name())
+	if err != nil {
+		return "", false
+	}
+	off := tf.Offset(pos)
+	start := tf.Offset(tf.LineStart(tf.Line(pos)))
+	if off > len(content) || start > off {
+		return "", false
+	}
+	prefix := string(content[start:off])
+	if strings.TrimLeft(prefix, " \t") != "" {
+		return "", false
+	}
+	return prefix, true
+}
+
+// A mutexRef is the lock that guards a map, as the fix would spell it.
+type mutexRef struct {
+	canon string
+	src   releaseSource // mapSrc holds the mutex expression
+}
+
+// guard returns the mutex that guards op's map: held at op, or held where
+// the package's other operations on the map run. ok is false when a lock
+// guards the map but the fix cannot name it.
+func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, bool) {
+	// The lock held at the operation itself.
+	for _, lo := range fi.locks {
+		if !lo.lock || lo.deferred || lo.src == "" {
+			continue
+		}
+		if op.instr != nil && a.lockStateAt(fi, lo.mu, op.instr) == lockHeld {
+			if lo.read {
+				return nil, false // a read lock does not protect a write
+			}
+			return a.mutexFrom(fi, lo), true
+		}
+	}
+	// A lock held at other operations on the same map, in this function
+	// or elsewhere in the package.
+	for _, fn := range a.funcs {
+		ofi := a.infos[fn]
+		for _, other := range ofi.ops {
+			if other.kind == opLookup || !other.direct() || other.syncMap {
+				continue
+			}
+			if other.mapVar == nil || other.mapVar != op.mapVar {
+				if ofi != fi || !same(other.m, op.m) {
+					continue
+				}
+			}
+			for _, lo := range ofi.locks {
+				if !lo.lock || lo.read || lo.deferred {
+					continue
+				}
+				if a.lockStateAt(ofi, lo.mu, other.instr) != lockHeld {
+					continue
+				}
+				if ofi == fi && lo.src != "" {
+					return a.mutexFrom(fi, lo), true
+				}
+				// Spell the sibling mutex of the map's field: c.pending -> c.mu.
+				mu := a.siblingMutex(ofi, lo.mu, other.m, src.mapSrc)
+				if mu == "" {
+					return nil, false
+				}
+				return &mutexRef{canon: a.siblingCanon(fi, lo.mu, other.m, op.m), src: a.mutexSource(mu, src)}, true
+			}
+		}
+	}
+	return nil, true
+}
+
+func (a *checker) mutexFrom(fi *funcInfo, lo *lockOp) *mutexRef {
+	ref := &mutexRef{canon: lo.mu}
+	ref.src = releaseSource{mapSrc: lo.src, after: lo.instr.Pos()}
+	if e, err := parser.ParseExpr(lo.src); err == nil {
+		scope := a.pass.Pkg.Scope().Innermost(lo.instr.Pos())
+		for _, id := range baseIdents(e) {
+			if scope == nil {
+				break
+			}
+			if _, obj := scope.LookupParent(id.Name, lo.instr.Pos()); obj != nil {
+				ref.src.vars = append(ref.src.vars, namedObj{id.Name, obj})
+			}
+		}
+	}
+	return ref
+}
+
+// siblingMutex spells, from the map expression mapSrc (c.pending), the
+// mutex that sits next to the map's field in the same struct (c.mu).
+func (a *checker) siblingMutex(fi *funcInfo, muCanon string, otherMap *expr, mapSrc string) string {
+	if otherMap.Kind != kField {
+		return ""
+	}
+	base := otherMap.Args[0].String()
+	prefix := "&(" + base + "."
+	if !strings.HasPrefix(muCanon, prefix) || !strings.HasSuffix(muCanon, ")") {
+		return ""
+	}
+	muField := strings.TrimSuffix(strings.TrimPrefix(muCanon, prefix), ")")
+	if strings.ContainsAny(muField, ".()[]*&") {
+		return ""
+	}
+	i := strings.LastIndexByte(mapSrc, '.')
+	if i < 0 {
+		return ""
+	}
+	return mapSrc[:i+1] + muField
+}
+
+// siblingCanon translates the mutex of another function to fi's function.
+func (a *checker) siblingCanon(fi *funcInfo, muCanon string, otherMap, m *expr) string {
+	if otherMap.Kind != kField || m.Kind != kField {
+		return ""
+	}
+	base := otherMap.Args[0].String()
+	field := strings.TrimSuffix(strings.TrimPrefix(muCanon, "&("+base+"."), ")")
+	return "&(" + m.Args[0].String() + "." + field + ")"
+}
+
+func (a *checker) mutexSource(mu string, mapSrc releaseSource) releaseSource {
+	return releaseSource{mapSrc: mu, vars: mapSrc.vars, fields: mapSrc.fields, after: mapSrc.after}
+}
+
+// baseIdents returns the identifiers of e that name variables (not the
+// field names of selections).
+func baseIdents(e ast.Expr) []*ast.Ident {
+	switch e := e.(type) {
+	case *ast.Ident:
+		return []*ast.Ident{e}
+	case *ast.SelectorExpr:
+		return baseIdents(e.X)
+	case *ast.StarExpr:
+		return baseIdents(e.X)
+	case *ast.ParenExpr:
+		return baseIdents(e.X)
+	case *ast.IndexExpr:
+		return append(baseIdents(e.X), baseIdents(e.Index)...)
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package analyzer
+
+import (
+	"math/bits"
+	"slices"
+
+	"golang.org/x/tools/go/ssa"
+)
+
+// bitset is a small set of tracked facts (one bit per tracked insert or
+// released key).
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) set(i int)      { b[i/64] |= 1 << (uint(i) % 64) }
+func (b bitset) has(i int) bool { return b[i/64]&(1<<(uint(i)%64)) != 0 }
+
+func (b bitset) empty() bool {
+	for _, w := range b {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (b bitset) count() int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// or adds o to b and reports whether b changed.
+func (b bitset) or(o bitset) bool {
+	changed := false
+	for i, w := range o {
+		if nw := b[i] | w; nw != b[i] {
+			b[i] = nw
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (b bitset) andNot(o bitset) {
+	for i, w := range o {
+		b[i] &^= w
+	}
+}
+
+func (b bitset) clone() bitset { return slices.Clone(b) }
+
+// An event changes the state at one instruction: kill, then gen.
+type event struct {
+	index     int
+	kill, gen bitset
+	killAll   bool
+}
+
+// A flow is a forward gen/kill dataflow problem over a function's SSA CFG:
+// a bit is set in the state of a program point when some path from a gen
+// reaches it without a kill. Solving it visits each block a small number
+// of times, so it is linear in the size of the function for a fixed
+// number of bits.
+type flow struct {
+	fn     *ssa.Function
+	n      int
+	entry  bitset // bits set at function entry
+	events map[*ssa.BasicBlock][]event
+	// edgeKill returns the bits killed on the edge from p to s (may be nil).
+	edgeKill func(p, s *ssa.BasicBlock) bitset
+	in, out  []bitset
+	sorted   bool
+}
+
+func newFlow(fn *ssa.Function, n int) *flow {
+	return &flow{fn: fn, n: n, entry: newBitset(n), events: make(map[*ssa.BasicBlock][]event)}
+}
+
+func (g *flow) gen(b *ssa.BasicBlock, index, bit int) {
+	bs := newBitset(g.n)
+	bs.set(bit)
+	g.events[b] = append(g.events[b], event{index: index, gen: bs})
+}
+
+func (g *flow) kill(b *ssa.BasicBlock, index int, mask bitset) {
+	if mask.empty() {
+		return
+	}
+	g.events[b] = append(g.events[b], event{index: index, kill: mask})
+}
+
+func (g *flow) killAll(b *ssa.BasicBlock, index int) {
+	if b == nil {
+		return
+	}
+	g.events[b] = append(g.events[b], event{index: index, killAll: true})
+}
+
+func (g *flow) sortEvents() {
+	if g.sorted {
+		return
+	}
+	for _, evs := range g.events {
+		// Stable: at one index, kills added before gens keep their order;
+		// kills sort before gens so a re-definition does not erase itself.
+		slices.SortStableFunc(evs, func(x, y event) int {
+			if x.index != y.index {
+				return x.index - y.index
+			}
+			xg, yg := x.gen != nil, y.gen != nil
+			switch {
+			case xg == yg:
+				return 0
+			case xg:
+				return 1
+			default:
+				return -1
+			}
+		})
+	}
+	g.sorted = true
+}
+
+// apply applies the events of b with index < limit to st.
+func (g *flow) apply(b *ssa.BasicBlock, st bitset, limit int) {
+	for _, ev := range g.events[b] {
+		if ev.index >= limit {
+			break
+		}
+		switch {
+		case ev.killAll:
+			clear(st)
+		case ev.kill != nil:
+			st.andNot(ev.kill)
+		}
+		if ev.gen != nil {
+			st.or(ev.gen)
+		}
+	}
+}
+
+// edgeOut returns the state flowing along p -> s.
+func (g *flow) edgeOut(p, s *ssa.BasicBlock) bitset {
+	st := g.out[p.Index]
+	if g.edgeKill != nil {
+		if k := g.edgeKill(p, s); k != nil && !k.empty() {
+			st = st.clone()
+			st.andNot(k)
+		}
+	}
+	return st
+}
+
+func (g *flow) solve() {
+	g.sortEvents()
+	blocks := g.fn.Blocks
+	g.in = make([]bitset, len(blocks))
+	g.out = make([]bitset, len(blocks))
+	for i := range blocks {
+		g.in[i] = newBitset(g.n)
+		g.out[i] = newBitset(g.n)
+	}
+	if len(blocks) == 0 {
+		return
+	}
+	queue := []*ssa.BasicBlock{blocks[0]}
+	queued := make([]bool, len(blocks))
+	queued[0] = true
+	visited := make([]bool, len(blocks))
+	for len(queue) > 0 {
+		b := queue[0]
+		queue = queue[1:]
+		queued[b.Index] = false
+		in := newBitset(g.n)
+		if b.Index == 0 {
+			in.or(g.entry)
+		}
+		for _, p := range b.Preds {
+			in.or(g.edgeOut(p, b))
+		}
+		g.in[b.Index] = in
+		out := in.clone()
+		g.apply(b, out, len(b.Instrs)+1)
+		if visited[b.Index] && slices.Equal(out, g.out[b.Index]) {
+			continue
+		}
+		visited[b.Index] = true
+		g.out[b.Index] = out
+		for _, s := range b.Succs {
+			if !queued[s.Index] {
+				queued[s.Index] = true
+				queue = append(queue, s)
+			}
+		}
+	}
+}
+
+// stateAt returns the state just before instruction index of b when b is
+// entered from pred (nil: from any predecessor, or at function entry).
+func (g *flow) stateAt(b *ssa.BasicBlock, index int, pred *ssa.BasicBlock) bitset {
+	var st bitset
+	if pred != nil {
+		st = g.edgeOut(pred, b).clone()
+	} else {
+		st = g.in[b.Index].clone()
+	}
+	g.apply(b, st, index)
+	return st
+}
+
+// forEachArrival calls f with the state at ret for each way of entering
+// its block (each predecessor, or the function entry).
+func (a *checker) forEachArrival(g *flow, ret *ssa.Return, f func(pred *ssa.BasicBlock, st bitset)) {
+	b := ret.Block()
+	idx := len(b.Instrs) - 1
+	if b.Index == 0 || len(b.Preds) == 0 {
+		f(nil, g.stateAt(b, idx, nil))
+		return
+	}
+	for _, p := range b.Preds {
+		f(p, g.stateAt(b, idx, p))
+	}
+}
+
+// indexOf returns the index of instr in its block.
+func indexOf(instr ssa.Instruction) int {
+	b := instr.Block()
+	if b == nil {
+		return -1
+	}
+	for i, x := range b.Instrs {
+		if x == instr {
+			return i
+		}
+	}
+	return -1
+}

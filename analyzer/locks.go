@@ -1,0 +1,143 @@
+package analyzer
+
+import (
+	"golang.org/x/tools/go/ssa"
+)
+
+// lockState is whether a mutex is held at a program point.
+type lockState uint8
+
+const (
+	lockUnknown lockState = iota
+	lockHeld
+	lockFree
+)
+
+// lockStates is the state of each mutex at the entry of each block.
+type lockStates struct {
+	in []map[string]lockState // nil: block not reached
+}
+
+// lockStateAt returns the state of mutex mu just before instr in fi's
+// function. A function starts with every mutex in an unknown state (its
+// callers may hold it); a deferred Unlock does not release before the
+// return.
+func (a *checker) lockStateAt(fi *funcInfo, mu string, instr ssa.Instruction) lockState {
+	if mu == "" || instr == nil || instr.Block() == nil {
+		return lockUnknown
+	}
+	if a.locks == nil {
+		a.locks = make(map[*funcInfo]*lockStates)
+	}
+	ls := a.locks[fi]
+	if ls == nil {
+		ls = a.solveLocks(fi)
+		a.locks[fi] = ls
+	}
+	b := instr.Block()
+	in := ls.in[b.Index]
+	if in == nil {
+		return lockUnknown
+	}
+	st := in[mu]
+	byInstr := lockOpsByInstr(fi)
+	for _, x := range b.Instrs {
+		if x == instr {
+			break
+		}
+		if lo := byInstr[x]; lo != nil && lo.mu == mu && !lo.deferred {
+			st = lockTransfer(lo)
+		}
+	}
+	return st
+}
+
+func lockTransfer(lo *lockOp) lockState {
+	if lo.lock {
+		return lockHeld
+	}
+	return lockFree
+}
+
+func lockOpsByInstr(fi *funcInfo) map[ssa.Instruction]*lockOp {
+	m := make(map[ssa.Instruction]*lockOp, len(fi.locks))
+	for _, lo := range fi.locks {
+		m[lo.instr] = lo
+	}
+	return m
+}
+
+func (a *checker) solveLocks(fi *funcInfo) *lockStates {
+	blocks := fi.fn.Blocks
+	ls := &lockStates{in: make([]map[string]lockState, len(blocks))}
+	if len(blocks) == 0 {
+		return ls
+	}
+	byInstr := lockOpsByInstr(fi)
+	out := make([]map[string]lockState, len(blocks))
+	ls.in[0] = map[string]lockState{}
+	queue := []*ssa.BasicBlock{blocks[0]}
+	for steps := 0; len(queue) > 0 && steps < 20*len(blocks)+100; steps++ {
+		b := queue[0]
+		queue = queue[1:]
+		var in map[string]lockState
+		if b.Index == 0 {
+			in = map[string]lockState{}
+		} else {
+			for _, p := range b.Preds {
+				po := out[p.Index]
+				if po == nil {
+					continue
+				}
+				if in == nil {
+					in = make(map[string]lockState, len(po))
+					for k, v := range po {
+						in[k] = v
+					}
+					continue
+				}
+				for k, v := range in {
+					if po[k] != v {
+						in[k] = lockUnknown
+					}
+				}
+				for k := range po {
+					if _, ok := in[k]; !ok {
+						in[k] = lockUnknown
+					}
+				}
+			}
+		}
+		if in == nil {
+			continue
+		}
+		ls.in[b.Index] = in
+		o := make(map[string]lockState, len(in))
+		for k, v := range in {
+			o[k] = v
+		}
+		for _, x := range b.Instrs {
+			if lo := byInstr[x]; lo != nil && !lo.deferred {
+				o[lo.mu] = lockTransfer(lo)
+			}
+		}
+		if old := out[b.Index]; old != nil && equalStates(old, o) {
+			continue
+		}
+		out[b.Index] = o
+		queue = append(queue, b.Succs...)
+	}
+	return ls
+}
+
+func equalStates(x, y map[string]lockState) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for k, v := range x {
+		if w, ok := y[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

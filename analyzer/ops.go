@@ -1,0 +1,872 @@
+package analyzer
+
+import (
+	"go/ast"
+	"go/token"
+	"go/types"
+	"strings"
+
+	"golang.org/x/tools/go/ssa"
+)
+
+// opKind classifies what a map operation does to the entries of a map.
+type opKind uint8
+
+const (
+	opInsert  opKind = iota + 1 // m[k] = v, sync.Map Store, an inserting helper
+	opRelease                   // delete, clear, reassignment, sync.Map removal, releasing helper, hand-off
+	opLookup                    // v := m[k], sync.Map Load
+)
+
+// condKind says when a release registered by a deferred closure runs.
+type condKind uint8
+
+const (
+	condAlways    condKind = iota
+	condOnFailure          // if err != nil { delete(...) } on the named error result
+	condOnSuccess          // if err == nil { delete(...) }
+)
+
+// A mapOp is one operation on the entries of a map, at one instruction.
+type mapOp struct {
+	kind  opKind
+	instr ssa.Instruction
+	block *ssa.BasicBlock
+	index int // of instr in block
+	m, k  *expr
+
+	mapVar   *types.Var // the declared variable or field holding the map; nil if unknown
+	mapName  string
+	keyNames []string
+	trackDir bool // the map's declaration says //mapleak:track (seen through a helper)
+	ignDir   bool // the map's declaration says //mapleak:ignore (seen through a helper)
+	mapType  types.Type
+	syncMap  bool
+
+	whole    bool     // releases every entry (clear, reassignment, range-and-delete)
+	fresh    bool     // insert by a helper under a key it made itself (k is kAny)
+	deferred bool     // registered by defer: runs at every later return
+	async    bool     // hand-off: a goroutine or callback releases it later
+	abandon  bool     // on a timeout or cancellation branch
+	cond     condKind // for deferred releases
+	initOnly bool     // a reassignment that initializes the map (constructor, lazy init)
+	anyMap   bool     // -cleanup function: releases its key in any map
+	via      string   // the helper that does the operation, if any
+
+	pos    token.Pos
+	mapAST ast.Expr // syntax of the map and key at a direct operation
+	keyAST ast.Expr
+
+	lookup ssa.Value // opLookup: the value or comma-ok tuple read
+	keyVal ssa.Value // direct operations: the key operand
+}
+
+func (op *mapOp) direct() bool { return op.mapAST != nil }
+
+// A keyOut is a key leaving the function through a struct field or a
+// channel, possibly to release code that reads it back.
+type keyOut struct {
+	instr ssa.Instruction
+	block *ssa.BasicBlock
+	index int
+	keys  []*expr
+	field *types.Var // stored into this field
+	elem  types.Type // sent on a channel of this element type
+}
+
+// A lockOp locks or unlocks a mutex.
+type lockOp struct {
+	instr    ssa.Instruction
+	mu       string // canonical expr of the mutex address
+	src      string // source of the mutex expression (c.mu)
+	lock     bool
+	read     bool
+	deferred bool
+}
+
+// funcInfo is what the analysis knows about one function.
+type funcInfo struct {
+	fn      *ssa.Function
+	canon   *canonicalizer
+	ops     []*mapOp
+	outs    []keyOut
+	locks   []*lockOp
+	waits   []ssa.Instruction // receives, blocking selects, WaitGroup.Wait
+	closes  []*expr           // channels closed
+	flagSet []*types.Var      // bool fields set to true
+	returns []*ssa.Return
+	callees []*ssa.Function // in-package functions called (for the summary worklist)
+	stored  map[*types.Var]bool
+
+	// Set once per function.
+	results     []*ssa.Alloc // cells of named results, by result index (nil if lifted)
+	isClosure   bool
+	inlineOnly  bool // a deferred closure or a closure called in place: part of its parent
+	branchKinds map[*ssa.BasicBlock]branchKind
+	domKinds    map[*ssa.BasicBlock]branchKind
+}
+
+// collectOps recomputes fi.ops from the function's instructions and the
+// current summaries of its callees.
+func (a *checker) collectOps(fi *funcInfo) {
+	fi.ops = fi.ops[:0]
+	fi.outs = fi.outs[:0]
+	fi.locks = fi.locks[:0]
+	fi.waits = fi.waits[:0]
+	fi.closes = fi.closes[:0]
+	fi.flagSet = fi.flagSet[:0]
+	fi.returns = fi.returns[:0]
+	fi.callees = fi.callees[:0]
+	for _, b := range fi.fn.Blocks {
+		for i, instr := range b.Instrs {
+			a.collectInstr(fi, b, i, instr)
+		}
+	}
+}
+
+func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.Instruction) {
+	c := fi.canon
+	add := func(op *mapOp) {
+		op.instr, op.block, op.index = instr, b, i
+		if op.pos == token.NoPos {
+			op.pos = instr.Pos()
+		}
+		fi.ops = append(fi.ops, op)
+	}
+	switch instr := instr.(type) {
+	case *ssa.MapUpdate:
+		if !isMap(instr.Map.Type()) {
+			return
+		}
+		op := &mapOp{kind: opInsert, m: c.of(instr.Map), k: c.of(instr.Key), mapType: instr.Map.Type(), keyVal: instr.Key}
+		if ie := a.syn.index[instr.Pos()]; ie != nil {
+			op.mapAST, op.keyAST = ie.X, ie.Index
+		} else if kv := a.syn.kv[instr.Pos()]; kv != nil {
+			op.keyAST = kv.Key
+		}
+		a.describeMap(fi, op)
+		add(op)
+
+	case *ssa.Lookup:
+		if !isMap(instr.X.Type()) {
+			return
+		}
+		op := &mapOp{kind: opLookup, m: c.of(instr.X), k: c.of(instr.Index), mapType: instr.X.Type(), lookup: instr}
+		add(op)
+
+	case *ssa.Store:
+		a.collectStore(fi, b, i, instr, add)
+
+	case *ssa.Send:
+		a.noteKeyOut(fi, b, i, instr, instr.X, nil, chanElem(instr.Chan.Type()))
+
+	case *ssa.UnOp:
+		if instr.Op == token.ARROW {
+			fi.waits = append(fi.waits, instr)
+		}
+
+	case *ssa.Select:
+		if instr.Blocking {
+			for _, st := range instr.States {
+				if st.Dir == types.RecvOnly {
+					fi.waits = append(fi.waits, instr)
+					break
+				}
+			}
+		}
+
+	case *ssa.Return:
+		fi.returns = append(fi.returns, instr)
+
+	case ssa.CallInstruction:
+		a.collectCall(fi, b, i, instr, add)
+	}
+}
+
+// collectStore handles reassignments of maps, closures stored for later,
+// and keys stored into struct fields.
+func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.Store, add func(*mapOp)) {
+	c := fi.canon
+	valType := st.Val.Type()
+	switch {
+	case isMap(valType) || isSyncMapType(valType):
+		op := &mapOp{kind: opRelease, whole: true, m: mkDeref(c.of(st.Addr)), k: leaf(kAny, "", 0), mapType: valType, syncMap: isSyncMapType(valType)}
+		op.initOnly = a.isInitStore(fi, b, st)
+		a.describeMap(fi, op)
+		add(op)
+	case isBoolConstTrue(st.Val):
+		if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
+			if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
+				fi.flagSet = append(fi.flagSet, v)
+			}
+		}
+	}
+	if closureValue(st.Val) != nil {
+		// A closure stored for later: a hand-off if it releases.
+		a.applyClosureValue(fi, b, i, st, st.Val, add)
+	}
+	if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
+		if fv := fieldVar(fa.X.Type(), fa.Field); fv != nil {
+			a.noteKeyOut(fi, b, i, st, st.Val, fv, nil)
+		}
+	}
+}
+
+// isInitStore reports whether a store of a map initializes it rather than
+// dropping the entries of a live map: a field of a struct allocated here,
+// a package variable in an initializer, or a lazy `if m == nil { m = make() }`.
+func (a *checker) isInitStore(fi *funcInfo, b *ssa.BasicBlock, st *ssa.Store) bool {
+	switch addr := st.Addr.(type) {
+	case *ssa.FieldAddr:
+		base := addr.X
+		for {
+			if u, ok := base.(*ssa.UnOp); ok && u.Op == token.MUL {
+				if al, ok := u.X.(*ssa.Alloc); ok {
+					if s := fi.canon.singleStore(al); s != nil {
+						base = s
+						continue
+					}
+				}
+			}
+			break
+		}
+		if _, ok := base.(*ssa.Alloc); ok {
+			return true
+		}
+	case *ssa.Global:
+		if fi.fn.Synthetic == "package initializer" || strings.HasPrefix(fi.fn.Name(), "init#") {
+			return true
+		}
+	}
+	// Lazy initialization: the store is guarded by a nil check of the same
+	// location.
+	target := fi.canon.of(st.Addr).String()
+	for d := b; d != nil; d = d.Idom() {
+		if len(d.Preds) != 1 {
+			continue
+		}
+		p := d.Preds[0]
+		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+		if !ok {
+			continue
+		}
+		cmp, ok := ifi.Cond.(*ssa.BinOp)
+		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
+			continue
+		}
+		x, y := cmp.X, cmp.Y
+		if isNilConst(x) {
+			x, y = y, x
+		}
+		if !isNilConst(y) {
+			continue
+		}
+		load, ok := x.(*ssa.UnOp)
+		if !ok || load.Op != token.MUL || fi.canon.of(load.X).String() != target {
+			continue
+		}
+		nilEdge := p.Succs[0]
+		if cmp.Op == token.NEQ {
+			nilEdge = p.Succs[1]
+		}
+		if nilEdge == d {
+			return true
+		}
+	}
+	return false
+}
+
+// noteKeyOut records a value leaving through a field store or a send; the
+// hand-off check later decides whether it carries a tracked key.
+func (a *checker) noteKeyOut(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.Instruction, v ssa.Value, field *types.Var, elem types.Type) {
+	out := keyOut{instr: instr, block: b, index: i, field: field, elem: elem}
+	out.keys = append(out.keys, fi.canon.of(v))
+	// A struct built here and sent or stored carries the keys stored into
+	// its fields.
+	base := v
+	if u, ok := base.(*ssa.UnOp); ok && u.Op == token.MUL {
+		base = u.X
+	}
+	if mi, ok := base.(*ssa.MakeInterface); ok {
+		base = mi.X
+	}
+	if al, ok := base.(*ssa.Alloc); ok && al.Referrers() != nil {
+		for _, r := range *al.Referrers() {
+			fa, ok := r.(*ssa.FieldAddr)
+			if !ok || fa.Referrers() == nil {
+				continue
+			}
+			for _, rr := range *fa.Referrers() {
+				if st, ok := rr.(*ssa.Store); ok && st.Addr == fa {
+					out.keys = append(out.keys, fi.canon.of(st.Val))
+				}
+			}
+		}
+	}
+	fi.outs = append(fi.outs, out)
+}
+
+func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.CallInstruction, add func(*mapOp)) {
+	c := fi.canon
+	common := instr.Common()
+	mode := modeCall
+	switch instr.(type) {
+	case *ssa.Go:
+		mode = modeGo
+	case *ssa.Defer:
+		mode = modeDefer
+	}
+	args := common.Args
+	if bi, ok := common.Value.(*ssa.Builtin); ok {
+		switch bi.Name() {
+		case "delete":
+			if len(args) == 2 && isMap(args[0].Type()) {
+				op := &mapOp{kind: opRelease, m: c.of(args[0]), k: c.of(args[1]), mapType: args[0].Type(), keyVal: args[1]}
+				op.whole = isRangeKey(args[0], args[1], c)
+				if call := a.syn.calls[instr.Pos()]; call != nil && len(call.Args) == 2 {
+					op.mapAST, op.keyAST = call.Args[0], call.Args[1]
+				}
+				a.markMode(op, mode)
+				a.describeMap(fi, op)
+				add(op)
+			}
+		case "clear":
+			if len(args) == 1 && isMap(args[0].Type()) {
+				op := &mapOp{kind: opRelease, whole: true, m: c.of(args[0]), k: leaf(kAny, "", 0), mapType: args[0].Type()}
+				if call := a.syn.calls[instr.Pos()]; call != nil && len(call.Args) == 1 {
+					op.mapAST = call.Args[0]
+				}
+				a.markMode(op, mode)
+				a.describeMap(fi, op)
+				add(op)
+			}
+		case "close":
+			if len(args) == 1 {
+				fi.closes = append(fi.closes, c.of(args[0]))
+			}
+		}
+		return
+	}
+
+	callee := common.StaticCallee()
+	if callee != nil {
+		if a.collectKnownCall(fi, b, i, instr, callee, mode, add) {
+			return
+		}
+		if fn := callee.Origin(); fn != nil {
+			callee = fn
+		}
+		if a.infos[callee] != nil {
+			fi.callees = append(fi.callees, callee)
+		}
+	}
+
+	// Operations through summaries.
+	if mc, ok := common.Value.(*ssa.MakeClosure); ok {
+		a.applyMakeClosure(fi, instr, mc, args, mode, add)
+	} else if callee != nil {
+		params := make([]*expr, len(args))
+		for j, arg := range args {
+			params[j] = c.of(arg)
+		}
+		a.applyCallee(fi, instr, callee, params, nil, args, mode, add)
+	}
+	// Closures passed as arguments: stored or called back later (time.AfterFunc).
+	for _, arg := range args {
+		if closureValue(arg) != nil {
+			a.applyClosureValue(fi, b, i, instr, arg, add)
+		}
+	}
+}
+
+type callMode uint8
+
+const (
+	modeCall callMode = iota
+	modeGo
+	modeDefer
+	modeHandoff // a closure stored or passed on
+)
+
+func (a *checker) markMode(op *mapOp, mode callMode) {
+	switch mode {
+	case modeGo, modeHandoff:
+		op.async = true
+	case modeDefer:
+		op.deferred = true
+	}
+}
+
+// collectKnownCall handles sync.Map, mutexes, waits and -cleanup functions.
+func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.CallInstruction, callee *ssa.Function, mode callMode, add func(*mapOp)) bool {
+	c := fi.canon
+	common := instr.Common()
+	args := common.Args
+	obj, _ := callee.Object().(*types.Func)
+	if obj == nil {
+		return false
+	}
+	if recv := methodRecvName(obj); recv != "" && obj.Pkg() != nil && obj.Pkg().Path() == "sync" {
+		switch recv + "." + obj.Name() {
+		case "Map.Store", "Map.LoadOrStore", "Map.Swap":
+			if len(args) >= 2 {
+				op := &mapOp{kind: opInsert, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, mapType: derefType(args[0].Type()), keyVal: args[1]}
+				a.syncMapSyntax(instr, op)
+				a.describeMap(fi, op)
+				if mode == modeCall {
+					add(op)
+				}
+				if obj.Name() == "LoadOrStore" && mode == modeCall {
+					add(&mapOp{kind: opLookup, m: op.m, k: op.k, syncMap: true, lookup: instr.Value(), mapType: op.mapType})
+				}
+			}
+			return true
+		case "Map.Delete", "Map.LoadAndDelete", "Map.CompareAndDelete":
+			if len(args) >= 2 {
+				op := &mapOp{kind: opRelease, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, mapType: derefType(args[0].Type()), keyVal: args[1]}
+				a.syncMapSyntax(instr, op)
+				a.markMode(op, mode)
+				a.describeMap(fi, op)
+				add(op)
+				if obj.Name() == "LoadAndDelete" && mode == modeCall {
+					add(&mapOp{kind: opLookup, m: op.m, k: op.k, syncMap: true, lookup: instr.Value(), mapType: op.mapType})
+				}
+			}
+			return true
+		case "Map.Clear":
+			if len(args) >= 1 {
+				op := &mapOp{kind: opRelease, whole: true, m: mkDeref(c.of(args[0])), k: leaf(kAny, "", 0), syncMap: true, mapType: derefType(args[0].Type())}
+				a.syncMapSyntax(instr, op)
+				a.markMode(op, mode)
+				a.describeMap(fi, op)
+				add(op)
+			}
+			return true
+		case "Map.Load":
+			if len(args) >= 2 && mode == modeCall {
+				add(&mapOp{kind: opLookup, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, lookup: instr.Value(), mapType: derefType(args[0].Type())})
+			}
+			return true
+		case "Map.Range":
+			return true
+		case "Mutex.Lock", "Mutex.Unlock", "RWMutex.Lock", "RWMutex.Unlock", "RWMutex.RLock", "RWMutex.RUnlock":
+			if len(args) >= 1 {
+				name := obj.Name()
+				lo := &lockOp{instr: instr, mu: c.of(args[0]).String(), lock: name == "Lock" || name == "RLock", read: name == "RLock" || name == "RUnlock", deferred: mode == modeDefer}
+				if call := a.syn.calls[instr.Pos()]; call != nil {
+					if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+						lo.src = exprString(sel.X)
+					}
+				}
+				fi.locks = append(fi.locks, lo)
+			}
+			return true
+		case "WaitGroup.Wait", "Cond.Wait":
+			if mode == modeCall {
+				fi.waits = append(fi.waits, instr)
+			}
+			return true
+		}
+	}
+	if a.cfg.cleanup != nil && a.cfg.cleanup.MatchString(qualifiedFuncName(obj)) {
+		start := 0
+		if obj.Type().(*types.Signature).Recv() != nil {
+			start = 1
+		}
+		for j := start; j < len(args); j++ {
+			op := &mapOp{kind: opRelease, anyMap: true, m: leaf(kAny, "", 0), k: c.of(args[j]), via: obj.Name()}
+			a.markMode(op, mode)
+			add(op)
+		}
+		return true
+	}
+	return false
+}
+
+func (a *checker) syncMapSyntax(instr ssa.CallInstruction, op *mapOp) {
+	call := a.syn.calls[instr.Pos()]
+	if call == nil {
+		return
+	}
+	if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+		op.mapAST = sel.X
+	}
+	if len(call.Args) >= 1 {
+		op.keyAST = call.Args[0]
+	}
+}
+
+// applyCallee turns the summary of a called function into operations at
+// the call.
+func (a *checker) applyCallee(fi *funcInfo, instr ssa.Instruction, callee *ssa.Function, params, frees []*expr, args []ssa.Value, mode callMode, add func(*mapOp)) {
+	sum := a.summaryOf(callee)
+	if sum == nil {
+		return
+	}
+	a.applySummary(fi, instr, sum, shortFuncName(callee), params, frees, nil, mode, add)
+}
+
+// applyMakeClosure applies the summary of a closure called, deferred or
+// started as a goroutine in place. A bound method value applies the
+// method's summary with the receiver bound.
+func (a *checker) applyMakeClosure(fi *funcInfo, instr ssa.Instruction, mc *ssa.MakeClosure, args []ssa.Value, mode callMode, add func(*mapOp)) {
+	fn, ok := mc.Fn.(*ssa.Function)
+	if !ok {
+		return
+	}
+	c := fi.canon
+	if isBoundWrapper(fn) {
+		if m, ok := fn.Object().(*types.Func); ok && m != nil && len(mc.Bindings) == 1 {
+			params := []*expr{c.of(mc.Bindings[0])}
+			for _, arg := range args {
+				params = append(params, c.of(arg))
+			}
+			if sum := a.summaryOfObj(m); sum != nil {
+				a.applySummary(fi, instr, sum, m.Name(), params, nil, nil, mode, add)
+			}
+		}
+		return
+	}
+	params := make([]*expr, len(args))
+	for j, arg := range args {
+		params[j] = c.of(arg)
+	}
+	frees := make([]*expr, len(mc.Bindings))
+	for j, bv := range mc.Bindings {
+		frees[j] = c.of(bv)
+	}
+	if sum := a.summaryOf(fn); sum != nil {
+		a.applySummary(fi, instr, sum, "", params, frees, mc.Bindings, mode, add)
+	}
+}
+
+// applyClosureValue handles a closure that is stored or passed on: its
+// releases are hand-offs.
+func (a *checker) applyClosureValue(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.Instruction, v ssa.Value, add func(*mapOp)) {
+	switch v := closureValue(v).(type) {
+	case *ssa.MakeClosure:
+		a.applyMakeClosure(fi, instr, v, nil, modeHandoff, add)
+	case *ssa.Function:
+		if v.Parent() != nil || v.Synthetic == "" {
+			if sum := a.summaryOf(v); sum != nil {
+				a.applySummary(fi, instr, sum, shortFuncName(v), nil, nil, nil, modeHandoff, add)
+			}
+		}
+	}
+}
+
+// applySummary adds the operations a summary describes.
+func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary, via string, params, frees []*expr, bindings []ssa.Value, mode callMode, add func(*mapOp)) {
+	for _, eff := range sum.Releases {
+		m := subst(eff.Map, params, frees, a.ctorField)
+		k := subst(eff.Key, params, frees, a.ctorField)
+		if m == nil || k == nil {
+			continue
+		}
+		op := &mapOp{kind: opRelease, m: m, k: k, whole: eff.Whole, abandon: eff.Abandon, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		if via == "" {
+			op.via = eff.Via
+		}
+		a.markMode(op, mode)
+		if eff.Async {
+			op.async = true
+		}
+		if mode == modeDefer && eff.CondFree > 0 && eff.CondFree <= len(bindings) {
+			op.cond = condAlways
+			if a.isNamedErrorResult(fi, bindings[eff.CondFree-1]) {
+				if eff.CondNonNil {
+					op.cond = condOnFailure
+				} else {
+					op.cond = condOnSuccess
+				}
+			}
+		}
+		a.describeMap(fi, op)
+		add(op)
+	}
+	if mode != modeCall {
+		return
+	}
+	for _, eff := range sum.Inserts {
+		m := subst(eff.Map, params, frees, a.ctorField)
+		k := subst(eff.Key, params, frees, a.ctorField)
+		if m == nil || k == nil {
+			continue
+		}
+		op := &mapOp{kind: opInsert, m: m, k: k, fresh: eff.Fresh, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		if via == "" {
+			op.via = eff.Via
+		}
+		a.describeMap(fi, op)
+		add(op)
+	}
+}
+
+// isNamedErrorResult reports whether v is the cell of a named result of
+// type error of fi's function.
+func (a *checker) isNamedErrorResult(fi *funcInfo, v ssa.Value) bool {
+	for i, cell := range fi.results {
+		if cell != nil && cell == v && isErrorType(fi.fn.Signature.Results().At(i).Type()) {
+			return true
+		}
+	}
+	return false
+}
+
+// describeMap fills in the map's declared variable, name and type.
+func (a *checker) describeMap(fi *funcInfo, op *mapOp) {
+	if op.m == nil {
+		return
+	}
+	if v := a.classOf(fi, op.m); v != nil {
+		op.mapVar = v
+		if op.mapName == "" {
+			op.mapName = v.Name()
+		}
+		if op.mapType == nil {
+			op.mapType = v.Type()
+		}
+	}
+	if op.mapName == "" && op.mapAST != nil {
+		op.mapName = shortMapName(op.mapAST)
+	}
+	if op.mapName == "" {
+		if r, _ := op.m.root(); r != nil {
+			switch r.Kind {
+			case kParam, kFree:
+				op.mapName = r.Name
+			case kLocal:
+				if al, ok := fi.canon.locals[r.Name].(*ssa.Alloc); ok {
+					op.mapName = al.Comment
+				}
+			}
+		}
+	}
+	if op.keyNames == nil && op.keyAST != nil {
+		op.keyNames = keyNames(op.keyAST, a.pass.TypesInfo)
+	}
+	if op.syncMap || isSyncMapType(op.mapType) {
+		op.syncMap = true
+	}
+}
+
+// classOf returns the variable or field that holds the map at path m in
+// fi's function, walking the types of the path.
+func (a *checker) classOf(fi *funcInfo, m *expr) *types.Var {
+	switch m.Kind {
+	case kGlobal:
+		return a.lookupGlobal(m.Name)
+	case kDeref:
+		if m.Args[0].Kind == kGlobal {
+			return a.lookupGlobal(m.Args[0].Name)
+		}
+	case kField:
+		t := a.typeOf(fi, m.Args[0])
+		if t == nil {
+			return nil
+		}
+		return lookupField(t, m.Name)
+	}
+	return nil
+}
+
+// typeOf returns the type of the value an expr denotes in fi's function.
+func (a *checker) typeOf(fi *funcInfo, e *expr) types.Type {
+	switch e.Kind {
+	case kParam:
+		if e.Index < len(fi.fn.Params) {
+			return fi.fn.Params[e.Index].Type()
+		}
+	case kFree:
+		if e.Index < len(fi.fn.FreeVars) {
+			return fi.fn.FreeVars[e.Index].Type()
+		}
+	case kGlobal:
+		if v := a.lookupGlobal(e.Name); v != nil {
+			return v.Type()
+		}
+	case kLocal:
+		if v := fi.canon.locals[e.Name]; v != nil {
+			return v.Type()
+		}
+	case kDeref:
+		if t := a.typeOf(fi, e.Args[0]); t != nil {
+			if p, ok := t.Underlying().(*types.Pointer); ok {
+				return p.Elem()
+			}
+		}
+	case kAddr:
+		if t := a.typeOf(fi, e.Args[0]); t != nil {
+			return types.NewPointer(t)
+		}
+	case kField:
+		if t := a.typeOf(fi, e.Args[0]); t != nil {
+			if v := lookupField(t, e.Name); v != nil {
+				return v.Type()
+			}
+		}
+	}
+	return nil
+}
+
+// lookupField finds field name in the struct t is or points to,
+// following embedded fields.
+func lookupField(t types.Type, name string) *types.Var {
+	t = types.Unalias(t)
+	if p, ok := t.Underlying().(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	var pkg *types.Package
+	if n, ok := types.Unalias(t).(*types.Named); ok {
+		pkg = n.Obj().Pkg()
+	}
+	if core := typeparamCore(t); core != nil {
+		if st, ok := core.(*types.Struct); ok {
+			for i := 0; i < st.NumFields(); i++ {
+				if st.Field(i).Name() == name {
+					return st.Field(i).Origin()
+				}
+			}
+		}
+	}
+	obj, _, _ := types.LookupFieldOrMethod(t, true, pkg, name)
+	if v, ok := obj.(*types.Var); ok && v.IsField() {
+		return v.Origin()
+	}
+	return nil
+}
+
+// isRangeKey reports whether key is the key of a range loop over the same
+// map: `for k := range m { delete(m, k) }` clears m.
+func isRangeKey(m, key ssa.Value, c *canonicalizer) bool {
+	ex, ok := key.(*ssa.Extract)
+	if !ok || ex.Index != 1 {
+		return false
+	}
+	next, ok := ex.Tuple.(*ssa.Next)
+	if !ok {
+		return false
+	}
+	rng, ok := next.Iter.(*ssa.Range)
+	if !ok {
+		return false
+	}
+	return same(c.of(rng.X), c.of(m))
+}
+
+// Type helpers.
+
+func isMap(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	_, ok := typeparamCore(t).(*types.Map)
+	return ok
+}
+
+func isSyncMapType(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "sync" && n.Obj().Name() == "Map"
+}
+
+func derefType(t types.Type) types.Type {
+	if p, ok := types.Unalias(t).Underlying().(*types.Pointer); ok {
+		return p.Elem()
+	}
+	return t
+}
+
+var errorType = types.Universe.Lookup("error").Type()
+
+func isErrorType(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	if types.Identical(t, errorType) {
+		return true
+	}
+	if _, ok := t.Underlying().(*types.Interface); ok {
+		return false
+	}
+	// A concrete error type (*MyError) as a result.
+	_, named := types.Unalias(derefType(t)).(*types.Named)
+	return named && types.Implements(t, errorType.Underlying().(*types.Interface))
+}
+
+func chanElem(t types.Type) types.Type {
+	if ch, ok := typeparamCore(t).(*types.Chan); ok {
+		return ch.Elem()
+	}
+	return nil
+}
+
+func isNilConst(v ssa.Value) bool {
+	c, ok := v.(*ssa.Const)
+	return ok && c.Value == nil
+}
+
+func isBoolConstTrue(v ssa.Value) bool {
+	c, ok := v.(*ssa.Const)
+	return ok && c.Value != nil && c.Value.String() == "true"
+}
+
+// closureValue returns v if it is a function value whose body the
+// analysis knows: a closure or a function literal without free variables.
+func closureValue(v ssa.Value) ssa.Value {
+	switch v := v.(type) {
+	case *ssa.MakeClosure:
+		return v
+	case *ssa.Function:
+		if v.Parent() != nil {
+			return v
+		}
+	case *ssa.ChangeType:
+		return closureValue(v.X)
+	}
+	return nil
+}
+
+func isBoundWrapper(fn *ssa.Function) bool {
+	return strings.HasPrefix(fn.Synthetic, "bound method wrapper")
+}
+
+// methodRecvName returns the name of the receiver's named type of a
+// method ("Map" for (*sync.Map).Store), or "".
+func methodRecvName(fn *types.Func) string {
+	sig, ok := fn.Type().(*types.Signature)
+	if !ok || sig.Recv() == nil {
+		return ""
+	}
+	t := derefType(sig.Recv().Type())
+	if n, ok := types.Unalias(t).(*types.Named); ok {
+		return n.Obj().Name()
+	}
+	return ""
+}
+
+// qualifiedFuncName is the name -cleanup matches: pkgpath.Func or
+// pkgpath.Type.Method.
+func qualifiedFuncName(fn *types.Func) string {
+	path := ""
+	if fn.Pkg() != nil {
+		path = fn.Pkg().Path() + "."
+	}
+	if recv := methodRecvName(fn); recv != "" {
+		return path + recv + "." + fn.Name()
+	}
+	return path + fn.Name()
+}
+
+// shortFuncName names a function for messages: send, (*Client).send -> send.
+func shortFuncName(fn *ssa.Function) string {
+	if o := fn.Origin(); o != nil {
+		fn = o
+	}
+	if fn.Parent() != nil {
+		return "a closure in " + shortFuncName(fn.Parent())
+	}
+	return fn.Name()
+}

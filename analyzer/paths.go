@@ -1,0 +1,365 @@
+package analyzer
+
+import (
+	"go/token"
+	"go/types"
+
+	"golang.org/x/tools/go/ssa"
+)
+
+// branchKind classifies the branch a block lies on.
+type branchKind uint8
+
+const (
+	brNone    branchKind = iota
+	brErr                // an `err != nil` branch
+	brTimeout            // a time.After / timer.C select case
+	brCancel             // a ctx.Done() select case, a ctx.Err() != nil check
+)
+
+// exitKind classifies a return.
+type exitKind uint8
+
+const (
+	exitSuccess exitKind = iota
+	exitError            // returns a non-nil error, or leaves through an error branch
+	exitTimeout
+	exitCancel
+)
+
+func (k exitKind) String() string {
+	switch k {
+	case exitError:
+		return "error path"
+	case exitTimeout:
+		return "timeout"
+	case exitCancel:
+		return "cancellation"
+	}
+	return "success"
+}
+
+// computeBranches classifies the edges of fi's conditional branches: the
+// single-predecessor successor of a classified edge records its kind.
+func (a *checker) computeBranches(fi *funcInfo) {
+	fi.branchKinds = make(map[*ssa.BasicBlock]branchKind)
+	fi.domKinds = make(map[*ssa.BasicBlock]branchKind)
+	for _, b := range fi.fn.Blocks {
+		if len(b.Instrs) == 0 {
+			continue
+		}
+		// A blocking receive from ctx.Done() outside a select: what
+		// follows runs after cancellation.
+		for _, instr := range b.Instrs {
+			if u, ok := instr.(*ssa.UnOp); ok && u.Op == token.ARROW && a.chanKind(u.X) == brCancel {
+				fi.branchKinds[b] = brCancel
+			}
+		}
+		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+		if !ok || len(b.Succs) != 2 {
+			continue
+		}
+		kind, onTrue := a.condKind(ifi.Cond, 0)
+		if kind == brNone {
+			continue
+		}
+		succ := b.Succs[1]
+		if onTrue {
+			succ = b.Succs[0]
+		}
+		if len(succ.Preds) == 1 {
+			if old := fi.branchKinds[succ]; old == brNone || old == brErr {
+				fi.branchKinds[succ] = kind
+			}
+		}
+	}
+}
+
+// condKind classifies a branch condition: the kind of the branch, and
+// whether it is the true edge.
+func (a *checker) condKind(cond ssa.Value, depth int) (branchKind, bool) {
+	if depth > 3 {
+		return brNone, false
+	}
+	switch c := cond.(type) {
+	case *ssa.UnOp:
+		if c.Op == token.NOT {
+			k, onTrue := a.condKind(c.X, depth+1)
+			return k, !onTrue
+		}
+	case *ssa.BinOp:
+		if c.Op != token.EQL && c.Op != token.NEQ {
+			return brNone, false
+		}
+		x, y := c.X, c.Y
+		if _, ok := x.(*ssa.Const); ok {
+			x, y = y, x
+		}
+		// Select case: index == i.
+		if ex, ok := x.(*ssa.Extract); ok && ex.Index == 0 {
+			if sel, ok := ex.Tuple.(*ssa.Select); ok {
+				if k, ok := y.(*ssa.Const); ok && k.Value != nil && c.Op == token.EQL {
+					i := int(k.Int64())
+					if i >= 0 && i < len(sel.States) && sel.States[i].Dir == types.RecvOnly {
+						if kind := a.chanKind(sel.States[i].Chan); kind != brNone {
+							return kind, true
+						}
+					}
+				}
+				return brNone, false
+			}
+		}
+		// err == context.DeadlineExceeded, err == context.Canceled.
+		if kind := contextErrGlobal(y); kind != brNone {
+			return kind, c.Op == token.EQL
+		}
+		if isNilConst(y) {
+			if isCtxErrCall(x) {
+				return brCancel, c.Op == token.NEQ
+			}
+			if isErrorType(x.Type()) {
+				return brErr, c.Op == token.NEQ
+			}
+		}
+	case *ssa.Call:
+		// errors.Is(err, context.Canceled)
+		if callee := c.Call.StaticCallee(); callee != nil && callee.Pkg != nil && callee.Pkg.Pkg.Path() == "errors" && callee.Name() == "Is" && len(c.Call.Args) == 2 {
+			if kind := contextErrGlobal(c.Call.Args[1]); kind != brNone {
+				return kind, true
+			}
+		}
+	}
+	return brNone, false
+}
+
+// chanKind classifies a channel received from in a select: ctx.Done()
+// (cancellation), time.After / timer.C (timeout).
+func (a *checker) chanKind(ch ssa.Value) branchKind {
+	switch v := ch.(type) {
+	case *ssa.Call:
+		name := ""
+		if v.Call.IsInvoke() {
+			name = v.Call.Method.Name()
+		} else if callee := v.Call.StaticCallee(); callee != nil {
+			name = callee.Name()
+		}
+		if name == "Done" && len(v.Call.Args) == 0 {
+			if ct := chanElem(v.Type()); ct != nil {
+				if st, ok := ct.Underlying().(*types.Struct); ok && st.NumFields() == 0 {
+					return brCancel
+				}
+			}
+		}
+	}
+	if el := chanElem(ch.Type()); el != nil {
+		if n, ok := types.Unalias(el).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "time" && n.Obj().Name() == "Time" {
+			return brTimeout
+		}
+	}
+	return brNone
+}
+
+// isCtxErrCall reports whether v is ctx.Err().
+func isCtxErrCall(v ssa.Value) bool {
+	call, ok := v.(*ssa.Call)
+	if !ok || len(call.Call.Args) != 0 {
+		return false
+	}
+	if call.Call.IsInvoke() {
+		return call.Call.Method.Name() == "Err" && hasDoneMethod(call.Call.Value.Type())
+	}
+	if callee := call.Call.StaticCallee(); callee != nil && callee.Name() == "Err" && len(callee.Params) == 1 {
+		return hasDoneMethod(callee.Params[0].Type())
+	}
+	return false
+}
+
+func hasDoneMethod(t types.Type) bool {
+	obj, _, _ := types.LookupFieldOrMethod(t, true, nil, "Done")
+	_, ok := obj.(*types.Func)
+	return ok
+}
+
+// contextErrGlobal classifies a load of context.Canceled or
+// context.DeadlineExceeded.
+func contextErrGlobal(v ssa.Value) branchKind {
+	if mi, ok := v.(*ssa.MakeInterface); ok {
+		v = mi.X
+	}
+	u, ok := v.(*ssa.UnOp)
+	if !ok || u.Op != token.MUL {
+		return brNone
+	}
+	g, ok := u.X.(*ssa.Global)
+	if !ok || g.Pkg == nil {
+		return brNone
+	}
+	switch g.Pkg.Pkg.Path() + "." + g.Name() {
+	case "context.Canceled":
+		return brCancel
+	case "context.DeadlineExceeded", "os.ErrDeadlineExceeded":
+		return brTimeout
+	}
+	return brNone
+}
+
+// domKind returns the kind of the nearest classified branch dominating b:
+// timeout and cancellation take precedence over error branches.
+func (a *checker) domKind(fi *funcInfo, b *ssa.BasicBlock) branchKind {
+	if fi.branchKinds == nil {
+		a.computeBranches(fi)
+	}
+	if k, ok := fi.domKinds[b]; ok {
+		return k
+	}
+	kind := brNone
+	for d := b; d != nil; d = d.Idom() {
+		k := fi.branchKinds[d]
+		if k == brTimeout || k == brCancel {
+			kind = k
+			break
+		}
+		if k == brErr && kind == brNone {
+			kind = brErr
+		}
+	}
+	fi.domKinds[b] = kind
+	return kind
+}
+
+// abandonAt reports whether code in b runs only after a timeout or a
+// cancellation.
+func (a *checker) abandonAt(fi *funcInfo, b *ssa.BasicBlock) bool {
+	k := a.domKind(fi, b)
+	return k == brTimeout || k == brCancel
+}
+
+// exitKind classifies ret, entered from pred (nil if unknown).
+func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock) exitKind {
+	b := ret.Block()
+	switch a.domKind(fi, b) {
+	case brTimeout:
+		return exitTimeout
+	case brCancel:
+		return exitCancel
+	}
+	results := fi.fn.Signature.Results()
+	hasErr := false
+	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
+		if !isErrorType(results.At(i).Type()) {
+			continue
+		}
+		hasErr = true
+		if a.mayBeNonNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, 0) {
+			return exitError
+		}
+	}
+	if !hasErr && a.domKind(fi, b) == brErr {
+		return exitError
+	}
+	return exitSuccess
+}
+
+// mayBeNonNil reports whether the error v, used at instruction index of
+// block b (entered from pred, if known), may be non-nil.
+func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, depth int) bool {
+	if depth > 8 {
+		return true
+	}
+	switch v := v.(type) {
+	case *ssa.Const:
+		return v.Value != nil
+	case *ssa.Phi:
+		if pred != nil && v.Block() == b {
+			for i, p := range b.Preds {
+				if p == pred && i < len(v.Edges) {
+					return a.mayBeNonNil(fi, v.Edges[i], p, len(p.Instrs), nil, depth+1)
+				}
+			}
+		}
+		for i, e := range v.Edges {
+			if e == v {
+				continue
+			}
+			p := v.Block().Preds[i]
+			if a.mayBeNonNil(fi, e, p, len(p.Instrs), nil, depth+1) {
+				return true
+			}
+		}
+		return false
+	case *ssa.UnOp:
+		if v.Op == token.MUL {
+			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
+				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
+					return a.mayBeNonNil(fi, stored, sb, len(sb.Instrs), nil, depth+1)
+				}
+			}
+		}
+	case *ssa.MakeInterface:
+		return true
+	}
+	return !a.knownNil(fi, v, b)
+}
+
+// lastStore finds the value last stored into cell before instruction
+// index of b, looking back through single predecessors.
+func lastStore(cell *ssa.Alloc, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock) (ssa.Value, *ssa.BasicBlock) {
+	for steps := 0; b != nil && steps < 8; steps++ {
+		if index > len(b.Instrs) {
+			index = len(b.Instrs)
+		}
+		for i := index - 1; i >= 0; i-- {
+			if st, ok := b.Instrs[i].(*ssa.Store); ok && st.Addr == cell {
+				return st.Val, b
+			}
+		}
+		next := pred
+		pred = nil
+		if next == nil {
+			if len(b.Preds) != 1 {
+				return nil, nil
+			}
+			next = b.Preds[0]
+		}
+		b = next
+		index = len(b.Instrs)
+	}
+	return nil, nil
+}
+
+// knownNil reports whether v is known to be nil in b because b lies on the
+// nil edge of a `v == nil` / `v != nil` branch.
+func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
+	for d := b; d != nil; d = d.Idom() {
+		if len(d.Preds) != 1 {
+			continue
+		}
+		p := d.Preds[0]
+		if len(p.Instrs) == 0 {
+			continue
+		}
+		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+		if !ok {
+			continue
+		}
+		cmp, ok := ifi.Cond.(*ssa.BinOp)
+		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
+			continue
+		}
+		x, y := cmp.X, cmp.Y
+		if isNilConst(x) {
+			x, y = y, x
+		}
+		if x != v || !isNilConst(y) {
+			continue
+		}
+		nilEdge := p.Succs[0]
+		if cmp.Op == token.NEQ {
+			nilEdge = p.Succs[1]
+		}
+		if d == nilEdge {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,725 @@
+package analyzer
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ssa"
+)
+
+// Diagnostic categories.
+const (
+	categoryFailurePath       = "failure-path"
+	categoryIncompleteCleanup = "incomplete-cleanup"
+	categoryNeverRemoved      = "never-removed"
+)
+
+// A leak is a return reached by a tracked entry that was not released.
+type leak struct {
+	ret  *ssa.Return
+	kind exitKind
+}
+
+// checkInserts applies rule 1: a path from an insert to a failure return
+// that does not release or hand off the entry.
+func (a *checker) checkInserts(fi *funcInfo) {
+	var inserts []*mapOp
+	for _, op := range fi.ops {
+		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) {
+			inserts = append(inserts, op)
+		}
+	}
+	if len(inserts) == 0 {
+		return
+	}
+	// An insert after a deferred release or a hand-off registered on every
+	// path to it is released at every return.
+	inserts = slices.DeleteFunc(inserts, func(ins *mapOp) bool {
+		for _, r := range fi.ops {
+			if r.kind == opRelease && (r.deferred && r.cond != condOnSuccess || r.async) &&
+				instrDominates(r.instr, ins.instr) && a.releases(fi, r, ins) {
+				return true
+			}
+		}
+		return false
+	})
+	if len(inserts) == 0 {
+		return
+	}
+	g := newFlow(fi.fn, len(inserts))
+	for i, ins := range inserts {
+		g.gen(ins.block, ins.index, i)
+		// Stop following an entry when its key is computed anew (the next
+		// iteration of a loop): the entry is no longer named by the key.
+		if def, ok := ins.keyVal.(ssa.Instruction); ok && def.Block() != nil && def.Parent() == fi.fn {
+			mask := newBitset(len(inserts))
+			mask.set(i)
+			g.kill(def.Block(), indexOf(def), mask)
+		}
+	}
+	a.addReleaseKills(fi, g, inserts)
+	g.edgeKill = a.closingKill(fi, inserts)
+	g.solve()
+
+	leaks := make([][]leak, len(inserts))
+	for _, ret := range fi.returns {
+		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+			if st.empty() {
+				return
+			}
+			kind := a.exitKind(fi, ret, pred)
+			if kind == exitSuccess {
+				return
+			}
+			for i, ins := range inserts {
+				if !st.has(i) {
+					continue
+				}
+				// An entry a helper made under its own key is the caller's
+				// to clean up only when it stops waiting for the reply.
+				if ins.fresh && kind == exitError {
+					continue
+				}
+				if !slices.ContainsFunc(leaks[i], func(l leak) bool { return l.ret == ret }) {
+					leaks[i] = append(leaks[i], leak{ret, kind})
+				}
+			}
+		})
+	}
+	reported := make(map[string]bool)
+	for i, ins := range inserts {
+		if len(leaks[i]) == 0 {
+			continue
+		}
+		sort.Slice(leaks[i], func(x, y int) bool { return leaks[i][x].ret.Pos() < leaks[i][y].ret.Pos() })
+		// One finding per entry and set of leaking returns.
+		key := ins.m.String() + "|" + ins.k.String()
+		for _, l := range leaks[i] {
+			key += fmt.Sprint("|", l.ret.Pos())
+		}
+		if reported[key] {
+			continue
+		}
+		reported[key] = true
+		a.reportInsert(fi, ins, leaks[i])
+	}
+}
+
+// closingKill returns the edge kills of closing markers for inserts.
+func (a *checker) closingKill(fi *funcInfo, ops []*mapOp) func(p, s *ssa.BasicBlock) bitset {
+	edges := a.closingEdges(fi)
+	if len(edges) == 0 {
+		return nil
+	}
+	masks := make(map[*ssa.BasicBlock]bitset)
+	for b, maps := range edges {
+		mask := newBitset(len(ops))
+		for i, op := range ops {
+			if op.mapVar != nil && slices.Contains(maps, op.mapVar) {
+				mask.set(i)
+			}
+		}
+		masks[b] = mask
+	}
+	return func(p, s *ssa.BasicBlock) bitset { return masks[s] }
+}
+
+// entryName renders an entry for messages: pending[seq].
+func (a *checker) entryName(op *mapOp) string {
+	name := op.mapName
+	if name == "" {
+		name = "map"
+	}
+	key := ""
+	if op.keyAST != nil {
+		key = exprString(op.keyAST)
+	} else if op.k != nil && op.k.Kind != kAny {
+		key = op.k.display()
+	}
+	if key == "" {
+		return name + " entry"
+	}
+	return name + "[" + key + "]"
+}
+
+// describeInsert names what an insert adds: pending[seq], or for a helper
+// "the pendingResponses entry added by AddPendingResponse(rsp)".
+func (a *checker) describeInsert(op *mapOp) string {
+	if op.via == "" || op.mapAST != nil {
+		return a.entryName(op)
+	}
+	call := op.via
+	if ce := a.syn.calls[callPos(op.instr)]; ce != nil {
+		call = exprString(ce)
+	}
+	name := op.mapName
+	if name == "" {
+		name = "map"
+	}
+	return "the " + name + " entry added by " + call
+}
+
+func callPos(instr ssa.Instruction) token.Pos {
+	if c, ok := instr.(ssa.CallInstruction); ok {
+		return c.Common().Pos()
+	}
+	return instr.Pos()
+}
+
+// retPos returns the position of a return: the return statement, or the
+// closing brace of the function for the implicit return at its end.
+func (a *checker) retPos(fi *funcInfo, ret *ssa.Return) token.Pos {
+	if ret.Pos().IsValid() {
+		return ret.Pos()
+	}
+	switch syn := fi.fn.Syntax().(type) {
+	case *ast.FuncDecl:
+		if syn.Body != nil {
+			return syn.Body.Rbrace
+		}
+	case *ast.FuncLit:
+		return syn.Body.Rbrace
+	}
+	return fi.fn.Pos()
+}
+
+// leakList renders the leaking returns: "at client.go:88 (error path)".
+func (a *checker) leakList(fi *funcInfo, leaks []leak) string {
+	var parts []string
+	for i, l := range leaks {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("%d more returns", len(leaks)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", a.syn.shortPos(a.retPos(fi, l.ret)), l.kind))
+	}
+	switch len(parts) {
+	case 1:
+		return parts[0]
+	default:
+		return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+}
+
+func (a *checker) reportInsert(fi *funcInfo, ins *mapOp, leaks []leak) {
+	verb := "is not deleted"
+	msg := fmt.Sprintf("%s %s when returning at %s", a.describeInsert(ins), verb, a.leakList(fi, leaks))
+	diag := analysis.Diagnostic{
+		Pos:      ins.pos,
+		Category: categoryFailurePath,
+		Message:  msg,
+	}
+	if ins.mapAST != nil {
+		diag.End = ins.mapAST.End()
+	}
+	for _, l := range leaks {
+		diag.Related = append(diag.Related, analysis.RelatedInformation{
+			Pos:     a.retPos(fi, l.ret),
+			Message: fmt.Sprintf("%s leaks when returning here (%s)", a.entryName(ins), l.kind),
+		})
+	}
+	for _, r := range fi.ops {
+		if r.kind == opRelease && !r.whole && a.releases(fi, r, ins) && r.pos.IsValid() {
+			diag.Related = append(diag.Related, analysis.RelatedInformation{
+				Pos:     r.pos,
+				Message: "released here on other paths",
+			})
+		}
+	}
+	if fix := a.fixInsert(fi, ins, leaks); fix != nil {
+		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}
+	}
+	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: ins.mapVar, ignDir: ins.ignDir})
+}
+
+// instrDominates reports whether x runs before y on every path to y.
+func instrDominates(x, y ssa.Instruction) bool {
+	bx, by := x.Block(), y.Block()
+	if bx == nil || by == nil {
+		return false
+	}
+	if bx == by {
+		return indexOf(x) < indexOf(y)
+	}
+	return bx.Dominates(by)
+}
+
+// A completerGroup is one entry (map and key) a function releases.
+type completerGroup struct {
+	m, k     *expr
+	releases []*mapOp
+	rep      *mapOp
+}
+
+// checkCompleter applies rule 2: a function that releases m[k] on some
+// paths (the entry's completer) and returns a failure on another path
+// without releasing it, keeping it on purpose, or having found it absent.
+func (a *checker) checkCompleter(fi *funcInfo) {
+	if fi.inlineOnly {
+		return
+	}
+	var groups []*completerGroup
+	for _, r := range fi.ops {
+		if r.kind != opRelease || r.whole || r.anyMap || r.async || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
+			continue
+		}
+		if r.abandon || a.abandonAt(fi, r.block) || !a.tracked(fi, r) {
+			continue
+		}
+		found := false
+		for _, grp := range groups {
+			if same(grp.m, r.m) && same(grp.k, r.k) {
+				grp.releases = append(grp.releases, r)
+				found = true
+				break
+			}
+		}
+		if !found {
+			groups = append(groups, &completerGroup{m: r.m, k: r.k, releases: []*mapOp{r}, rep: r})
+		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	n := len(groups)
+	g := newFlow(fi.fn, n)
+	asOp := func(grp *completerGroup) *mapOp {
+		return &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar}
+	}
+	for gi, grp := range groups {
+		if grp.k.portable() {
+			g.entry.set(gi)
+			continue
+		}
+		// The key is computed in the function: the entry is known from
+		// each computation of it on.
+		for v, e := range fi.canon.memo {
+			instr, ok := v.(ssa.Instruction)
+			if !ok || instr.Parent() != fi.fn || instr.Block() == nil || !same(e, grp.k) {
+				continue
+			}
+			g.gen(instr.Block(), indexOf(instr), gi)
+		}
+	}
+	// Kills: releases, hand-offs, re-inserts (the function keeps the entry
+	// on purpose), uses of the entry's value.
+	pseudo := make([]*mapOp, n)
+	for gi, grp := range groups {
+		pseudo[gi] = asOp(grp)
+	}
+	a.addReleaseKills(fi, g, pseudo)
+	absent := make(map[*ssa.BasicBlock]bitset)
+	addAbsent := func(b *ssa.BasicBlock, gi int) {
+		if b == nil || len(b.Preds) != 1 {
+			return
+		}
+		m := absent[b]
+		if m == nil {
+			m = newBitset(n)
+			absent[b] = m
+		}
+		m.set(gi)
+	}
+	for _, op := range fi.ops {
+		for gi, grp := range groups {
+			if !same(op.m, grp.m) && (op.mapVar == nil || op.mapVar != grp.rep.mapVar) {
+				continue
+			}
+			if !same(op.k, grp.k) {
+				continue
+			}
+			mask := newBitset(n)
+			mask.set(gi)
+			switch op.kind {
+			case opInsert:
+				g.kill(op.block, op.index, mask)
+			case opLookup:
+				for _, use := range valueUses(op.lookup) {
+					g.kill(use.Block(), indexOf(use), mask)
+				}
+				for _, b := range absentBlocks(op.lookup) {
+					addAbsent(b, gi)
+				}
+			}
+		}
+	}
+	// Branches on the key itself (rt != "", id == 0) decide that the
+	// entry is not this function's business.
+	for _, b := range fi.fn.Blocks {
+		if len(b.Instrs) == 0 {
+			continue
+		}
+		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+		if !ok || len(b.Succs) != 2 {
+			continue
+		}
+		for gi, grp := range groups {
+			if condMentionsKey(fi, ifi.Cond, grp.k, 0) {
+				addAbsent(b.Succs[0], gi)
+				addAbsent(b.Succs[1], gi)
+			}
+		}
+	}
+	closing := a.closingKill(fi, pseudo)
+	g.edgeKill = func(p, s *ssa.BasicBlock) bitset {
+		m := absent[s]
+		if closing != nil {
+			if c := closing(p, s); c != nil {
+				if m == nil {
+					return c
+				}
+				m = m.clone()
+				m.or(c)
+			}
+		}
+		return m
+	}
+	g.solve()
+	type hit struct {
+		ret  *ssa.Return
+		kind exitKind
+	}
+	hits := make([][]hit, n)
+	for _, ret := range fi.returns {
+		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+			if st.empty() {
+				return
+			}
+			kind := a.exitKind(fi, ret, pred)
+			if kind == exitSuccess {
+				return
+			}
+			for gi := range groups {
+				if st.has(gi) && !slices.ContainsFunc(hits[gi], func(h hit) bool { return h.ret == ret }) {
+					hits[gi] = append(hits[gi], hit{ret, kind})
+				}
+			}
+		})
+	}
+	for gi, grp := range groups {
+		for _, h := range hits[gi] {
+			a.reportCompleter(fi, grp, h.ret, h.kind)
+		}
+	}
+}
+
+func (a *checker) reportCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Return, kind exitKind) {
+	rep := grp.rep
+	var where []string
+	for _, r := range grp.releases {
+		w := a.syn.shortPos(r.pos)
+		if r.via != "" {
+			w = r.via + " at " + w
+		}
+		if !slices.Contains(where, w) {
+			where = append(where, w)
+		}
+	}
+	verb := "deleted"
+	if len(grp.releases) > 0 && grp.releases[0].via != "" {
+		verb = "released by"
+	}
+	msg := fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is %s %s",
+		a.entryName(rep), kind, verb, strings.Join(where, " and "))
+	if verb == "deleted" {
+		msg = fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is deleted at %s",
+			a.entryName(rep), kind, strings.Join(where, " and "))
+	}
+	pos := a.retPos(fi, ret)
+	diag := analysis.Diagnostic{Pos: pos, Category: categoryIncompleteCleanup, Message: msg}
+	for _, r := range grp.releases {
+		diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: r.pos, Message: a.entryName(rep) + " is released here on other paths"})
+	}
+	if fix := a.fixCompleter(fi, grp, ret); fix != nil {
+		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}
+	}
+	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: rep.mapVar, ignDir: rep.ignDir})
+}
+
+// valueUses returns the instructions that use the value read from a map
+// (or values derived from it), other than comparisons with nil.
+func valueUses(v ssa.Value) []ssa.Instruction {
+	if v == nil {
+		return nil
+	}
+	var out []ssa.Instruction
+	var visit func(v ssa.Value, depth int)
+	visit = func(v ssa.Value, depth int) {
+		if depth > 4 || v.Referrers() == nil {
+			return
+		}
+		for _, r := range *v.Referrers() {
+			switch r := r.(type) {
+			case *ssa.Extract:
+				if r.Index == 0 {
+					visit(r, depth+1)
+				}
+			case *ssa.TypeAssert, *ssa.ChangeType, *ssa.MakeInterface, *ssa.ChangeInterface:
+				visit(r.(ssa.Value), depth+1)
+			case *ssa.BinOp:
+				// Comparisons (call == nil) only look at the entry.
+			case *ssa.DebugRef:
+			case *ssa.Phi:
+				visit(r, depth+1)
+			case *ssa.If:
+			default:
+				out = append(out, r)
+			}
+		}
+	}
+	visit(v, 0)
+	return out
+}
+
+// absentBlocks returns the blocks entered when a lookup found no entry:
+// the false edge of `_, ok := m[k]; if ok`, the true edge of `v == nil`.
+func absentBlocks(v ssa.Value) []*ssa.BasicBlock {
+	if v == nil || v.Referrers() == nil {
+		return nil
+	}
+	var out []*ssa.BasicBlock
+	var visitCond func(cond ssa.Value, absentIfTrue bool, depth int)
+	visitCond = func(cond ssa.Value, absentIfTrue bool, depth int) {
+		if depth > 3 || cond.Referrers() == nil {
+			return
+		}
+		for _, r := range *cond.Referrers() {
+			switch r := r.(type) {
+			case *ssa.If:
+				b := r.Block()
+				if absentIfTrue {
+					out = append(out, b.Succs[0])
+				} else {
+					out = append(out, b.Succs[1])
+				}
+			case *ssa.UnOp:
+				if r.Op == token.NOT {
+					visitCond(r, !absentIfTrue, depth+1)
+				}
+			}
+		}
+	}
+	var visit func(v ssa.Value, depth int)
+	visit = func(v ssa.Value, depth int) {
+		if depth > 3 || v.Referrers() == nil {
+			return
+		}
+		for _, r := range *v.Referrers() {
+			switch r := r.(type) {
+			case *ssa.Extract:
+				if r.Index == 1 {
+					visitCond(r, false, 0) // if ok {...}: absent on the false edge
+				} else if r.Index == 0 {
+					visit(r, depth+1)
+				}
+			case *ssa.TypeAssert, *ssa.ChangeType:
+				visit(r.(ssa.Value), depth+1)
+			case *ssa.BinOp:
+				if r.Op == token.EQL && (isNilConst(r.X) || isNilConst(r.Y) || isZeroConst(r.X) || isZeroConst(r.Y)) {
+					visitCond(r, true, 0)
+				} else if r.Op == token.NEQ && (isNilConst(r.X) || isNilConst(r.Y) || isZeroConst(r.X) || isZeroConst(r.Y)) {
+					visitCond(r, false, 0)
+				}
+			}
+		}
+	}
+	visit(v, 0)
+	return out
+}
+
+func isZeroConst(v ssa.Value) bool {
+	c, ok := v.(*ssa.Const)
+	return ok && c.IsNil() || ok && c.Value != nil && (c.Value.ExactString() == "0" || c.Value.ExactString() == `""` || c.Value.ExactString() == "false")
+}
+
+// condMentionsKey reports whether a branch condition compares the key or
+// passes it to a predicate.
+func condMentionsKey(fi *funcInfo, cond ssa.Value, k *expr, depth int) bool {
+	if depth > 3 {
+		return false
+	}
+	switch c := cond.(type) {
+	case *ssa.UnOp:
+		if c.Op == token.NOT {
+			return condMentionsKey(fi, c.X, k, depth+1)
+		}
+	case *ssa.BinOp:
+		return same(fi.canon.of(c.X), k) || same(fi.canon.of(c.Y), k)
+	case *ssa.Call:
+		for _, arg := range c.Call.Args {
+			if same(fi.canon.of(arg), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// neverRemoved reports whether rule 3 covers op's map, in which case the
+// other rules stay quiet about it.
+func (a *checker) neverRemoved(op *mapOp) bool {
+	return op.mapVar != nil && a.noRemoval[op.mapVar]
+}
+
+// checkNeverRemoved applies rule 3: inserts into an unexported tracked map
+// that nothing in the package ever removes from.
+func (a *checker) checkNeverRemoved() {
+	for _, fn := range a.funcs {
+		fi := a.infos[fn]
+		if fn.Synthetic != "" {
+			continue
+		}
+		for _, op := range fi.ops {
+			if op.kind != opInsert || !op.direct() || op.mapVar == nil || !a.noRemoval[op.mapVar] {
+				continue
+			}
+			if !a.tracked(fi, op) || isInitFunc(fn) {
+				continue
+			}
+			name := op.mapName
+			diag := analysis.Diagnostic{
+				Pos:      op.pos,
+				Category: categoryNeverRemoved,
+				Message:  fmt.Sprintf("entries of %s are never deleted; it grows with every request", name),
+			}
+			if op.mapAST != nil {
+				diag.End = op.mapAST.End()
+			}
+			if op.mapVar.Pos().IsValid() {
+				diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: op.mapVar.Pos(), Message: name + " is declared here; nothing in the package deletes from it"})
+			}
+			a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: op.mapVar})
+		}
+	}
+}
+
+func isInitFunc(fn *ssa.Function) bool {
+	for fn.Parent() != nil {
+		fn = fn.Parent()
+	}
+	return fn.Synthetic == "package initializer" || strings.HasPrefix(fn.Name(), "init#") || fn.Name() == "init"
+}
+
+// computeNoRemoval finds the unexported maps of the package that receive
+// inserts and are never removed from, and do not escape the package's
+// sight.
+func (a *checker) computeNoRemoval() {
+	a.noRemoval = make(map[*types.Var]bool)
+	inserted := make(map[*types.Var]bool)
+	removed := make(map[*types.Var]bool)
+	var removedTypes []types.Type
+	anyCleanup := false
+	for _, fn := range a.funcs {
+		for _, op := range a.infos[fn].ops {
+			switch op.kind {
+			case opInsert:
+				if op.mapVar != nil && op.direct() {
+					inserted[op.mapVar] = true
+				}
+			case opRelease:
+				switch {
+				case op.anyMap:
+					anyCleanup = true
+				case op.initOnly:
+				case op.mapVar != nil:
+					removed[op.mapVar] = true
+				case op.mapType != nil:
+					removedTypes = append(removedTypes, op.mapType)
+				}
+			}
+		}
+	}
+	if anyCleanup {
+		return
+	}
+	escaped := a.escapedMaps()
+	for v := range inserted {
+		if removed[v] || escaped[v] || v.Exported() || v.Pkg() != a.pass.Pkg {
+			continue
+		}
+		if slices.ContainsFunc(removedTypes, func(t types.Type) bool { return types.Identical(t, v.Type()) }) {
+			continue
+		}
+		a.noRemoval[v] = true
+	}
+}
+
+// escapedMaps finds map variables and fields whose value flows where the
+// analysis cannot follow it: passed to an unknown function, stored
+// elsewhere, returned, sent.
+func (a *checker) escapedMaps() map[*types.Var]bool {
+	out := make(map[*types.Var]bool)
+	for _, fn := range a.funcs {
+		fi := a.infos[fn]
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				switch v := instr.(type) {
+				case *ssa.UnOp:
+					if v.Op == token.MUL && (isMap(v.Type()) || isSyncMapType(v.Type())) {
+						if mapValueEscapes(v) {
+							if cv := a.classOf(fi, fi.canon.of(v)); cv != nil {
+								out[cv] = true
+							}
+						}
+					}
+				case *ssa.FieldAddr:
+					if isSyncMapType(derefType(v.Type())) && syncMapAddrEscapes(v) {
+						if cv := fieldVar(v.X.Type(), v.Field); cv != nil {
+							out[cv] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func mapValueEscapes(v ssa.Value) bool {
+	if v.Referrers() == nil {
+		return false
+	}
+	for _, r := range *v.Referrers() {
+		switch r := r.(type) {
+		case *ssa.MapUpdate:
+			if r.Value == v {
+				return true
+			}
+		case *ssa.Lookup, *ssa.Range, *ssa.DebugRef, *ssa.BinOp, *ssa.If:
+		case *ssa.Call:
+			if bi, ok := r.Call.Value.(*ssa.Builtin); ok {
+				switch bi.Name() {
+				case "delete", "clear", "len":
+					continue
+				}
+			}
+			return true
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func syncMapAddrEscapes(v ssa.Value) bool {
+	for _, r := range *v.Referrers() {
+		call, ok := r.(ssa.CallInstruction)
+		if !ok {
+			if _, isStore := r.(*ssa.Store); isStore {
+				continue
+			}
+			return true
+		}
+		callee := call.Common().StaticCallee()
+		if callee == nil || callee.Pkg == nil || callee.Pkg.Pkg.Path() != "sync" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,687 @@
+package analyzer
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/analysis/passes/buildssa"
+	"golang.org/x/tools/go/ssa"
+)
+
+// checker is the state of one run of mapleak over one package.
+type checker struct {
+	pass *analysis.Pass
+	cfg  *compiled
+	syn  *syntaxIndex
+	dirs *directives
+
+	funcs    []*ssa.Function
+	infos    map[*ssa.Function]*funcInfo
+	sums     map[*ssa.Function]*summary
+	byObj    map[*types.Func]*ssa.Function
+	imported map[*types.Func]*summary
+	ctors    map[string][]ctorField
+	ctorsOf  map[*ssa.Function][]ctorField
+	closures map[*ssa.Function]*ssa.MakeClosure // closure -> where it is made
+	globals  map[string]*types.Var
+	localIDs map[ssa.Value]string
+
+	// Package-wide facts about release code.
+	releaseKeyFields map[*types.Var]bool     // fields release code reads keys from
+	releaseChanElems []types.Type            // channel element types release code reads keys from
+	closingFlags     map[*types.Var][]*types.Var // bool field set when these maps are emptied
+	closingChans     map[*types.Var][]*types.Var // channel field closed when these maps are emptied
+
+	noRemoval map[*types.Var]bool         // maps rule 3 reports
+	locks     map[*funcInfo]*lockStates // lock states, computed on demand
+
+	findings []*finding
+}
+
+// A finding is a diagnostic waiting for suppression checks.
+type finding struct {
+	diag   analysis.Diagnostic
+	fn     *ast.FuncDecl
+	mapVar *types.Var
+	ignDir bool
+}
+
+func runAnalysis(pass *analysis.Pass, cfg *compiled) {
+	input, ok := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
+	if !ok || input == nil {
+		return
+	}
+	a := &checker{
+		pass:             pass,
+		cfg:              cfg,
+		syn:              newSyntaxIndex(pass.Fset, pass.TypesInfo, pass.Files),
+		dirs:             parseDirectives(pass.Fset, pass.TypesInfo, pass.Files),
+		infos:            make(map[*ssa.Function]*funcInfo),
+		sums:             make(map[*ssa.Function]*summary),
+		byObj:            make(map[*types.Func]*ssa.Function),
+		imported:         make(map[*types.Func]*summary),
+		ctors:            make(map[string][]ctorField),
+		ctorsOf:          make(map[*ssa.Function][]ctorField),
+		closures:         make(map[*ssa.Function]*ssa.MakeClosure),
+		localIDs:         make(map[ssa.Value]string),
+		releaseKeyFields: make(map[*types.Var]bool),
+		closingFlags:     make(map[*types.Var][]*types.Var),
+		closingChans:     make(map[*types.Var][]*types.Var),
+	}
+	for _, fn := range input.SrcFuncs {
+		if fn == nil || len(fn.Blocks) == 0 || isCgoOrAsm(fn) {
+			continue
+		}
+		a.funcs = append(a.funcs, fn)
+	}
+	a.setup()
+	a.computeSummaries()
+	a.exportFacts()
+	a.computeReleaseSources()
+	a.computeClosing()
+	a.computeNoRemoval()
+	for _, fn := range a.funcs {
+		fi := a.infos[fn]
+		if fn.Synthetic != "" {
+			continue
+		}
+		a.checkInserts(fi)
+		a.checkCompleter(fi)
+	}
+	a.checkNeverRemoved()
+	a.emit()
+}
+
+// isCgoOrAsm reports functions whose SSA does not reflect what they do.
+func isCgoOrAsm(fn *ssa.Function) bool {
+	return strings.HasPrefix(fn.Name(), "_cgo") || strings.HasPrefix(fn.Name(), "_Cfunc")
+}
+
+// setup creates the funcInfos, finds where closures are made, and computes
+// constructor summaries.
+func (a *checker) setup() {
+	for _, fn := range a.funcs {
+		fi := &funcInfo{fn: fn, canon: newCanonicalizer(a, fn), isClosure: fn.Parent() != nil}
+		a.infos[fn] = fi
+		if obj, ok := fn.Object().(*types.Func); ok && obj != nil && fn.Parent() == nil {
+			a.byObj[obj] = fn
+		}
+		// Cells of named results.
+		results := fn.Signature.Results()
+		fi.results = make([]*ssa.Alloc, results.Len())
+		for i := 0; i < results.Len(); i++ {
+			name := results.At(i).Name()
+			if name == "" || name == "_" {
+				continue
+			}
+			for _, instr := range fn.Blocks[0].Instrs {
+				if al, ok := instr.(*ssa.Alloc); ok && al.Comment == name && types.Identical(derefType(al.Type()), results.At(i).Type()) {
+					fi.results[i] = al
+					break
+				}
+			}
+		}
+	}
+	for _, fn := range a.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				switch instr := instr.(type) {
+				case *ssa.MakeClosure:
+					if cl, ok := instr.Fn.(*ssa.Function); ok {
+						a.closures[cl] = instr
+						if refs := instr.Referrers(); refs != nil {
+							for _, r := range *refs {
+								a.markInline(r, instr, cl)
+							}
+						}
+					}
+				case *ssa.Call, *ssa.Defer:
+					v := instr.(ssa.CallInstruction).Common().Value
+					if cl, ok := v.(*ssa.Function); ok && cl.Parent() != nil {
+						if fi := a.infos[cl]; fi != nil {
+							fi.inlineOnly = true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, fn := range a.funcs {
+		if fn.Parent() != nil {
+			continue
+		}
+		fi := a.infos[fn]
+		if c := a.computeCtor(fi); len(c) > 0 {
+			a.ctorsOf[fn] = c
+			a.ctors[funcName(fn)] = c
+		}
+	}
+	// Constructor summaries are known now: forget expressions computed
+	// without them.
+	for _, fi := range a.infos {
+		fi.canon = newCanonicalizer(a, fi.fn)
+	}
+}
+
+// markInline marks a closure deferred or called in place as part of its
+// parent's analysis.
+func (a *checker) markInline(r ssa.Instruction, mc *ssa.MakeClosure, cl *ssa.Function) {
+	call, ok := r.(ssa.CallInstruction)
+	if !ok {
+		return
+	}
+	if _, isGo := r.(*ssa.Go); isGo {
+		return
+	}
+	if call.Common().Value == ssa.Value(mc) {
+		if fi := a.infos[cl]; fi != nil {
+			fi.inlineOnly = true
+		}
+	}
+}
+
+// localName gives an opaque local value a name unique in the package.
+func (a *checker) localName(v ssa.Value) string {
+	if n, ok := a.localIDs[v]; ok {
+		return n
+	}
+	fn := ""
+	if p := v.Parent(); p != nil {
+		fn = p.String()
+	}
+	n := fmt.Sprintf("%s:%s#%d", fn, v.Name(), len(a.localIDs))
+	a.localIDs[v] = n
+	return n
+}
+
+// lookupGlobal finds a package-level variable by "path.name".
+func (a *checker) lookupGlobal(name string) *types.Var {
+	if a.globals == nil {
+		a.globals = make(map[string]*types.Var)
+		var add func(pkg *types.Package, depth int)
+		seen := make(map[*types.Package]bool)
+		add = func(pkg *types.Package, depth int) {
+			if seen[pkg] || depth > 2 {
+				return
+			}
+			seen[pkg] = true
+			scope := pkg.Scope()
+			for _, n := range scope.Names() {
+				if v, ok := scope.Lookup(n).(*types.Var); ok {
+					a.globals[pkg.Path()+"."+n] = v
+				}
+			}
+			for _, imp := range pkg.Imports() {
+				add(imp, depth+1)
+			}
+		}
+		add(a.pass.Pkg, 0)
+	}
+	return a.globals[name]
+}
+
+// tracked reports whether the map operation concerns a long-lived map
+// whose entries are per-request state.
+func (a *checker) tracked(fi *funcInfo, op *mapOp) bool {
+	if op.anyMap || op.m == nil {
+		return false
+	}
+	if !a.longLived(fi, op.m) {
+		return false
+	}
+	if a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) {
+		return true
+	}
+	if op.mapName != "" && a.cfg.maps.MatchString(op.mapName) {
+		return true
+	}
+	for _, n := range op.keyNames {
+		if a.cfg.keys.MatchString(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// outer rewrites e, an expr in a closure, in terms of the enclosing
+// functions, as far as the closures' bindings allow.
+func (a *checker) outer(fi *funcInfo, e *expr) (*funcInfo, *expr) {
+	for depth := 0; fi.isClosure && e.mentionsFree() && depth < 8; depth++ {
+		mc := a.closures[fi.fn]
+		parent := a.infos[fi.fn.Parent()]
+		if mc == nil || parent == nil {
+			return fi, e
+		}
+		frees := make([]*expr, len(mc.Bindings))
+		for i, b := range mc.Bindings {
+			frees[i] = parent.canon.of(b)
+		}
+		ne := substFrees(e, frees)
+		if ne == nil {
+			return fi, e
+		}
+		fi, e = parent, ne
+	}
+	return fi, e
+}
+
+// substFrees replaces the free variables of e, keeping its parameters.
+func substFrees(e *expr, frees []*expr) *expr {
+	switch e.Kind {
+	case kFree:
+		if e.Index < len(frees) {
+			return frees[e.Index]
+		}
+		return nil
+	case kParam, kGlobal, kConst, kFunc, kLocal, kAny:
+		return e
+	}
+	args := make([]*expr, len(e.Args))
+	for i, x := range e.Args {
+		if x == nil {
+			continue
+		}
+		if args[i] = substFrees(x, frees); args[i] == nil {
+			return nil
+		}
+	}
+	switch e.Kind {
+	case kField:
+		return mkField(args[0], e.Name, nil)
+	case kDeref:
+		return mkDeref(args[0])
+	case kAddr:
+		return mkAddr(args[0])
+	}
+	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
+}
+
+// longLived reports whether the map at path m outlives the call of fi's
+// function: a package variable, a field of a parameter or receiver, a
+// captured variable, or a local map that escapes.
+func (a *checker) longLived(fi *funcInfo, m *expr) bool {
+	ofi, om := a.outer(fi, m)
+	root, fields := om.root()
+	if root == nil {
+		return false
+	}
+	switch root.Kind {
+	case kGlobal:
+		return true
+	case kParam, kCall:
+		return fields > 0
+	case kFree:
+		return true
+	case kLocal:
+		v := ofi.canon.locals[root.Name]
+		return v != nil && a.escapes(ofi, v, 0)
+	}
+	return false
+}
+
+// escapes reports whether a map (or struct holding one) made in fi's
+// function outlives the call: stored into a field or global, returned,
+// sent on a channel, or captured by a closure that is returned or stored.
+// A map shared only with goroutines the function starts, or passed to
+// calls, is not considered to escape.
+func (a *checker) escapes(fi *funcInfo, v ssa.Value, depth int) bool {
+	if depth > 6 {
+		return false
+	}
+	refs := v.Referrers()
+	if refs == nil {
+		return false
+	}
+	for _, r := range *refs {
+		switch r := r.(type) {
+		case *ssa.Store:
+			if r.Val != v {
+				continue
+			}
+			switch addr := r.Addr.(type) {
+			case *ssa.Alloc:
+				// A local variable: follow its loads and captures.
+				if a.escapes(fi, addr, depth+1) {
+					return true
+				}
+				if a.cellEscapes(fi, addr, depth+1) {
+					return true
+				}
+			case *ssa.FieldAddr:
+				if base, ok := addr.X.(*ssa.Alloc); ok && base.Parent() == fi.fn {
+					if a.escapes(fi, base, depth+1) {
+						return true
+					}
+					continue
+				}
+				return true
+			default:
+				return true
+			}
+		case *ssa.Return, *ssa.Send:
+			return true
+		case *ssa.MapUpdate:
+			if r.Value == v {
+				return true
+			}
+		case *ssa.MakeInterface, *ssa.ChangeType, *ssa.Phi, *ssa.UnOp:
+			if a.escapes(fi, r.(ssa.Value), depth+1) {
+				return true
+			}
+		case *ssa.MakeClosure:
+			if a.escapes(fi, r, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cellEscapes reports whether the local variable cell escapes through a
+// closure that captures it.
+func (a *checker) cellEscapes(fi *funcInfo, cell *ssa.Alloc, depth int) bool {
+	for _, r := range *cell.Referrers() {
+		switch r := r.(type) {
+		case *ssa.UnOp:
+			if r.Op == token.MUL && a.escapes(fi, r, depth+1) {
+				return true
+			}
+		case *ssa.MakeClosure:
+			if a.escapes(fi, r, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// releases reports whether release op r removes the entry inserted by ins.
+func (a *checker) releases(fi *funcInfo, r, ins *mapOp) bool {
+	if r.kind != opRelease {
+		return false
+	}
+	if r.anyMap {
+		return ins.fresh || same(r.k, ins.k)
+	}
+	if !a.sameMap(r, ins) {
+		return false
+	}
+	if r.whole || ins.fresh || r.k.Kind == kAny || ins.k.Kind == kAny {
+		return true
+	}
+	return same(r.k, ins.k)
+}
+
+// sameMap reports whether two operations concern the same map: the same
+// access path, or the same declared field of the same type.
+func (a *checker) sameMap(x, y *mapOp) bool {
+	if same(x.m, y.m) {
+		return true
+	}
+	return x.mapVar != nil && x.mapVar == y.mapVar
+}
+
+// addReleaseKills kills the bits of inserts at the operations that
+// release them, and at hand-offs of their keys.
+func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+	for _, r := range fi.ops {
+		if r.kind != opRelease || r.cond == condOnSuccess {
+			continue
+		}
+		mask := newBitset(len(inserts))
+		for i, ins := range inserts {
+			if a.releases(fi, r, ins) {
+				mask.set(i)
+			}
+		}
+		g.kill(r.block, r.index, mask)
+	}
+	for _, out := range fi.outs {
+		mask := newBitset(len(inserts))
+		for i, ins := range inserts {
+			if a.handsOff(out, ins.k) {
+				mask.set(i)
+			}
+		}
+		g.kill(out.block, out.index, mask)
+	}
+}
+
+// handsOff reports whether a value leaving through out carries key k to
+// release code that reads it back.
+func (a *checker) handsOff(out keyOut, k *expr) bool {
+	carries := false
+	for _, x := range out.keys {
+		if same(x, k) {
+			carries = true
+			break
+		}
+	}
+	if !carries {
+		return false
+	}
+	if out.field != nil && a.releaseKeyFields[out.field] {
+		return true
+	}
+	if out.elem != nil {
+		for _, t := range a.releaseChanElems {
+			if types.Identical(t, out.elem) || types.Identical(derefType(t), derefType(out.elem)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// computeReleaseSources finds where the package's release code reads its
+// keys from: fields (delete(m, req.id)) and channels (id := <-expired).
+func (a *checker) computeReleaseSources() {
+	for _, fn := range a.funcs {
+		for _, op := range a.infos[fn].ops {
+			if op.kind == opRelease && !op.whole && op.keyVal != nil {
+				a.traceKeySource(op.keyVal, 0)
+			}
+		}
+	}
+}
+
+func (a *checker) traceKeySource(v ssa.Value, depth int) {
+	if depth > 6 || v == nil {
+		return
+	}
+	switch v := v.(type) {
+	case *ssa.Convert:
+		a.traceKeySource(v.X, depth+1)
+	case *ssa.ChangeType:
+		a.traceKeySource(v.X, depth+1)
+	case *ssa.MakeInterface:
+		a.traceKeySource(v.X, depth+1)
+	case *ssa.TypeAssert:
+		a.traceKeySource(v.X, depth+1)
+	case *ssa.Extract:
+		switch t := v.Tuple.(type) {
+		case *ssa.TypeAssert:
+			a.traceKeySource(t.X, depth+1)
+		case *ssa.Select:
+			// Extract #2+j is the value of the j-th receive case.
+			j := v.Index - 2
+			for _, st := range t.States {
+				if st.Dir != types.RecvOnly {
+					continue
+				}
+				if j == 0 {
+					if el := chanElem(st.Chan.Type()); el != nil {
+						a.releaseChanElems = append(a.releaseChanElems, el)
+					}
+					break
+				}
+				j--
+			}
+		case *ssa.UnOp: // v, ok := <-ch
+			if el := chanElem(t.X.Type()); el != nil {
+				a.releaseChanElems = append(a.releaseChanElems, el)
+			}
+		}
+	case *ssa.UnOp:
+		switch v.Op {
+		case token.ARROW:
+			if el := chanElem(v.X.Type()); el != nil {
+				a.releaseChanElems = append(a.releaseChanElems, el)
+			}
+		case token.MUL:
+			if fa, ok := v.X.(*ssa.FieldAddr); ok {
+				if f := fieldVar(fa.X.Type(), fa.Field); f != nil {
+					a.releaseKeyFields[f] = true
+				}
+				a.traceKeySource(fa.X, depth+1)
+			}
+		}
+	case *ssa.Field:
+		if f := fieldVar(v.X.Type(), v.Field); f != nil {
+			a.releaseKeyFields[f] = true
+		}
+		a.traceKeySource(v.X, depth+1)
+	case *ssa.Phi:
+		for _, e := range v.Edges {
+			if e != v {
+				a.traceKeySource(e, depth+1)
+			}
+		}
+	}
+}
+
+// computeClosing finds the "closed" markers of maps: a bool field set to
+// true, or a channel closed, by a function that empties the map. A path
+// that sees the marker may leave the entry: the map is (being) emptied.
+func (a *checker) computeClosing() {
+	for _, fn := range a.funcs {
+		fi := a.infos[fn]
+		var emptied []*types.Var
+		for _, op := range fi.ops {
+			if op.kind == opRelease && op.whole && !op.initOnly && op.mapVar != nil && !slices.Contains(emptied, op.mapVar) {
+				emptied = append(emptied, op.mapVar)
+			}
+		}
+		if len(emptied) == 0 {
+			continue
+		}
+		for _, f := range fi.flagSet {
+			a.closingFlags[f] = append(a.closingFlags[f], emptied...)
+		}
+		for _, ch := range fi.closes {
+			if v := a.classOf(fi, ch); v != nil {
+				a.closingChans[v] = append(a.closingChans[v], emptied...)
+			}
+		}
+	}
+}
+
+// closingEdges returns, for fi's function, the blocks entered only when a
+// closing marker is seen, with the maps that marker says are emptied.
+func (a *checker) closingEdges(fi *funcInfo) map[*ssa.BasicBlock][]*types.Var {
+	if len(a.closingFlags) == 0 && len(a.closingChans) == 0 {
+		return nil
+	}
+	out := make(map[*ssa.BasicBlock][]*types.Var)
+	for _, b := range fi.fn.Blocks {
+		if len(b.Instrs) == 0 {
+			continue
+		}
+		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+		if !ok || len(b.Succs) != 2 {
+			continue
+		}
+		cond, onTrue := ifi.Cond, true
+		if u, ok := cond.(*ssa.UnOp); ok && u.Op == token.NOT {
+			cond, onTrue = u.X, false
+		}
+		var maps []*types.Var
+		switch c := cond.(type) {
+		case *ssa.UnOp:
+			if fa, ok := c.X.(*ssa.FieldAddr); ok && c.Op == token.MUL {
+				maps = a.closingFlags[fieldVar(fa.X.Type(), fa.Field)]
+			}
+		case *ssa.Field:
+			maps = a.closingFlags[fieldVar(c.X.Type(), c.Field)]
+		case *ssa.BinOp:
+			// Select case on a closed channel.
+			if ex, ok := c.X.(*ssa.Extract); ok && ex.Index == 0 && c.Op == token.EQL {
+				if sel, ok := ex.Tuple.(*ssa.Select); ok {
+					if k, ok := c.Y.(*ssa.Const); ok && k.Value != nil {
+						i := int(k.Int64())
+						if i >= 0 && i < len(sel.States) {
+							if u, ok := sel.States[i].Chan.(*ssa.UnOp); ok && u.Op == token.MUL {
+								if fa, ok := u.X.(*ssa.FieldAddr); ok {
+									maps = a.closingChans[fieldVar(fa.X.Type(), fa.Field)]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		if len(maps) == 0 {
+			continue
+		}
+		succ := b.Succs[1]
+		if onTrue {
+			succ = b.Succs[0]
+		}
+		if len(succ.Preds) == 1 {
+			out[succ] = append(out[succ], maps...)
+		}
+	}
+	return out
+}
+
+// report queues a diagnostic; emit applies the suppression directives.
+func (a *checker) report(f *finding) {
+	a.findings = append(a.findings, f)
+}
+
+func (a *checker) emit() {
+	sort.SliceStable(a.findings, func(i, j int) bool { return a.findings[i].diag.Pos < a.findings[j].diag.Pos })
+	seen := make(map[string]bool)
+	for _, f := range a.findings {
+		key := fmt.Sprint(f.diag.Pos, f.diag.Message)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if f.ignDir {
+			continue
+		}
+		if dir := a.dirs.suppressor(a.pass.Fset, f.diag.Pos, f.fn, f.mapVar); dir != nil {
+			dir.used = true
+			continue
+		}
+		a.pass.Report(f.diag)
+	}
+	for _, dir := range a.dirs.all {
+		switch {
+		case dir.bad != "":
+			a.pass.Report(analysis.Diagnostic{Pos: dir.pos, End: dir.end, Category: "directive", Message: dir.bad})
+		case a.cfg.reportStale && dir.kind == dirIgnore && !dir.used:
+			a.pass.Report(analysis.Diagnostic{Pos: dir.pos, End: dir.end, Category: "directive", Message: "//mapleak:ignore suppresses nothing; remove it"})
+		}
+	}
+}
+
+// funcDecl returns the declaration enclosing fi's function (the outermost
+// function for a closure).
+func (a *checker) funcDecl(fi *funcInfo) *ast.FuncDecl {
+	fn := fi.fn
+	for fn.Parent() != nil {
+		fn = fn.Parent()
+	}
+	if fd, ok := fn.Syntax().(*ast.FuncDecl); ok {
+		return fd
+	}
+	return a.syn.enclosingFuncDecl(fi.fn.Pos())
+}

@@ -1,0 +1,532 @@
+package analyzer
+
+import (
+	"go/token"
+	"go/types"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/tools/go/ssa"
+)
+
+// An effect is what a function does to the entries of a map reachable from
+// its parameters, free variables or package variables. Paths are exprs
+// over parameters (p0 is the receiver of a method), free variables and
+// globals, so that a caller can substitute its arguments.
+type effect struct {
+	Map, Key *expr
+	MapName  string
+	KeyNames []string
+	Tracked  bool // the map's declaration says //mapleak:track
+	Ignored  bool // the map's declaration says //mapleak:ignore
+	SyncMap  bool
+
+	Whole   bool // releases every entry
+	Fresh   bool // inserts under a key the function makes itself (Key is any)
+	Async   bool // released later by a goroutine or callback
+	Abandon bool // released only on a timeout or cancellation branch
+
+	// CondFree is 1 + the index of the free variable whose nilness guards
+	// the release (a deferred `if err != nil { delete(m, k) }`), or 0.
+	CondFree   int
+	CondNonNil bool
+
+	Via string // the helper that does it, for messages
+}
+
+func (e *effect) String() string {
+	var b strings.Builder
+	b.WriteString(e.Map.String())
+	b.WriteString("[")
+	b.WriteString(e.Key.String())
+	b.WriteString("]")
+	var flags []string
+	if e.Whole {
+		flags = append(flags, "all")
+	}
+	if e.Fresh {
+		flags = append(flags, "fresh")
+	}
+	if e.Async {
+		flags = append(flags, "async")
+	}
+	if e.Abandon {
+		flags = append(flags, "abandon")
+	}
+	if e.CondFree > 0 {
+		if e.CondNonNil {
+			flags = append(flags, "if-f"+strconv.Itoa(e.CondFree-1)+"!=nil")
+		} else {
+			flags = append(flags, "if-f"+strconv.Itoa(e.CondFree-1)+"==nil")
+		}
+	}
+	if len(flags) > 0 {
+		b.WriteString("{" + strings.Join(flags, ",") + "}")
+	}
+	return b.String()
+}
+
+// A ctorField says that a constructor stores Value (an expr over its
+// parameters) into field Field of the struct it returns.
+type ctorField struct {
+	Field string
+	Value *expr
+}
+
+// A summary is what callers need to know about a function.
+type summary struct {
+	Releases []*effect
+	Inserts  []*effect // entries left in the map on a successful return
+	Ctor     []ctorField
+}
+
+func (s *summary) empty() bool {
+	return s == nil || len(s.Releases) == 0 && len(s.Inserts) == 0 && len(s.Ctor) == 0
+}
+
+func (s *summary) String() string {
+	var parts []string
+	if len(s.Releases) > 0 {
+		var rs []string
+		for _, e := range s.Releases {
+			rs = append(rs, e.String())
+		}
+		parts = append(parts, "releases "+strings.Join(rs, " "))
+	}
+	if len(s.Inserts) > 0 {
+		var is []string
+		for _, e := range s.Inserts {
+			is = append(is, e.String())
+		}
+		parts = append(parts, "inserts "+strings.Join(is, " "))
+	}
+	if len(s.Ctor) > 0 {
+		var cs []string
+		for _, c := range s.Ctor {
+			cs = append(cs, c.Field+"="+c.Value.String())
+		}
+		parts = append(parts, "makes "+strings.Join(cs, " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// summaryFact carries a function's summary to the packages that import it.
+type summaryFact struct {
+	Summary summary
+}
+
+func (*summaryFact) AFact() {}
+
+func (f *summaryFact) String() string { return "mapleak(" + f.Summary.String() + ")" }
+
+// summaryOf returns the summary of fn, from this package or from a fact.
+func (a *checker) summaryOf(fn *ssa.Function) *summary {
+	if o := fn.Origin(); o != nil {
+		fn = o
+	}
+	if _, ok := a.infos[fn]; ok {
+		return a.sums[fn]
+	}
+	if obj, ok := fn.Object().(*types.Func); ok && obj != nil {
+		return a.summaryOfObj(obj)
+	}
+	return nil
+}
+
+func (a *checker) summaryOfObj(obj *types.Func) *summary {
+	obj = obj.Origin()
+	if obj.Pkg() == a.pass.Pkg {
+		if fn := a.byObj[obj]; fn != nil {
+			return a.sums[fn]
+		}
+		return nil
+	}
+	if s, ok := a.imported[obj]; ok {
+		return s
+	}
+	var fact summaryFact
+	var s *summary
+	if a.pass.ImportObjectFact(obj, &fact) {
+		s = &fact.Summary
+	}
+	a.imported[obj] = s
+	return s
+}
+
+func (a *checker) funcByObj(obj *types.Func) *ssa.Function {
+	return a.byObj[obj.Origin()]
+}
+
+// ctorField resolves call.field for a call of a constructor.
+func (a *checker) ctorField(call *expr, field string) *expr {
+	fields := a.ctors[call.Name]
+	for _, f := range fields {
+		if f.Field == field {
+			return subst(f.Value, call.Args, nil, nil)
+		}
+	}
+	return nil
+}
+
+// loadCtor makes the constructor summary of an imported function
+// available to ctorField.
+func (a *checker) loadCtor(fn *ssa.Function) {
+	name := funcName(fn)
+	if _, ok := a.ctors[name]; ok {
+		return
+	}
+	a.ctors[name] = nil
+	if s := a.summaryOf(fn); s != nil {
+		a.ctors[name] = s.Ctor
+	}
+}
+
+// computeCtor finds the fields a function stores from its parameters
+// into the struct it returns: func NewPending(id int64) *Pending {
+// return &Pending{seq: id} } stores p0 into seq.
+func (a *checker) computeCtor(fi *funcInfo) []ctorField {
+	fn := fi.fn
+	if fn.Signature.Results().Len() == 0 || len(fn.Blocks) == 0 {
+		return nil
+	}
+	var result []ctorField
+	first := true
+	for _, b := range fn.Blocks {
+		ret, ok := b.Instrs[len(b.Instrs)-1].(*ssa.Return)
+		if !ok || len(ret.Results) == 0 {
+			continue
+		}
+		var fields []ctorField
+		switch v := ret.Results[0].(type) {
+		case *ssa.Alloc:
+			fields = a.allocFields(fi, v)
+		case *ssa.Const:
+			continue // return nil, err
+		}
+		if first {
+			result, first = fields, false
+			continue
+		}
+		result = slices.DeleteFunc(result, func(f ctorField) bool {
+			return !slices.ContainsFunc(fields, func(g ctorField) bool {
+				return g.Field == f.Field && same(g.Value, f.Value)
+			})
+		})
+	}
+	return result
+}
+
+// allocFields returns the portable values stored into the fields of a.
+func (a *checker) allocFields(fi *funcInfo, al *ssa.Alloc) []ctorField {
+	var out []ctorField
+	seen := make(map[string]int)
+	for _, r := range *al.Referrers() {
+		fa, ok := r.(*ssa.FieldAddr)
+		if !ok {
+			continue
+		}
+		for _, rr := range *fa.Referrers() {
+			st, ok := rr.(*ssa.Store)
+			if !ok || st.Addr != fa {
+				continue
+			}
+			name := fieldName(fa.X.Type(), fa.Field)
+			seen[name]++
+			v := fi.canon.of(st.Val)
+			if v.portable() && !v.mentionsFree() {
+				out = append(out, ctorField{Field: name, Value: v})
+			}
+		}
+	}
+	// A field stored twice is not a function of the parameters.
+	return slices.DeleteFunc(out, func(f ctorField) bool { return seen[f.Field] > 1 })
+}
+
+// summarize computes fi's summary from its current operations.
+func (a *checker) summarize(fi *funcInfo) *summary {
+	s := &summary{Ctor: a.ctorsOf[fi.fn]}
+	seen := make(map[string]bool)
+	for _, op := range fi.ops {
+		if op.kind != opRelease || op.anyMap || op.m == nil {
+			continue
+		}
+		if !op.m.portable() || !op.k.portable() {
+			continue
+		}
+		eff := &effect{
+			Map:      op.m,
+			Key:      op.k,
+			MapName:  op.mapName,
+			KeyNames: op.keyNames,
+			Tracked:  op.trackDir || a.dirs.tracked(op.mapVar),
+			Ignored:  op.ignDir || a.dirs.declIgnored(op.mapVar) != nil,
+			SyncMap:  op.syncMap,
+			Whole:    op.whole,
+			Async:    op.async,
+			Abandon:  op.abandon || a.abandonAt(fi, op.block),
+			Via:      op.via,
+		}
+		if op.cond == condOnSuccess {
+			continue
+		}
+		if fi.isClosure {
+			eff.CondFree, eff.CondNonNil = a.freeNilCond(fi, op.block)
+		}
+		if k := eff.String(); !seen[k] {
+			seen[k] = true
+			s.Releases = append(s.Releases, eff)
+		}
+	}
+	s.Inserts = a.insertEffects(fi)
+	if s.empty() {
+		return nil
+	}
+	return s
+}
+
+// insertEffects finds the inserts into maps reachable from parameters,
+// free variables or globals that survive a successful return of fi, with
+// no wait for a reply in between.
+func (a *checker) insertEffects(fi *funcInfo) []*effect {
+	var inserts []*mapOp
+	for _, op := range fi.ops {
+		if op.kind == opInsert && op.m.portable() {
+			inserts = append(inserts, op)
+		}
+	}
+	if len(inserts) == 0 {
+		return nil
+	}
+	g := newFlow(fi.fn, len(inserts))
+	for i, ins := range inserts {
+		g.gen(ins.block, ins.index, i)
+	}
+	a.addReleaseKills(fi, g, inserts)
+	for _, w := range fi.waits {
+		g.killAll(w.Block(), indexOf(w))
+	}
+	g.solve()
+	var out []*effect
+	seen := make(map[string]bool)
+	for _, ret := range fi.returns {
+		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+			if st.empty() || a.exitKind(fi, ret, pred) != exitSuccess {
+				return
+			}
+			for i, ins := range inserts {
+				if !st.has(i) {
+					continue
+				}
+				eff := &effect{
+					Map:      ins.m,
+					Key:      ins.k,
+					MapName:  ins.mapName,
+					KeyNames: ins.keyNames,
+					Tracked:  ins.trackDir || a.dirs.tracked(ins.mapVar),
+					Ignored:  ins.ignDir || a.dirs.declIgnored(ins.mapVar) != nil,
+					SyncMap:  ins.syncMap,
+					Fresh:    ins.fresh,
+					Via:      ins.via,
+				}
+				if !ins.k.portable() || a.unstableKey(fi, ins.k) {
+					eff.Key = leaf(kAny, "", 0)
+					eff.Fresh = true
+				}
+				if k := eff.String(); !seen[k] {
+					seen[k] = true
+					out = append(out, eff)
+				}
+			}
+		})
+	}
+	return out
+}
+
+// unstableKey reports whether a key expression over parameters does not
+// name the same value for the caller: it calls a function (c.nextSeq())
+// or reads a field the function itself writes (seq := c.seq; c.seq++).
+func (a *checker) unstableKey(fi *funcInfo, k *expr) bool {
+	if k == nil {
+		return true
+	}
+	switch k.Kind {
+	case kCall:
+		return true
+	case kField:
+		if v := lookupFieldOf(a, fi, k); v != nil && a.storedFields(fi)[v] {
+			return true
+		}
+	}
+	for _, x := range k.Args {
+		if a.unstableKey(fi, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func lookupFieldOf(a *checker, fi *funcInfo, k *expr) *types.Var {
+	t := a.typeOf(fi, k.Args[0])
+	if t == nil {
+		return nil
+	}
+	return lookupField(t, k.Name)
+}
+
+// storedFields returns the fields fi's function writes.
+func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
+	if fi.stored != nil {
+		return fi.stored
+	}
+	fi.stored = make(map[*types.Var]bool)
+	for _, b := range fi.fn.Blocks {
+		for _, instr := range b.Instrs {
+			if st, ok := instr.(*ssa.Store); ok {
+				if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
+					if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
+						fi.stored[v] = true
+					}
+				}
+			}
+		}
+	}
+	return fi.stored
+}
+
+// freeNilCond finds a condition on a free variable's nilness that guards
+// block b of a closure: `if err != nil { ... }` where err is captured.
+func (a *checker) freeNilCond(fi *funcInfo, b *ssa.BasicBlock) (int, bool) {
+	for d := b; d != nil; d = d.Idom() {
+		if len(d.Preds) != 1 {
+			continue
+		}
+		p := d.Preds[0]
+		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+		if !ok {
+			continue
+		}
+		cmp, ok := ifi.Cond.(*ssa.BinOp)
+		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
+			continue
+		}
+		x, y := cmp.X, cmp.Y
+		if isNilConst(x) {
+			x, y = y, x
+		}
+		if !isNilConst(y) {
+			continue
+		}
+		load, ok := x.(*ssa.UnOp)
+		if !ok || load.Op != token.MUL {
+			continue
+		}
+		fv, ok := load.X.(*ssa.FreeVar)
+		if !ok {
+			continue
+		}
+		idx := slices.Index(fi.fn.FreeVars, fv)
+		if idx < 0 {
+			continue
+		}
+		onTrue := d == p.Succs[0]
+		// d is reached when (x != nil) == onTrue for NEQ.
+		nonNil := onTrue == (cmp.Op == token.NEQ)
+		return idx + 1, nonNil
+	}
+	return 0, false
+}
+
+// computeSummaries computes the summaries of the package's functions to a
+// fixpoint over the calls between them.
+func (a *checker) computeSummaries() {
+	callers := make(map[*ssa.Function][]*ssa.Function)
+	queue := make([]*ssa.Function, 0, len(a.funcs))
+	queued := make(map[*ssa.Function]bool)
+	for _, fn := range a.funcs {
+		queue = append(queue, fn)
+		queued[fn] = true
+	}
+	// Closures are summarized before their parents: they come after them
+	// in SrcFuncs, so process the queue backwards first.
+	slices.Reverse(queue)
+	rounds := make(map[*ssa.Function]int)
+	for len(queue) > 0 {
+		fn := queue[0]
+		queue = queue[1:]
+		queued[fn] = false
+		fi := a.infos[fn]
+		a.collectOps(fi)
+		for _, callee := range fi.callees {
+			if !slices.Contains(callers[callee], fn) {
+				callers[callee] = append(callers[callee], fn)
+			}
+		}
+		if fn.Parent() != nil {
+			// A closure's summary is applied where it is made.
+			if !slices.Contains(callers[fn], fn.Parent()) {
+				callers[fn] = append(callers[fn], fn.Parent())
+			}
+		}
+		s := a.summarize(fi)
+		old := a.sums[fn]
+		if summaryString(old) == summaryString(s) {
+			continue
+		}
+		a.sums[fn] = s
+		rounds[fn]++
+		if rounds[fn] > 8 {
+			continue // give up on a pathological cycle
+		}
+		for _, caller := range callers[fn] {
+			if !queued[caller] {
+				queued[caller] = true
+				queue = append(queue, caller)
+			}
+		}
+	}
+	// Recompute the operations of every function with the final summaries.
+	for _, fn := range a.funcs {
+		a.collectOps(a.infos[fn])
+	}
+}
+
+// reachableFromOutside reports whether other packages can call fn: an
+// exported function, or an exported method of an exported type. Only their
+// summaries are exported as facts (the others reach other packages through
+// the summaries of the exported functions that call them).
+func reachableFromOutside(fn *types.Func) bool {
+	if !fn.Exported() {
+		return false
+	}
+	sig := fn.Type().(*types.Signature)
+	if sig.Recv() == nil {
+		return true
+	}
+	if n, ok := types.Unalias(derefType(sig.Recv().Type())).(*types.Named); ok {
+		return n.Obj().Exported()
+	}
+	return true // a method of an interface or unnamed type
+}
+
+func summaryString(s *summary) string {
+	if s == nil {
+		return ""
+	}
+	return s.String()
+}
+
+// exportFacts exports the summaries of the package's named functions.
+func (a *checker) exportFacts() {
+	for _, fn := range a.funcs {
+		if fn.Parent() != nil {
+			continue
+		}
+		s := a.sums[fn]
+		obj, ok := fn.Object().(*types.Func)
+		if !ok || obj == nil || s.empty() || !reachableFromOutside(obj) {
+			continue
+		}
+		a.pass.ExportObjectFact(obj, &summaryFact{Summary: *s})
+	}
+}

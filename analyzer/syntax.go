@@ -1,0 +1,242 @@
+package analyzer
+
+import (
+	"go/ast"
+	"go/token"
+	"go/types"
+	"strconv"
+	"strings"
+)
+
+// syntaxIndex maps the positions SSA instructions carry back to the
+// syntax they came from: the index expression of a map write, the call of
+// a delete, the return statement of a Return.
+type syntaxIndex struct {
+	fset    *token.FileSet
+	info    *types.Info
+	index   map[token.Pos]*ast.IndexExpr    // by Lbrack
+	kv      map[token.Pos]*ast.KeyValueExpr // by Colon
+	calls   map[token.Pos]*ast.CallExpr     // by Lparen
+	returns map[token.Pos]*ast.ReturnStmt   // by Return
+	parent  map[ast.Node]ast.Node           // parents of return statements and their blocks
+	// assigns holds, per variable, the positions where it is assigned
+	// after its declaration.
+	assigns map[types.Object][]token.Pos
+	files   []*ast.File
+}
+
+func newSyntaxIndex(fset *token.FileSet, info *types.Info, files []*ast.File) *syntaxIndex {
+	s := &syntaxIndex{
+		fset:    fset,
+		info:    info,
+		index:   make(map[token.Pos]*ast.IndexExpr),
+		kv:      make(map[token.Pos]*ast.KeyValueExpr),
+		calls:   make(map[token.Pos]*ast.CallExpr),
+		returns: make(map[token.Pos]*ast.ReturnStmt),
+		parent:  make(map[ast.Node]ast.Node),
+		assigns: make(map[types.Object][]token.Pos),
+		files:   files,
+	}
+	for _, f := range files {
+		var stack []ast.Node
+		ast.Inspect(f, func(n ast.Node) bool {
+			if n == nil {
+				stack = stack[:len(stack)-1]
+				return true
+			}
+			switch n := n.(type) {
+			case *ast.IndexExpr:
+				s.index[n.Lbrack] = n
+			case *ast.KeyValueExpr:
+				s.kv[n.Colon] = n
+			case *ast.CallExpr:
+				s.calls[n.Lparen] = n
+			case *ast.ReturnStmt:
+				s.returns[n.Return] = n
+				if len(stack) > 0 {
+					s.parent[n] = stack[len(stack)-1]
+				}
+			case *ast.AssignStmt:
+				if n.Tok != token.DEFINE {
+					for _, lhs := range n.Lhs {
+						s.noteAssign(lhs)
+					}
+				}
+			case *ast.IncDecStmt:
+				s.noteAssign(n.X)
+			case *ast.RangeStmt:
+				if n.Tok == token.ASSIGN {
+					s.noteAssign(n.Key)
+					s.noteAssign(n.Value)
+				}
+			case *ast.UnaryExpr:
+				if n.Op == token.AND {
+					// &x: x may be written through the pointer.
+					s.noteAssign(n.X)
+				}
+			}
+			stack = append(stack, n)
+			return true
+		})
+	}
+	return s
+}
+
+func (s *syntaxIndex) noteAssign(e ast.Expr) {
+	if e == nil {
+		return
+	}
+	e = ast.Unparen(e)
+	switch e := e.(type) {
+	case *ast.Ident:
+		if obj := s.info.Uses[e]; obj != nil {
+			s.assigns[obj] = append(s.assigns[obj], e.Pos())
+		}
+	case *ast.SelectorExpr:
+		// c.f = ...: record on the field so that c.f read before is stale.
+		if sel := s.info.Selections[e]; sel != nil {
+			s.assigns[sel.Obj()] = append(s.assigns[sel.Obj()], e.Pos())
+		}
+		s.noteAssign(e.X)
+	}
+}
+
+// file returns the syntax tree containing pos.
+func (s *syntaxIndex) file(pos token.Pos) *ast.File {
+	for _, f := range s.files {
+		if f.FileStart <= pos && pos <= f.FileEnd {
+			return f
+		}
+	}
+	return nil
+}
+
+// exprString renders e as Go source.
+func exprString(e ast.Expr) string {
+	if e == nil {
+		return ""
+	}
+	return types.ExprString(e)
+}
+
+// shortMapName returns the name to show for a map expression: pending for
+// c.pending, stanzas for h.stanzas.
+func shortMapName(e ast.Expr) string {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.SelectorExpr:
+		return e.Sel.Name
+	case *ast.Ident:
+		return e.Name
+	case *ast.StarExpr:
+		return shortMapName(e.X)
+	case *ast.UnaryExpr:
+		return shortMapName(e.X)
+	case *ast.IndexExpr:
+		return shortMapName(e.X)
+	}
+	return exprString(e)
+}
+
+// keyNames returns the names a key expression is known by: identifiers,
+// fields and methods it is made of, and the named types involved
+// (req.ID -> ID; respToken(inbox) -> respToken, inbox; QueryID(s) -> QueryID, s).
+func keyNames(e ast.Expr, info *types.Info) []string {
+	var names []string
+	add := func(n string) {
+		if n != "" && n != "_" {
+			names = append(names, n)
+		}
+	}
+	addType := func(t types.Type) {
+		if t == nil {
+			return
+		}
+		if p, ok := types.Unalias(t).(*types.Pointer); ok {
+			t = p.Elem()
+		}
+		if n, ok := types.Unalias(t).(*types.Named); ok {
+			add(n.Obj().Name())
+		}
+	}
+	var walk func(e ast.Expr, depth int)
+	walk = func(e ast.Expr, depth int) {
+		if e == nil || depth > 6 {
+			return
+		}
+		if tv, ok := info.Types[e]; ok {
+			addType(tv.Type)
+		}
+		switch e := e.(type) {
+		case *ast.Ident:
+			add(e.Name)
+		case *ast.SelectorExpr:
+			add(e.Sel.Name)
+		case *ast.ParenExpr:
+			walk(e.X, depth+1)
+		case *ast.StarExpr:
+			walk(e.X, depth+1)
+		case *ast.UnaryExpr:
+			walk(e.X, depth+1)
+		case *ast.CallExpr:
+			if tv, ok := info.Types[e.Fun]; ok && tv.IsType() {
+				// T(x): a conversion.
+				for _, a := range e.Args {
+					walk(a, depth+1)
+				}
+				return
+			}
+			switch fun := ast.Unparen(e.Fun).(type) {
+			case *ast.Ident:
+				add(fun.Name)
+			case *ast.SelectorExpr:
+				add(fun.Sel.Name)
+			case *ast.IndexExpr: // generic instantiation
+				walk(fun.X, depth+1)
+			}
+			for _, a := range e.Args {
+				walk(a, depth+1)
+			}
+		case *ast.BinaryExpr:
+			walk(e.X, depth+1)
+			walk(e.Y, depth+1)
+		case *ast.SliceExpr:
+			walk(e.X, depth+1)
+		case *ast.IndexExpr:
+			walk(e.X, depth+1)
+		case *ast.TypeAssertExpr:
+			walk(e.X, depth+1)
+		}
+	}
+	walk(e, 0)
+	return names
+}
+
+// enclosingFuncDecl returns the function declaration containing pos.
+func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
+	f := s.file(pos)
+	if f == nil {
+		return nil
+	}
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Pos() <= pos && pos < fd.End() {
+			return fd
+		}
+	}
+	return nil
+}
+
+// lineOf returns the line of pos.
+func (s *syntaxIndex) lineOf(pos token.Pos) int {
+	return s.fset.Position(pos).Line
+}
+
+// shortPos renders pos as file.go:line.
+func (s *syntaxIndex) shortPos(pos token.Pos) string {
+	p := s.fset.Position(pos)
+	name := p.Filename
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	return name + ":" + strconv.Itoa(p.Line)
+}
+
