@@ -17,7 +17,7 @@ type releaseSource struct {
 	mapSrc, keySrc string
 	vars           []namedObj     // variables the expressions use
 	fields         []types.Object // fields they select
-	after          token.Pos // the expressions are evaluated here
+	after          token.Pos      // the expressions are evaluated here
 	syncMap        bool
 }
 

@@ -33,12 +33,12 @@ type checker struct {
 	localIDs map[ssa.Value]string
 
 	// Package-wide facts about release code.
-	releaseKeyFields map[*types.Var]bool     // fields release code reads keys from
-	releaseChanElems []types.Type            // channel element types release code reads keys from
+	releaseKeyFields map[*types.Var]bool         // fields release code reads keys from
+	releaseChanElems []types.Type                // channel element types release code reads keys from
 	closingFlags     map[*types.Var][]*types.Var // bool field set when these maps are emptied
 	closingChans     map[*types.Var][]*types.Var // channel field closed when these maps are emptied
 
-	noRemoval map[*types.Var]bool         // maps rule 3 reports
+	noRemoval map[*types.Var]bool       // maps rule 3 reports
 	locks     map[*funcInfo]*lockStates // lock states, computed on demand
 
 	findings []*finding

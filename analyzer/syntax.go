@@ -239,4 +239,3 @@ func (s *syntaxIndex) shortPos(pos token.Pos) string {
 	}
 	return name + ":" + strconv.Itoa(p.Line)
 }
-
