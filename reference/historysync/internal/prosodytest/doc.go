@@ -8,7 +8,7 @@
 // # Starting a server
 //
 // Each call to Start generates a configuration in its own temporary directory
-// (loopback only, a free port, SQLite storage by default, MAM for accounts and
+// (on /dev/shm when available, see WithParentDir; loopback only, a free port, SQLite storage by default, MAM for accounts and
 // for MUC rooms, archives that never expire), starts `prosody -F` as a child
 // process and waits until the client port accepts connections. The server is
 // stopped by t.Cleanup. A test may start several servers; they share nothing.

@@ -43,6 +43,7 @@ func TestConfigText(t *testing.T) {
 		`sql = { driver = "SQLite3", database = "prosody.sqlite" }`,
 		`authentication = "internal_hashed"`,
 		"-- extra line",
+		"network_settings = { nagle = false }",
 		`Component "conference.localhost" "muc"`,
 		`modules_enabled = { "muc_mam" }`,
 		"muc_log_by_default = true",
@@ -84,4 +85,28 @@ func TestStartAvoidsBusyPort(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, sess.Close())
 	require.NoError(t, sess.Conn().Close())
+}
+
+// BenchmarkStartStop measures starting Prosody until its client port accepts,
+// and stopping it (SIGTERM until exit).
+func BenchmarkStartStop(b *testing.B) {
+	for _, storage := range []Storage{StorageSQL, StorageInternal} {
+		b.Run(string(storage), func(b *testing.B) {
+			s := Start(b, WithStorage(storage))
+			s.stop(b)
+			var starting, stopping time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if err := s.start(0); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				s.stop(b)
+				starting += t1.Sub(t0)
+				stopping += time.Since(t1)
+			}
+			b.ReportMetric(float64(starting.Milliseconds())/float64(b.N), "ms/start")
+			b.ReportMetric(float64(stopping.Milliseconds())/float64(b.N), "ms/stop")
+		})
+	}
 }

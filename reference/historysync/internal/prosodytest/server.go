@@ -61,6 +61,7 @@ type config struct {
 	stopTimeout  time.Duration
 	extra        []string
 	verboseLog   bool
+	parentDir    string
 }
 
 // Option configures a server started by Start.
@@ -94,6 +95,14 @@ func WithStopTimeout(d time.Duration) Option { return func(c *config) { c.stopTi
 func WithExtraConfig(lua string) Option {
 	return func(c *config) { c.extra = append(c.extra, lua) }
 }
+
+// WithParentDir sets the directory in which the server's temporary directory
+// is made. By default it is /dev/shm when that is a writable directory, else
+// the test's t.TempDir(): Prosody's SQLite storage commits (and fsyncs) one
+// transaction per archived message, which costs ~14 ms on a virtual disk and
+// ~0.1 ms on tmpfs. Data on tmpfs survives Restart but not a reboot. The
+// directory is removed when the test ends.
+func WithParentDir(dir string) Option { return func(c *config) { c.parentDir = dir } }
 
 // WithLog copies Prosody's log into the test log when the server stops, even
 // if the test passed (it is always copied when the test failed).
@@ -154,9 +163,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 		missingInstall(t, err)
 	}
 
+	dir, err := makeServerDir(t, cfg.parentDir)
+	if err != nil {
+		t.Fatalf("prosodytest: %v", err)
+	}
 	s := &Server{
 		cfg:        cfg,
-		dir:        t.TempDir(),
+		dir:        dir,
 		prosody:    prosody,
 		prosodyctl: prosodyctl,
 		log:        newLogBuffer(defaultLogLimit),
@@ -189,6 +202,36 @@ func missingInstall(t testing.TB, err error) {
 		t.Fatalf("%s (%v); CI=true, so the Prosody tests must not be skipped", InstallHint, err)
 	}
 	t.Skipf("%s (%v)", InstallHint, err)
+}
+
+// shmDir is the tmpfs used by default for server directories.
+const shmDir = "/dev/shm"
+
+// makeServerDir creates the server's directory below parent (default: shmDir
+// when usable, else t.TempDir()) and removes it in t.Cleanup.
+func makeServerDir(t testing.TB, parent string) (string, error) {
+	if parent == "" {
+		if st, err := os.Stat(shmDir); err == nil && st.IsDir() {
+			parent = shmDir
+		}
+	}
+	if parent == "" {
+		return t.TempDir(), nil
+	}
+	dir, err := os.MkdirTemp(parent, "prosodytest-")
+	if err != nil {
+		if parent == shmDir {
+			return t.TempDir(), nil
+		}
+		return "", fmt.Errorf("server directory: %w", err)
+	}
+	// Registered before the server's own cleanup, so it runs after it.
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("prosodytest: remove %s: %v", dir, err)
+		}
+	})
+	return dir, nil
 }
 
 // findBinaries locates prosody and prosodyctl in PATH.
@@ -421,6 +464,9 @@ func (s *Server) configText(port int) string {
 	line("component_ports = { }")
 	line("http_ports = { }")
 	line("https_ports = { }")
+	// With Nagle on, the <fin/> IQ that follows a page of results waits for
+	// the client's delayed ACK: ~40 ms more per page on loopback.
+	line("network_settings = { nagle = false }")
 	line(`modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping"; "mam" }`)
 	line(`modules_disabled = { "s2s"; "offline" }`)
 	line(`authentication = "internal_hashed"`)

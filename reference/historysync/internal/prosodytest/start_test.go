@@ -96,9 +96,15 @@ func TestStartRejectsBadOptions(t *testing.T) {
 // TestServersAreIsolated runs two servers at once with the same accounts.
 func TestServersAreIsolated(t *testing.T) {
 	one := prosodytest.Start(t)
-	two := prosodytest.Start(t, prosodytest.WithInternalStorage(), prosodytest.WithDomain("example.test"))
+	parent := t.TempDir()
+	two := prosodytest.Start(t, prosodytest.WithInternalStorage(), prosodytest.WithDomain("example.test"),
+		prosodytest.WithParentDir(parent))
 	require.NotEqual(t, one.Addr(), two.Addr())
 	require.NotEqual(t, one.Dir(), two.Dir())
+	assert.True(t, strings.HasPrefix(two.Dir(), parent+string(filepath.Separator)), "dir %s in %s", two.Dir(), parent)
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		assert.True(t, strings.HasPrefix(one.Dir(), "/dev/shm/"), "default dir %s on tmpfs", one.Dir())
+	}
 	assert.Equal(t, "conference.example.test", two.MUCDomain())
 	ctx := testCtx(t)
 
