@@ -77,9 +77,13 @@ type BufferLimits struct {
 	// dropped (counted as flood) and the page fails with ErrFlood.
 	QueryBytes int
 	// TotalResults and TotalBytes cap what all in-flight queries of the
-	// Syncer buffer together. A result that would exceed them is dropped
-	// (counted as overflow) and its page fails with ErrBufferFull, which is
-	// retried with half the page size.
+	// Syncer buffer together. A query is sent only when its page fits
+	// beside the pages in flight (page size times the average result size
+	// seen so far); otherwise it waits for one to end, or is sent with a
+	// smaller page when nothing else is in flight. The caps are hard: a
+	// result that would still exceed them is dropped (counted as overflow)
+	// and its page fails with ErrBufferFull, retried with half the page
+	// size.
 	TotalResults int
 	TotalBytes   int64
 }

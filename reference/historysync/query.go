@@ -159,16 +159,20 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		archive:    st.archive,
 		from:       st.archive.JID,
 		acceptZero: st.archive.Kind == AccountArchive,
-		maxResults: req.max,
 		maxBytes:   int64(s.cfg.limits.QueryBytes),
 	}
-	if s.cfg.limits.QueryResults > 0 {
-		q.maxResults = s.cfg.limits.QueryResults
-	}
-	if err := s.tracker.begin(q); err != nil {
+	// begin waits until the query's expected results fit the global caps and
+	// may lower its page size; from here on, the deferred end is the one
+	// release of the query on every path.
+	req.max, err = s.tracker.begin(ctx, s.ctx, q, req.max)
+	if err != nil {
 		return res, err
 	}
 	defer func() { s.tracker.end(q, err) }()
+	q.maxResults = req.max
+	if s.cfg.limits.QueryResults > 0 {
+		q.maxResults = s.cfg.limits.QueryResults
+	}
 
 	s.stats.queries.Add(1)
 	qctx, cancel := s.queryContext(ctx)

@@ -31,7 +31,7 @@ const (
 	// DropOverflow: the Syncer-wide buffer caps were reached.
 	DropOverflow
 
-	numDropReasons = iota
+	numDropReasons = iota + 1
 )
 
 var dropReasonNames = [...]string{

@@ -1,6 +1,7 @@
 package historysync
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -24,13 +25,15 @@ type query struct {
 	maxBytes   int64
 
 	// Guarded by the tracker's mutex.
-	results   []Message
-	bytes     int64
-	finished  bool // the IQ reply arrived: later results are stragglers
-	ended     bool // released
-	flooded   bool // results beyond the per-query caps were dropped
-	overflow  bool // results beyond the global caps were dropped
-	malformed int  // results that could not be identified were dropped
+	reservedResults int
+	reservedBytes   int64
+	results         []Message
+	bytes           int64
+	finished        bool // the IQ reply arrived: later results are stragglers
+	ended           bool // released
+	flooded         bool // results beyond the per-query caps were dropped
+	overflow        bool // results beyond the global caps were dropped
+	malformed       int  // results that could not be identified were dropped
 }
 
 // acceptsFrom reports whether a result with this from address may belong to
@@ -46,8 +49,10 @@ func (q *query) acceptsFrom(from jid.JID) bool {
 // buffers. tracker is the implementation; the leak test substitutes a
 // deliberately leaky one to prove that its harness can fail.
 type queryTracker interface {
-	// begin starts tracking q under q.id.
-	begin(q *query) error
+	// begin waits until a page of up to want results fits the global caps
+	// beside the queries in flight (or until ctx or done ends), then starts
+	// tracking q under q.id and returns the page size to ask for.
+	begin(ctx, done context.Context, q *query, want int) (int, error)
 	// end stops tracking q and releases its buffer. err is the query's
 	// outcome (nil on success).
 	end(q *query, err error)
@@ -84,20 +89,51 @@ type tracker struct {
 	results int64
 	bytes   int64
 	peak    int64
+	// reservedResults and reservedBytes are the expected buffers of the
+	// queries in flight (their page size times estimate).
+	reservedResults int
+	reservedBytes   int64
+	// estimate is a moving average of result sizes.
+	estimate int64
+	// freed is closed (and replaced) whenever a query ends.
+	freed chan struct{}
 }
+
+// initialEstimate is the result size assumed before any was seen.
+const initialEstimate = 1024
 
 func newTracker(limits BufferLimits) *tracker {
-	return &tracker{limits: limits, queries: make(map[string]*query)}
+	return &tracker{limits: limits, queries: make(map[string]*query), estimate: initialEstimate, freed: make(chan struct{})}
 }
 
-func (t *tracker) begin(q *query) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, dup := t.queries[q.id]; dup {
-		return fmt.Errorf("historysync: mam query %s is already tracked", q.id)
+func (t *tracker) begin(ctx, done context.Context, q *query, want int) (int, error) {
+	for {
+		t.mu.Lock()
+		if _, dup := t.queries[q.id]; dup {
+			t.mu.Unlock()
+			return 0, fmt.Errorf("historysync: mam query %s is already tracked", q.id)
+		}
+		n := min(want, t.limits.TotalResults, max(1, int(t.limits.TotalBytes/t.estimate)))
+		fits := t.reservedResults+n <= t.limits.TotalResults && t.reservedBytes+int64(n)*t.estimate <= t.limits.TotalBytes
+		if fits || len(t.queries) == 0 {
+			q.reservedResults = n
+			q.reservedBytes = int64(n) * t.estimate
+			t.reservedResults += q.reservedResults
+			t.reservedBytes += q.reservedBytes
+			t.queries[q.id] = q
+			t.mu.Unlock()
+			return n, nil
+		}
+		freed := t.freed
+		t.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		case <-done.Done():
+			return 0, context.Cause(done)
+		}
 	}
-	t.queries[q.id] = q
-	return nil
 }
 
 func (t *tracker) end(q *query, _ error) {
@@ -106,11 +142,17 @@ func (t *tracker) end(q *query, _ error) {
 	delete(t.queries, q.id)
 	t.results -= int64(len(q.results))
 	t.bytes -= q.bytes
+	t.reservedResults -= q.reservedResults
+	t.reservedBytes -= q.reservedBytes
 	q.results = nil
 	q.bytes = 0
+	q.reservedResults = 0
+	q.reservedBytes = 0
 	q.ended = true
 	t.recent[t.next] = q.id
 	t.next = (t.next + 1) % recentQueries
+	close(t.freed)
+	t.freed = make(chan struct{})
 }
 
 func (t *tracker) lookup(id string) (*query, DropReason) {
@@ -137,6 +179,8 @@ func (t *tracker) add(q *query, m Message) DropReason {
 	size := int64(m.Size())
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.estimate += (size - t.estimate) / 8
+	t.estimate = max(t.estimate, 64)
 	switch {
 	case q.finished || q.ended:
 		return DropLate

@@ -1,0 +1,348 @@
+package historysync
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mapleak/mapleak/reference/historysync/internal/fakeserver"
+)
+
+// TestLiveExtendsNewestRange: live room messages with a stanza-id extend the
+// newest range once the room was caught up, so the next CatchUp has nothing
+// to fetch; messages of rooms not caught up are left to CatchUp.
+func TestLiveExtendsNewestRange(t *testing.T) {
+	e := newEnv(t, nil)
+	r := room("live")
+	other := room("notyet")
+	e.fill(r, 0, 30, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+
+	var ids []string
+	for i := range 3 {
+		from, _ := r.JID.WithResource("romeo")
+		id, err := e.srv.SendLive(e.ctx, r.JID, fakeserver.Message{From: from, Body: fmt.Sprintf("live %d", i), OriginID: fmt.Sprintf("live-%d", i)})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	_, err = e.srv.SendLive(e.ctx, other.JID, fakeserver.Message{Body: "elsewhere"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.syncer.Stats().Live == 3 }, testTimeout, time.Millisecond)
+	e.waitEvents(EventLiveExtended, 3)
+
+	rs := e.ranges(r)
+	require.Len(t, rs, 1)
+	assert.Equal(t, ids[2], rs[0].ToID)
+	msgs, err := e.store.Messages(e.ctx, r, AllMessages())
+	require.NoError(t, err)
+	last := msgs[len(msgs)-1]
+	assert.True(t, last.Live)
+	assert.Equal(t, "live 2", last.Body)
+	assert.Equal(t, "live-2", last.OriginID)
+	assert.Empty(t, e.storedIDs(other), "a room not caught up is not extended")
+
+	before := e.syncer.Stats().Queries
+	rep, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Inserted, "the live messages are not fetched again")
+	assert.EqualValues(t, 1, e.syncer.Stats().Queries-before)
+	e.requireInSync(r)
+}
+
+// TestLiveAccountNotExtendedByDefault: the account archive is not extended by
+// live messages unless its policy says so (messages sent by this client are
+// archived without being seen live).
+func TestLiveAccountNotExtendedByDefault(t *testing.T) {
+	for _, extend := range []bool{false, true} {
+		t.Run(fmt.Sprint("extend=", extend), func(t *testing.T) {
+			e := newEnv(t, nil, WithPolicy(AccountArchive, Policy{FirstSync: FirstSyncAll, LiveExtend: extend}))
+			a := e.account()
+			e.fill(a, 0, 5, stamps(base, 10))
+			_, err := e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			_, err = e.srv.SendLive(e.ctx, a.JID, fakeserver.Message{From: jid.MustParse("romeo@example.net/orchard"), To: a.JID, Body: "hi"})
+			require.NoError(t, err)
+			require.NoError(t, e.srv.WaitStats(e.ctx, func(st fakeserver.Stats) bool { return st.LiveMessages == 1 }))
+			if extend {
+				require.Eventually(t, func() bool { return e.syncer.Stats().Live == 1 }, testTimeout, time.Millisecond)
+				e.requireInSync(a)
+			} else {
+				// Give the handler a chance to (wrongly) act.
+				time.Sleep(20 * time.Millisecond)
+				assert.Zero(t, e.syncer.Stats().Live)
+				assert.Len(t, e.storedIDs(a), 5)
+			}
+		})
+	}
+}
+
+// TestSelfArchivedDuplicates: a message the account sends to itself is
+// archived twice (two archive ids, one origin-id); the store keeps one
+// message with both ids and counts a duplicate.
+func TestSelfArchivedDuplicates(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account()
+	e.fill(a, 0, 3, stamps(base, 10))
+	self := fakeserver.Message{From: e.sess.LocalAddr(), To: a.JID, Body: "note to self", OriginID: "self-1", Stamp: base.Add(time.Second)}
+	sent, received := e.srv.Archive(a.JID).AppendSelfArchived(self)
+	e.fill(a, 3, 2, stamps(base.Add(2*time.Second), 10))
+
+	rep, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, 6, rep.Inserted)
+	assert.Equal(t, 1, rep.Duplicates)
+	msgs, err := e.store.Messages(e.ctx, a, AllMessages())
+	require.NoError(t, err)
+	require.Len(t, msgs, 6)
+	assert.Equal(t, sent, msgs[3].ArchiveID)
+	assert.Equal(t, []string{received}, msgs[3].Aliases)
+	rs := e.ranges(a)
+	require.Len(t, rs, 1)
+	assert.Equal(t, e.srv.Archive(a.JID).IDs()[6], rs[0].ToID)
+
+	// Idempotent: a second sync changes nothing.
+	rep, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Inserted)
+}
+
+// TestCatchUpAllConcurrencyLimit: CatchUpAll syncs every archive, with at
+// most WithConcurrency queries in flight.
+func TestCatchUpAllConcurrencyLimit(t *testing.T) {
+	const limit = 3
+	e := newEnv(t, nil, WithConcurrency(limit), WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncAll}))
+	var rooms []Archive
+	for i := range 12 {
+		r := room(fmt.Sprintf("room%d", i))
+		e.fill(r, 0, 75, stamps(base, 10))
+		rooms = append(rooms, r)
+	}
+	var inFlight, peak atomic.Int64
+	e.srv.Script(func(fakeserver.Query) fakeserver.Fault {
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+		inFlight.Add(-1)
+		return fakeserver.Fault{}
+	})
+	reports, err := e.syncer.CatchUpAll(e.ctx, rooms)
+	require.NoError(t, err)
+	require.Len(t, reports, len(rooms))
+	for i, r := range rooms {
+		assert.Equal(t, r, reports[i].Archive)
+		assert.True(t, reports[i].Complete)
+		e.requireInSync(r)
+	}
+	assert.LessOrEqual(t, peak.Load(), int64(limit))
+	assert.Greater(t, peak.Load(), int64(1), "queries do run concurrently")
+	e.requireIdle()
+}
+
+// TestGlobalBufferCap: with 100 archives synced at once, the bytes buffered
+// for in-flight queries never exceed the global cap: queries wait until
+// their page fits beside the pages in flight.
+func TestGlobalBufferCap(t *testing.T) {
+	const capBytes = 128 << 10
+	e := newEnv(t, nil, WithConcurrency(100),
+		WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncAll}),
+		WithBufferLimits(BufferLimits{TotalBytes: capBytes}))
+	var rooms []Archive
+	for i := range 100 {
+		r := room(fmt.Sprintf("cap%d", i))
+		e.fill(r, 0, 60, stamps(base, 10))
+		rooms = append(rooms, r)
+	}
+	// Slow results make the pages overlap.
+	e.faultAlways(fakeserver.Fault{ResultInterval: 50 * time.Microsecond})
+	_, err := e.syncer.CatchUpAll(e.ctx, rooms)
+	require.NoError(t, err)
+	for _, r := range rooms {
+		e.requireInSync(r)
+	}
+	st := e.syncer.Stats()
+	assert.LessOrEqual(t, st.PeakBufferedBytes, int64(capBytes))
+	assert.Greater(t, st.PeakBufferedBytes, int64(capBytes/2), "the cap, not the demand, bounded the buffers")
+	t.Logf("peak buffered bytes %d (cap %d), overflow drops %d, retries %d", st.PeakBufferedBytes, capBytes, st.Dropped["overflow"], st.Retries)
+	e.requireIdle()
+}
+
+// TestGlobalBufferOverflow: results far larger than the size estimate
+// overflow the cap; they are dropped and counted, the cap holds, and the
+// pages are retried smaller until every archive completes.
+func TestGlobalBufferOverflow(t *testing.T) {
+	const capBytes = 64 << 10
+	e := newEnv(t, nil, WithConcurrency(10), fastRetry(20),
+		WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncAll}),
+		WithBufferLimits(BufferLimits{TotalBytes: capBytes}))
+	var rooms []Archive
+	for i := range 10 {
+		r := room(fmt.Sprintf("big%d", i))
+		e.fill(r, 0, 40, stamps(base, 10))
+		rooms = append(rooms, r)
+	}
+	e.faultAlways(fakeserver.Fault{BodySize: 6000, ResultInterval: 50 * time.Microsecond})
+	_, err := e.syncer.CatchUpAll(e.ctx, rooms)
+	require.NoError(t, err)
+	for _, r := range rooms {
+		e.requireInSync(r)
+	}
+	st := e.syncer.Stats()
+	assert.LessOrEqual(t, st.PeakBufferedBytes, int64(capBytes))
+	assert.Positive(t, st.Dropped["overflow"], "the cap was hit")
+	assert.Positive(t, st.Retries)
+	e.requireIdle()
+}
+
+// TestDropsDoNotAllocate: routing a result that is dropped (unknown or late
+// query id, spoofed sender) allocates nothing.
+func TestDropsDoNotAllocate(t *testing.T) {
+	e := newEnv(t, nil)
+	s := New(e.sess, NewMemStore()) // no event callback: nothing else allocates
+	defer s.Close()
+	r := room("alloc")
+	q := &query{id: "tracked", archive: r, from: r.JID, maxResults: 10, maxBytes: 1 << 20}
+	_, err := s.tracker.begin(e.ctx, e.ctx, q, 10)
+	require.NoError(t, err)
+	ended := &query{id: "ended", archive: r, from: r.JID}
+	_, err = s.tracker.begin(e.ctx, e.ctx, ended, 10)
+	require.NoError(t, err)
+	s.tracker.end(ended, nil)
+	evil := jid.MustParse("mallory@evil.example")
+
+	tokens := func(queryID string) []xml.Token {
+		msg := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "message"}}
+		res := xml.StartElement{Name: nameResult, Attr: []xml.Attr{{Name: xml.Name{Local: "queryid"}, Value: queryID}, {Name: xml.Name{Local: "id"}, Value: "x"}}}
+		return []xml.Token{msg, xml.CharData("\n  "), res, xml.EndElement{Name: nameResult}, xml.EndElement{Name: msg.Name}}
+	}
+	for name, tc := range map[string]struct {
+		from   jid.JID
+		toks   []xml.Token
+		reason string
+	}{
+		"unknown": {r.JID, tokens("never-issued"), "unknown"},
+		"late":    {r.JID, tokens("ended"), "late"},
+		"spoofed": {evil, tokens("tracked"), "spoofed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := s.Stats().Dropped[tc.reason]
+			reader := &sliceReader{toks: tc.toks}
+			allocs := testing.AllocsPerRun(200, func() {
+				reader.i = 0
+				s.handleResult(tc.from, reader)
+			})
+			assert.Zero(t, allocs)
+			assert.EqualValues(t, 201, s.Stats().Dropped[tc.reason]-before)
+		})
+	}
+	s.tracker.end(q, nil)
+	assert.Zero(t, s.Stats().TrackedQueries)
+}
+
+// TestEventsNeverBlock: a stuck event callback does not stall the Syncer;
+// events that do not fit the queue are dropped and counted.
+func TestEventsNeverBlock(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnv(t, nil, WithEvents(func(Event) { <-release }, 1))
+	t.Cleanup(func() { close(release) }) // before the Syncer is closed
+	a := e.account()
+	e.fill(a, 0, 120, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+	assert.Positive(t, e.syncer.Stats().EventsDrops)
+}
+
+// TestEventCallbackPanic: a panicking callback is contained.
+func TestEventCallbackPanic(t *testing.T) {
+	e := newEnv(t, nil, WithEvents(func(Event) { panic("bad callback") }, 16))
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+}
+
+// TestStatsExport: Stats and Var render JSON for expvar.
+func TestStatsExport(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	var decoded map[string]any
+	require.NoError(t, json.Unmarshal([]byte(e.syncer.Stats().String()), &decoded))
+	assert.EqualValues(t, 1, decoded["queries"])
+	assert.EqualValues(t, 10, decoded["inserted"])
+	assert.Contains(t, decoded, "dropped")
+	assert.Contains(t, decoded, "tracked_queries")
+	require.NoError(t, json.Unmarshal([]byte(e.syncer.Var().String()), &decoded))
+	assert.EqualValues(t, 1, decoded["pages"])
+}
+
+// TestPositionSpaceExhausted: a gap too large for the positions between two
+// ranges fails instead of misordering.
+func TestPositionSpaceExhausted(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account()
+	ids := e.fill(a, 0, 30, stamps(base, 10))
+	// Ranges stored by hand: [0..9] at positions 0..9 and [20..29] at
+	// positions 15..24, leaving 5 free positions for a gap of 10.
+	older := e.srv.Archive(a.JID).Messages()
+	mk := func(i int, pos int64) Message {
+		return Message{ArchiveID: ids[i], Pos: pos, Time: older[i].Stamp}
+	}
+	var msgs []Message
+	for i := range 10 {
+		msgs = append(msgs, mk(i, int64(i)))
+	}
+	for i := 20; i < 30; i++ {
+		msgs = append(msgs, mk(i, int64(i-5)))
+	}
+	ranges := []Range{
+		{FromID: ids[0], FromTime: older[0].Stamp, FromPos: 0, FromEnd: true, ToID: ids[9], ToTime: older[9].Stamp, ToPos: 9},
+		{FromID: ids[20], FromTime: older[20].Stamp, FromPos: 15, ToID: ids[29], ToTime: older[29].Stamp, ToPos: 24},
+	}
+	_, err := e.store.Commit(e.ctx, a, Commit{Messages: msgs, Ranges: ranges})
+	require.NoError(t, err)
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrPositions)
+	assert.Equal(t, ranges, e.ranges(a), "nothing committed")
+	e.requireIdle()
+}
+
+// TestCorruptStoredRanges: ranges that overlap are refused with an error.
+func TestCorruptStoredRanges(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account()
+	bad := badRangesStore{Store: e.store, ranges: []Range{{FromID: "a", ToID: "b", FromPos: 0, ToPos: 10}, {FromID: "c", ToID: "d", FromPos: 5, ToPos: 20}}}
+	e.store = bad
+	e.reconnect()
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorContains(t, err, "overlap")
+	_, err = e.syncer.CatchUp(e.ctx, Archive{})
+	require.Error(t, err)
+	_, err = e.syncer.LoadOlder(e.ctx, a, 0)
+	require.Error(t, err)
+}
+
+type badRangesStore struct {
+	Store
+	ranges []Range
+}
+
+func (s badRangesStore) Ranges(context.Context, Archive) ([]Range, error) { return s.ranges, nil }
