@@ -43,15 +43,41 @@
 //
 // # Prosody 0.12 behaviour worth knowing
 //
-//   - Archive ids are UUIDs with SQL storage and short random strings with
-//     internal (file) storage; delay stamps have a resolution of one second, so
-//     the archive id, not the stamp, orders messages within a second.
-//   - A message to one's own bare JID is archived twice (the sent and the
-//     received copy) under two archive ids with the same origin-id.
-//   - A query with <max>0</max> returns the total in the RSM <count>; for the
-//     account archive its <fin> then says complete='true' even when the archive
-//     is not empty (no item was examined), for a MUC archive it omits complete.
-//   - An RSM <after> or <before> id that the archive does not hold is answered
-//     with an item-not-found (type modify) IQ error; a query to a room that does
-//     not exist with item-not-found (type cancel).
+// TestProsodyBehaviour pins these down for SQL and file storage:
+//
+//   - Archive ids are UUIDs with SQL storage and 24-character URL-safe random
+//     strings with file storage. Delay stamps have a resolution of one second,
+//     so within a second only the archive order (not the stamp) orders messages.
+//   - <max> defaults to 20 and is clamped to 50 (max_archive_query_results).
+//   - A chat is archived for the sender and for the recipient, even when the
+//     recipient has no available session (it is then not delivered, and no
+//     error comes back). A message to one's own bare JID is archived twice in
+//     that archive, under two ids with the same origin-id and body.
+//   - Live messages carry <stanza-id by=ARCHIVE id=ARCHIVE-ID>: by the
+//     recipient's bare JID for chats (only delivered to an available session,
+//     see Available), by the room for groupchat echoes. The id equals the
+//     archive id.
+//   - MUC archive results come from the room with from=room/nick; the
+//     archived message has no to, and the <x> with the real JID is stripped
+//     unless the room shows real JIDs to everyone. Groupchat is not archived in
+//     the accounts' own archives.
+//   - <fin> has complete='true' on the last page in the paging direction and
+//     omits it otherwise; with <before/> the newest page arrives in archive
+//     order and is complete only if it reaches the start. An empty archive
+//     gives complete='true', count 0 and no first/last.
+//   - A count-only query (<max>0</max>, see ArchiveCount) returns no results
+//     and the total in the RSM <count>; the account archive then says
+//     complete='true' even when it holds messages, a non-empty MUC archive
+//     omits complete.
+//   - Errors: an RSM <after>/<before> id the archive does not hold is
+//     item-not-found of type modify (account and MUC archives alike); a room
+//     that does not exist is item-not-found of type cancel; a members-only room
+//     queried by a non-member is forbidden (auth); another account's archive
+//     or an unknown account is service-unavailable (cancel).
+//   - A restart (SIGTERM) ends every session with a system-shutdown stream
+//     error.
+//   - File storage keeps at most 10000 items per archive
+//     (storage_archive_item_limit) and then truncates the oldest; SQL storage
+//     has no limit (from the 0.12 source; not exercised by the tests).
+//   - internal_hashed offers SCRAM-SHA-1 and PLAIN, not SCRAM-SHA-256.
 package prosodytest

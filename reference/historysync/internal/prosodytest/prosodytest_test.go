@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
 
 	"github.com/mapleak/mapleak/reference/historysync/internal/prosodytest"
 )
@@ -145,8 +146,17 @@ func TestServer(t *testing.T) {
 	assert.Zero(t, alice.reader.Dropped())
 	assert.Zero(t, bob.reader.Dropped())
 
-	// Restart keeps accounts, archives and the persistent room.
+	// Restart keeps accounts, archives and the persistent room. Sessions end
+	// with a system-shutdown stream error.
+	watcher, err := srv.Dial(ctx, alice.jid, password)
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- watcher.Serve(nil) }()
 	srv.Restart(t)
+	var streamErr stream.Error
+	require.ErrorAs(t, <-served, &streamErr)
+	assert.Equal(t, stream.SystemShutdown.Err, streamErr.Err)
+	require.NoError(t, watcher.Conn().Close())
 	alice2 := connect(t, srv, alice.jid)
 	after, err := alice2.reader.ReadAll(ctx, alice2.sess, alice.jid)
 	require.NoError(t, err)

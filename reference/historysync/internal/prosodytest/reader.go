@@ -157,12 +157,13 @@ func (res *resultXML) archived() (ArchivedMessage, error) {
 }
 
 // Page runs one MAM query for page against archive and returns its results in
-// the order received, and its <fin/>. The session must be served with a mux
-// that includes r.Option().
+// the order received, and its <fin/>. It always uses a fresh random query id
+// (page.QueryID is ignored; QueryPage sends a chosen one). The session must be
+// served with a mux that includes r.Option().
 func (r *ArchiveReader) Page(ctx context.Context, sess *xmpp.Session, archive jid.JID, page Page) ([]ArchivedMessage, Fin, error) {
-	if page.QueryID == "" {
-		page.QueryID = NewID()
-	}
+	// A fresh id per query: a caller's id could collide with another running
+	// query of this reader.
+	page.QueryID = NewID()
 	// Results of the own archive come without from (mellium blanks a from
 	// equal to the account's bare JID).
 	expectFrom := archive.Bare()
@@ -171,10 +172,6 @@ func (r *ArchiveReader) Page(ctx context.Context, sess *xmpp.Session, archive ji
 	}
 	q := &readerQuery{archive: expectFrom}
 	r.mu.Lock()
-	if _, dup := r.queries[page.QueryID]; dup {
-		r.mu.Unlock()
-		return nil, Fin{}, fmt.Errorf("mam query %s: query id already running", page.QueryID)
-	}
 	r.queries[page.QueryID] = q
 	r.mu.Unlock()
 	defer func() {
