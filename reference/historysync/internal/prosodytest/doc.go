@@ -74,8 +74,9 @@
 //     that does not exist is item-not-found of type cancel; a members-only room
 //     queried by a non-member is forbidden (auth); another account's archive
 //     or an unknown account is service-unavailable (cancel).
-//   - A restart (SIGTERM) ends every session with a system-shutdown stream
-//     error.
+//   - A restart (SIGTERM) ends every session, usually with a system-shutdown
+//     stream error, sometimes by closing the connection before that error is
+//     flushed (Serve then returns an XML "unexpected EOF" error).
 //   - File storage keeps at most 10000 items per archive
 //     (storage_archive_item_limit) and then truncates the oldest; SQL storage
 //     has no limit (from the 0.12 source; not exercised by the tests).
