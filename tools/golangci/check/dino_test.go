@@ -6,9 +6,9 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,6 +59,11 @@ func TestRepositoryDinoFixture(t *testing.T) {
 // a go.work file.
 func copyFixtureModules(t *testing.T, src, work, root string) {
 	t.Helper()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	stdSrc := filepath.Join(strings.TrimSpace(string(goroot)), "src")
 	copied := map[string]bool{}
 	queue := []string{root}
 	for len(queue) > 0 {
@@ -89,7 +94,7 @@ func copyFixtureModules(t *testing.T, src, work, root string) {
 				for _, imp := range f.Imports {
 					p, _ := strconv.Unquote(imp.Path.Value)
 					top, _, _ := strings.Cut(p, "/")
-					if _, err := os.Stat(filepath.Join(runtime.GOROOT(), "src", top)); err == nil {
+					if _, err := os.Stat(filepath.Join(stdSrc, top)); err == nil {
 						continue // the standard library
 					}
 					if st, err := os.Stat(filepath.Join(src, top)); err == nil && st.IsDir() {
