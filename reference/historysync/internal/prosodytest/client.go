@@ -129,15 +129,20 @@ func (s *Server) Connect(t testing.TB, j jid.JID, password string, h xmpp.Handle
 		_ = sess.Close()
 		timer := time.NewTimer(s.cfg.stopTimeout)
 		defer timer.Stop()
+		var err error
 		select {
-		case <-served:
+		case err = <-served:
 		case <-timer.C:
 			// The server did not end its stream; closing the connection ends Serve.
 			t.Logf("prosodytest: session %s: server did not close its stream within %v", sess.LocalAddr(), s.cfg.stopTimeout)
 			_ = sess.Conn().Close()
-			<-served
+			err = <-served
 		}
 		_ = sess.Conn().Close()
+		if err != nil {
+			// Expected after Restart; otherwise often a handler error.
+			t.Logf("prosodytest: session %s ended: %v", sess.LocalAddr(), err)
+		}
 	})
 	return sess
 }

@@ -3,6 +3,9 @@ package prosodytest
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -107,6 +110,36 @@ func BenchmarkStartStop(b *testing.B) {
 			}
 			b.ReportMetric(float64(starting.Milliseconds())/float64(b.N), "ms/start")
 			b.ReportMetric(float64(stopping.Milliseconds())/float64(b.N), "ms/stop")
+		})
+	}
+}
+
+// TestProcessStop checks the stop escalation with stand-ins for prosody: one
+// that ends on SIGTERM, one that ignores it and must be killed.
+func TestProcessStop(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		script string
+		killed bool
+	}{
+		{"obeys SIGTERM", "#!/bin/sh\necho started\nexec sleep 1000\n", false},
+		{"ignores SIGTERM", "#!/bin/sh\ntrap '' TERM\necho started\nexec sleep 1000\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			require.NoError(t, os.WriteFile(bin, []byte(tc.script), 0o700))
+			log := newLogBuffer(1 << 10)
+			p, err := startProcess(bin, "cfg", dir, log, 200*time.Millisecond)
+			require.NoError(t, err)
+			// Wait for the script to have set up its signal disposition.
+			require.Eventually(t, func() bool { return strings.Contains(log.String(), "started") }, 10*time.Second, time.Millisecond)
+			start := time.Now()
+			assert.Equal(t, tc.killed, p.stop())
+			if tc.killed {
+				assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+			}
+			assert.Equal(t, tc.killed, p.stop(), "stopping again returns at once with the same answer")
 		})
 	}
 }

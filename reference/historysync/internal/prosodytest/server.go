@@ -365,14 +365,14 @@ var (
 func (s *Server) launch(port int) error {
 	ready := make(chan readiness, 1)
 	s.log.watch(port, ready)
-	proc, err := startProcess(s.prosody, s.configPath, s.dir, s.log)
+	proc, err := startProcess(s.prosody, s.configPath, s.dir, s.log, s.cfg.stopTimeout)
 	if err != nil {
 		return err
 	}
 	deadline := time.NewTimer(s.cfg.startTimeout)
 	defer deadline.Stop()
 	fail := func(err error) error {
-		proc.stop(s.cfg.stopTimeout)
+		proc.stop()
 		return err
 	}
 	select {
@@ -381,24 +381,25 @@ func (s *Server) launch(port int) error {
 			return fail(fmt.Errorf("port %d: %w", port, errPortInUse))
 		}
 	case <-proc.done:
-		return fail(fmt.Errorf("prosody exited during start-up: %v", proc.err))
+		return fail(fmt.Errorf("prosody exited during start-up: %w", proc.err))
 	case <-deadline.C:
 		return fail(fmt.Errorf("prosody did not open port %d within %v", port, s.cfg.startTimeout))
 	}
 	// The log says the port is bound; confirm it accepts.
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	dialer := net.Dialer{Timeout: time.Second}
 	backoff := time.Millisecond
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := dialer.DialContext(context.Background(), "tcp", addr)
 		if err == nil {
 			c.Close()
 			break
 		}
 		select {
 		case <-proc.done:
-			return fail(fmt.Errorf("prosody exited during start-up: %v", proc.err))
+			return fail(fmt.Errorf("prosody exited during start-up: %w", proc.err))
 		case <-deadline.C:
-			return fail(fmt.Errorf("prosody port %d does not accept: %v", port, err))
+			return fail(fmt.Errorf("prosody port %d does not accept: %w", port, err))
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 50*time.Millisecond)
@@ -423,7 +424,7 @@ func (s *Server) stop(t testing.TB) {
 	if proc == nil {
 		return
 	}
-	if killed := proc.stop(s.cfg.stopTimeout); killed {
+	if killed := proc.stop(); killed {
 		t.Errorf("prosodytest: prosody did not stop within %v of SIGTERM and was killed", s.cfg.stopTimeout)
 	}
 }
@@ -434,7 +435,8 @@ func (s *Server) dumpLog(t testing.TB) {
 
 // freePort asks the kernel for a free loopback TCP port.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
@@ -519,28 +521,34 @@ func luaString(s string) string {
 
 // process is a running prosody.
 type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and its log is read
-	err  error         // the exit status, set before done is closed
+	cmd      *exec.Cmd
+	stopping context.CancelFunc
+	done     chan struct{} // closed when the process has exited and its log is read
+	err      error         // the exit status, set before done is closed
 }
 
 // startProcess runs `prosody --config cfg -F` with its output copied into log.
-func startProcess(prosody, cfg, dir string, log *logBuffer) (*process, error) {
+// Stopping it sends SIGTERM, and SIGKILL after stopTimeout.
+func startProcess(prosody, cfg, dir string, log *logBuffer, stopTimeout time.Duration) (*process, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start prosody: %w", err)
 	}
-	cmd := exec.Command(prosody, "--config", cfg, "-F")
+	ctx, stopping := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, prosody, "--config", cfg, "-F")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = stopTimeout
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
+		stopping()
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("start prosody: %w", err)
 	}
 	w.Close()
-	p := &process{cmd: cmd, done: make(chan struct{})}
+	p := &process{cmd: cmd, stopping: stopping, done: make(chan struct{})}
 	var copied sync.WaitGroup
 	copied.Add(1)
 	go func() {
@@ -555,31 +563,20 @@ func startProcess(prosody, cfg, dir string, log *logBuffer) (*process, error) {
 	go func() {
 		err := cmd.Wait()
 		copied.Wait()
+		stopping()
 		p.err = err
 		close(p.done)
 	}()
 	return p, nil
 }
 
-// stop sends SIGTERM and waits; after timeout it kills the process. It reports
-// whether the process had to be killed.
-func (p *process) stop(timeout time.Duration) (killed bool) {
-	select {
-	case <-p.done:
-		return false
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return false
-	case <-timer.C:
-	}
-	_ = p.cmd.Process.Kill()
+// stop sends SIGTERM and waits; os/exec kills the process when it is still
+// running after the stop timeout. It reports whether it had to be killed.
+func (p *process) stop() (killed bool) {
+	p.stopping()
 	<-p.done
-	return true
+	status, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && status.Signaled() && status.Signal() == syscall.SIGKILL
 }
 
 // readiness is what the log said about the client port.

@@ -123,12 +123,12 @@ func TestLoginFailures(t *testing.T) {
 	ctx := testCtx(t)
 	alice := srv.Register(t, "alice", password)
 	_, err := srv.Dial(ctx, alice, "wrong password")
-	assert.Error(t, err)
+	require.Error(t, err)
 	_, err = srv.Dial(ctx, srv.JID(t, "nobody"), password)
-	assert.Error(t, err)
+	require.Error(t, err)
 	// Prosody 0.12 with internal_hashed offers SCRAM-SHA-1 and PLAIN only.
 	_, err = srv.Dial(ctx, alice, password, prosodytest.Mechanisms(sasl.ScramSha256))
-	assert.ErrorContains(t, err, "no matching SASL mechanisms")
+	require.ErrorContains(t, err, "no matching SASL mechanisms")
 	for _, mech := range []sasl.Mechanism{sasl.Plain, sasl.ScramSha1} {
 		sess, err := srv.Dial(ctx, alice, password, prosodytest.Mechanisms(mech))
 		require.NoError(t, err, mech.Name)
