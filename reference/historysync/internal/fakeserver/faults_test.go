@@ -2,7 +2,6 @@ package fakeserver_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -373,7 +372,7 @@ func TestWaitQueriesBlocksUntilArrival(t *testing.T) {
 	assert.Equal(t, "held", srv.Queries()[0].QueryID)
 	ctxShort, cancelShort := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancelShort()
-	assert.True(t, errors.Is(srv.WaitQueries(ctxShort, 2), context.DeadlineExceeded))
+	require.ErrorIs(t, srv.WaitQueries(ctxShort, 2), context.DeadlineExceeded)
 	cancel()
 	assert.ErrorIs(t, <-errc, context.Canceled)
 }
