@@ -201,9 +201,10 @@ func (r *ArchiveReader) Page(ctx context.Context, sess *xmpp.Session, archive ji
 
 // ReadAll reads the whole archive forward in pages of 50 and returns every
 // message in archive order. It checks that each page's RSM first/last match
-// the results and that the pages chain.
+// its results and that no archive id comes twice.
 func (r *ArchiveReader) ReadAll(ctx context.Context, sess *xmpp.Session, archive jid.JID) ([]ArchivedMessage, error) {
 	var all []ArchivedMessage
+	seen := make(map[string]struct{})
 	after := ""
 	for {
 		page, fin, err := r.Page(ctx, sess, archive, Page{Max: 50, After: after})
@@ -213,6 +214,12 @@ func (r *ArchiveReader) ReadAll(ctx context.Context, sess *xmpp.Session, archive
 		if len(page) > 0 && (fin.First != page[0].ID || fin.Last != page[len(page)-1].ID) {
 			return all, fmt.Errorf("read %s: page after %q: fin first/last %q/%q do not match results %q..%q",
 				archive, after, fin.First, fin.Last, page[0].ID, page[len(page)-1].ID)
+		}
+		for _, m := range page {
+			if _, dup := seen[m.ID]; dup {
+				return all, fmt.Errorf("read %s: page after %q repeats archive id %q", archive, after, m.ID)
+			}
+			seen[m.ID] = struct{}{}
 		}
 		all = append(all, page...)
 		if fin.Complete || len(page) == 0 {
