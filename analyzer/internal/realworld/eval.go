@@ -127,8 +127,6 @@ func (s *session) Evaluate(ctx context.Context, rows []Row) *Evaluation {
 // packages and fills out[row] for its rows.
 func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []RowResult) JobReport {
 	rep := JobReport{ModuleVersion: j.module + "@" + j.version, Patterns: j.packages}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	fail := func(err error) JobReport {
 		rep.Err = err
 		for _, i := range j.rows {
@@ -136,6 +134,11 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 		}
 		return rep
 	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("not evaluated: run interrupted (%w)", err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 
 	s.log.Info("fetch", "module", rep.ModuleVersion)
 	sm, err := s.fetch.Resolve(ctx, j.module, j.version, j.packages)

@@ -76,6 +76,10 @@ func (s *session) Wild(ctx context.Context, targets []WildTarget, sample int, se
 
 func (s *session) wildTarget(ctx context.Context, t WildTarget, sample int, seed uint64) WildReport {
 	rep := WildReport{Target: t, Job: JobReport{ModuleVersion: t.ModuleVersion(), Patterns: t.Patterns}}
+	if err := ctx.Err(); err != nil {
+		rep.Job.Err = fmt.Errorf("not analysed: run interrupted (%w)", err)
+		return rep
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
