@@ -9,6 +9,9 @@ import (
 	"github.com/mapleak/mapleak/reference/historysync/internal/prosodytest"
 )
 
+// storages are the backends the benchmarks compare. File storage reads a whole
+// archive for every query (counts included), so its figures fall as the
+// archive grows: compare with a fixed -benchtime, e.g. 10x.
 var storages = []prosodytest.Storage{prosodytest.StorageSQL, prosodytest.StorageInternal}
 
 // BenchmarkLogin measures a full client login: TCP, stream, SASL, bind.
