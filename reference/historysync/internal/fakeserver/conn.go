@@ -581,6 +581,16 @@ func (r *answer) run() {
 	if f.ErrorCondition != "" && !f.ErrorAfterResults {
 		items = nil
 	}
+	// Size the output once: a page is written in one go unless delayed.
+	perResult := 160 + len(c.fullStr) + len(r.from) + len(q.QueryID) + max(f.BodySize, 0)
+	size := 512
+	for _, e := range items {
+		size += len(e.fwd) + perResult
+	}
+	if f.Whitespace {
+		size *= 2
+	}
+	r.out.buf = make([]byte, 0, size)
 
 	// The page's results.
 	for i, e := range items {
