@@ -33,7 +33,7 @@ plugin_files=$(go list -mod=mod -deps -f '{{with .Module}}{{if eq .Path "github.
 plugin_hash=$( { printf '%s\n' "$plugin_files" | sort | xargs cat; cat "$root/go.mod" go.mod go.sum main.go; } | sha256sum | cut -c1-12)
 
 mkdir -p "$(dirname "$out")"
-go build -mod=mod -o "$out" -ldflags "-s -w -X main.pluginHash=$plugin_hash" .
+go build -mod=mod -buildvcs=false -o "$out" -ldflags "-s -w -X main.pluginHash=$plugin_hash" .
 
 if [ "$(cat go.mod go.sum | cksum)" != "$sums_before" ]; then
 	echo "note: tools/golangci/go.mod or go.sum changed to follow the root go.mod; commit them" >&2
