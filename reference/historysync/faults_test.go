@@ -181,7 +181,7 @@ func TestStragglersAndForeignResults(t *testing.T) {
 // TestSilenceTimesOut: a page that never gets an answer times out (the
 // timeout is always on), is retried, and fails; nothing stays tracked.
 func TestSilenceTimesOut(t *testing.T) {
-	e := newEnv(t, nil, WithPageTimeout(30*time.Millisecond), fastRetry(2))
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(2))
 	a := e.account()
 	e.fill(a, 0, 10, stamps(base, 10))
 	e.faultAlways(fakeserver.Fault{Silence: true})
@@ -196,10 +196,10 @@ func TestSilenceTimesOut(t *testing.T) {
 // TestTimeoutWithLateResults: a slow answer times out; its results arrive
 // after the retry succeeded and are dropped as late.
 func TestTimeoutWithLateResults(t *testing.T) {
-	e := newEnv(t, nil, WithPageTimeout(40*time.Millisecond), fastRetry(3))
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
 	a := e.account()
 	e.fill(a, 0, 20, stamps(base, 10))
-	e.faultOnce(1, fakeserver.Fault{Delay: 150 * time.Millisecond})
+	e.faultOnce(1, fakeserver.Fault{Delay: 300 * time.Millisecond})
 	_, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
 	e.waitServerIdle()
@@ -212,7 +212,7 @@ func TestTimeoutWithLateResults(t *testing.T) {
 // TestDropReplyTimesOut: results without an IQ reply are released by the page
 // timeout.
 func TestDropReplyTimesOut(t *testing.T) {
-	e := newEnv(t, nil, WithPageTimeout(30*time.Millisecond), fastRetry(1))
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(1))
 	a := e.account()
 	e.fill(a, 0, 20, stamps(base, 10))
 	e.faultAlways(fakeserver.Fault{DropReply: true})

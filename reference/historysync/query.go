@@ -187,6 +187,12 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 	resp, err := s.session.SendIQ(qctx, iq.Wrap(hq.TokenReader()))
 	s.stats.inFlight.Add(-1)
 	if err != nil {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			// The query could not be written (mellium returns context
+			// errors only while waiting for the reply): the stream may hold
+			// a partial stanza and cannot carry another one.
+			s.breakSession(err)
+		}
 		return res, s.queryError(qctx, q, err)
 	}
 	fin, replyErr := readReply(resp, q)
@@ -240,6 +246,22 @@ func (s *Syncer) queryContext(ctx context.Context) (context.Context, context.Can
 	return timed, func() {
 		cancelTimed()
 		cancelBound()
+	}
+}
+
+// breakSession ends a session whose output stream failed: it fails every
+// operation with ErrSessionClosed and closes the connection, so that Serve
+// returns and the client reconnects. An XMPP stream on which a stanza was
+// partly written (for example a write cut short by the page timeout while the
+// server did not read) cannot be used again.
+func (s *Syncer) breakSession(err error) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.cfg.logger.Error("historysync: session output broken, closing the connection", "err", err)
+	s.cancel(fmt.Errorf("%w: output stream broken: %w", ErrSessionClosed, err))
+	if c := s.session.Conn(); c != nil {
+		_ = c.Close()
 	}
 }
 
