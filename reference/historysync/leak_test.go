@@ -1,12 +1,15 @@
 package historysync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +65,7 @@ type leakReport struct {
 	reconnects        int
 	drops             uint64
 	elapsed           time.Duration
+	goroutineDump     string // goroutines at the end, when more than at baseline
 }
 
 func (r leakReport) heapGrowth() int64 { return int64(r.heapEnd) - int64(r.heapBase) }
@@ -80,7 +84,7 @@ func (r leakReport) err() error {
 		errs = append(errs, fmt.Errorf("live heap grew by %d bytes (limit %d)", g, maxHeapGrowth))
 	}
 	if r.goroutinesEnd > r.goroutinesBase {
-		errs = append(errs, fmt.Errorf("goroutines: %d at the end, %d at baseline", r.goroutinesEnd, r.goroutinesBase))
+		errs = append(errs, fmt.Errorf("goroutines: %d at the end, %d at baseline:\n%s", r.goroutinesEnd, r.goroutinesBase, r.goroutineDump))
 	}
 	return errors.Join(errs...)
 }
@@ -172,7 +176,7 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	srv := fakeserver.New()
+	srv := fakeserver.New(fakeserver.WithQueryLog(1))
 	defer srv.Close()
 	archives := []Archive{Account(srv.Account())}
 	for len(archives) < cfg.archives {
@@ -224,15 +228,34 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	}
 	connect()
 
+	// reconnectIfEnded restarts the client when the session ended (a scripted
+	// disconnect, or a write broken by a page timeout).
+	reconnectIfEnded := func() {
+		select {
+		case <-served:
+			rep.drops += syncer.Stats().DroppedTotal()
+			_ = syncer.Close()
+			rep.reconnects++
+			connect()
+		default:
+		}
+	}
 	// settle waits until the server has finished every answer (late ones
-	// included) and returns the goroutine count.
+	// included) and the goroutine count is stable, with a live session, and
+	// returns the count. Past the baseline it waits up to 2s for the count to
+	// come back down to it.
 	settle := func() int {
 		require.NoError(t, srv.WaitIdle(ctx))
+		reconnectIfEnded()
+		require.NoError(t, srv.WaitIdle(ctx))
 		n := runtime.NumGoroutine()
-		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if n = runtime.NumGoroutine(); n <= rep.goroutinesBase || rep.goroutinesBase == 0 {
-				break
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			m := runtime.NumGoroutine()
+			if rep.goroutinesBase == 0 && m == n || rep.goroutinesBase > 0 && m <= rep.goroutinesBase {
+				return m
 			}
+			n = m
 		}
 		return n
 	}
@@ -274,18 +297,16 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 			rep.maxTracked = max(rep.maxTracked, st.TrackedQueries)
 			rep.maxBuffered = max(rep.maxBuffered, st.BufferedBytes)
 		}
-		select {
-		case <-served: // a scripted disconnect ended the session: restart
-			rep.drops += st.DroppedTotal()
-			_ = syncer.Close()
-			rep.reconnects++
-			connect()
-		default:
-		}
+		reconnectIfEnded()
 	}
 	rep.elapsed = time.Since(start)
 	rep.drops += syncer.Stats().DroppedTotal()
 	rep.goroutinesEnd = settle()
+	if rep.goroutinesEnd > rep.goroutinesBase {
+		var buf bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		rep.goroutineDump = buf.String()
+	}
 	rep.heapEnd = liveHeap()
 	rep.queries = srv.Stats().Queries
 	rep.faults = int(mix.faulty.Load())
@@ -322,6 +343,10 @@ func leakCycles() int {
 	case testing.Short():
 		return 50
 	case raceEnabled:
+		if n := os.Getenv("LEAKCYCLES"); n != "" {
+			c, _ := strconv.Atoi(n)
+			return c
+		}
 		return 150
 	default:
 		return 1000

@@ -48,11 +48,6 @@ type Message struct {
 	Aliases []string
 }
 
-// Size is the number of bytes a message accounts for in the buffer caps.
-func (m *Message) Size() int {
-	return len(m.ArchiveID) + len(m.From) + len(m.To) + len(m.Type) + len(m.ID) + len(m.OriginID) + len(m.Body) + len(m.Raw) + messageStructSize
-}
-
 // Identity returns the key under which stores merge archived copies of one
 // message: the archive, the sender (bare JID for the account archive, the
 // occupant JID for rooms) and the XEP-0359 origin-id. It is empty when the

@@ -63,10 +63,10 @@ func DefaultRetryPolicy() RetryPolicy {
 // queries. Results are buffered from the moment they arrive until their page
 // is committed to the Store.
 type BufferLimits struct {
-	// ResultBytes is the largest archived message kept (approximate
-	// serialised size). A larger result is counted as dropped (oversized) and
-	// stored as a placeholder without payload (Message.Omitted), so the range
-	// stays exact.
+	// ResultBytes is the largest result kept (approximate serialised size of
+	// the <result/> element). A larger result is counted as dropped
+	// (oversized) and stored as a placeholder without payload
+	// (Message.Omitted), so the range stays exact.
 	ResultBytes int
 	// QueryResults caps the results buffered for one query; zero means the
 	// page size asked for. A server sending more results than asked floods:
@@ -74,7 +74,8 @@ type BufferLimits struct {
 	// ErrFlood.
 	QueryResults int
 	// QueryBytes caps the bytes buffered for one query; beyond it results are
-	// dropped (counted as flood) and the page fails with ErrFlood.
+	// dropped (counted as flood) and the page fails with ErrFlood. Buffered
+	// bytes count the results' text plus a fixed overhead per XML token.
 	QueryBytes int
 	// TotalResults and TotalBytes cap what all in-flight queries of the
 	// Syncer buffer together. A query is sent only when its page fits

@@ -246,7 +246,8 @@ func (p *resultParser) message(start xml.StartElement, res *Result) error {
 	}
 	depth := 1
 	var bodyDepth int // depth of the body element being read, 0 if none
-	var body strings.Builder
+	var body []byte
+	bodyParts := 0
 	sawBody := false
 	for depth > 0 {
 		tok, err := p.next()
@@ -290,14 +291,27 @@ func (p *resultParser) message(start xml.StartElement, res *Result) error {
 			}
 		case xml.CharData:
 			if bodyDepth != 0 && depth == bodyDepth && !p.tooLarge {
-				body.Write(t)
+				if bodyParts == 0 {
+					m.Body = string(t)
+				} else {
+					if bodyParts == 1 {
+						body = append(body, m.Body...)
+					}
+					body = append(body, t...)
+				}
+				bodyParts++
 			}
 			if keep {
 				p.raw.text(t)
 			}
 		}
 	}
-	m.Body = body.String()
+	if bodyParts > 1 {
+		m.Body = string(body)
+	}
+	if p.tooLarge {
+		m.Body = ""
+	}
 	if keep && !p.tooLarge {
 		m.Raw = p.raw.bytes()
 	}
@@ -306,20 +320,28 @@ func (p *resultParser) message(start xml.StartElement, res *Result) error {
 
 // account adds a token's approximate serialised size to p.size.
 func (p *resultParser) account(tok xml.Token) {
-	switch t := tok.(type) {
-	case xml.StartElement:
-		p.size += len(t.Name.Local) + 2
-		for _, a := range t.Attr {
-			p.size += len(a.Name.Local) + len(a.Value) + 4
-		}
-	case xml.EndElement:
-		p.size += len(t.Name.Local) + 3
-	case xml.CharData:
-		p.size += len(t)
-	}
+	p.size += serialisedSize(tok)
 	if p.opts.MaxBytes > 0 && p.size > p.opts.MaxBytes {
 		p.tooLarge = true
 	}
+}
+
+// serialisedSize approximates the bytes a token takes in XML: names,
+// attribute values and text.
+func serialisedSize(tok xml.Token) int {
+	n := 0
+	switch t := tok.(type) {
+	case xml.StartElement:
+		n += len(t.Name.Local) + 2
+		for _, a := range t.Attr {
+			n += len(a.Name.Local) + len(a.Value) + 4
+		}
+	case xml.EndElement:
+		n += len(t.Name.Local) + 3
+	case xml.CharData:
+		n += len(t)
+	}
+	return n
 }
 
 func attr(start xml.StartElement, local string) (string, bool) {

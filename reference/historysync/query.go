@@ -196,7 +196,7 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		return res, s.queryError(qctx, q, err)
 	}
 	fin, replyErr := readReply(resp, q)
-	msgs := s.tracker.finish(q)
+	tokens, captures := s.tracker.finish(q)
 	// Take the archive lock before letting Serve continue (resp.Close), so
 	// that a live message arriving after this reply is committed after this
 	// page.
@@ -208,6 +208,7 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 	if replyErr != nil {
 		return res, fmt.Errorf("mam query %s to %s: %w", id, st.archive, replyErr)
 	}
+	msgs := s.parseCaptures(q, tokens, captures)
 	if err := checkPage(q, fin, msgs); err != nil {
 		return res, fmt.Errorf("mam query %s to %s: %w", id, st.archive, err)
 	}
@@ -224,6 +225,46 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		"results", len(msgs), "inserted", res.Inserted, "duplicates", res.Duplicates, "complete", fin.Complete)
 	s.emit(Event{Kind: EventPageFetched, Archive: st.archive, QueryID: id, Messages: len(msgs), Inserted: res.Inserted, Duplicates: res.Duplicates})
 	return res, nil
+}
+
+// parseCaptures parses the buffered results of q into messages, on the
+// query's goroutine. A result that does not parse is kept as a placeholder
+// (Message.Omitted) and counted as dropped.
+func (s *Syncer) parseCaptures(q *query, tokens []xml.Token, captures []capture) []Message {
+	msgs := make([]Message, len(captures))
+	opts := ParseOptions{KeepRaw: s.cfg.keepRaw}
+	var r sliceTokenReader
+	for i, c := range captures {
+		m := &msgs[i]
+		if c.from == c.to {
+			*m = Message{ArchiveID: c.archiveID, Omitted: c.omitted}
+			m.Time, _ = parseStamp(c.stamp)
+			continue
+		}
+		r.toks, r.i = tokens[c.from+1:c.to], 0
+		res, err := ParseResult(&r, tokens[c.from].(xml.StartElement), opts)
+		if err != nil {
+			s.dropped(DropMalformed, q.id, q.archive)
+			*m = Message{ArchiveID: c.archiveID, Time: res.Message.Time, Omitted: DropMalformed}
+			continue
+		}
+		*m = res.Message
+	}
+	return msgs
+}
+
+// sliceTokenReader reads buffered tokens.
+type sliceTokenReader struct {
+	toks []xml.Token
+	i    int
+}
+
+func (r *sliceTokenReader) Token() (xml.Token, error) {
+	if r.i >= len(r.toks) {
+		return nil, io.EOF
+	}
+	r.i++
+	return r.toks[r.i-1], nil
 }
 
 // safeApply runs apply, turning a panic (from the Store or the commit logic)

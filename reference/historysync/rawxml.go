@@ -87,36 +87,48 @@ func (w *rawWriter) bytes() []byte {
 }
 
 func (w *rawWriter) escape(s string) {
+	start := 0
 	for i := 0; i < len(s); i++ {
-		w.escapeByte(s[i])
+		if esc := escapeOf(s[i]); esc != "" {
+			w.buf = append(w.buf, s[start:i]...)
+			w.buf = append(w.buf, esc...)
+			start = i + 1
+		}
 	}
+	w.buf = append(w.buf, s[start:]...)
 }
 
 func (w *rawWriter) escapeBytes(b []byte) {
-	for _, c := range b {
-		w.escapeByte(c)
+	start := 0
+	for i, c := range b {
+		if esc := escapeOf(c); esc != "" {
+			w.buf = append(w.buf, b[start:i]...)
+			w.buf = append(w.buf, esc...)
+			start = i + 1
+		}
 	}
+	w.buf = append(w.buf, b[start:]...)
 }
 
-func (w *rawWriter) escapeByte(c byte) {
+// escapeOf returns the escape of c in text and attribute values, or "".
+func escapeOf(c byte) string {
 	switch c {
 	case '<':
-		w.buf = append(w.buf, "&lt;"...)
+		return "&lt;"
 	case '>':
-		w.buf = append(w.buf, "&gt;"...)
+		return "&gt;"
 	case '&':
-		w.buf = append(w.buf, "&amp;"...)
+		return "&amp;"
 	case '"':
-		w.buf = append(w.buf, "&#34;"...)
+		return "&#34;"
 	case '\'':
-		w.buf = append(w.buf, "&#39;"...)
+		return "&#39;"
 	case '\r':
-		w.buf = append(w.buf, "&#xD;"...)
+		return "&#xD;"
 	case '\n':
-		w.buf = append(w.buf, "&#xA;"...)
+		return "&#xA;"
 	case '\t':
-		w.buf = append(w.buf, "&#x9;"...)
-	default:
-		w.buf = append(w.buf, c)
+		return "&#x9;"
 	}
+	return ""
 }

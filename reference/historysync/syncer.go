@@ -59,6 +59,8 @@ type Syncer struct {
 	tracker queryTracker
 	stats   counters
 	sem     chan struct{}
+	// scratch holds token slices for handleResult.
+	scratch sync.Pool
 
 	// ctx is cancelled, with ErrClosed or ErrSessionClosed as cause, by Close
 	// or when the session ends; every query's context is bound to it.
@@ -118,6 +120,10 @@ func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
 		ctx:      ctx,
 		cancel:   cancel,
 		archives: make(map[string]*archiveState),
+	}
+	s.scratch.New = func() any {
+		toks := make([]xml.Token, 0, 32)
+		return &toks
 	}
 	if cfg.onEvent != nil {
 		s.events = make(chan Event, cfg.eventQueue)
@@ -247,7 +253,11 @@ func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 }
 
 // handleResult routes one MAM result message (r starts at the message's
-// start token) into its in-flight query.
+// start token) into its in-flight query. It runs on the Serve goroutine and
+// does as little as possible there: find the query, check the sender, and
+// buffer the result's tokens (mux hands every handler copies of the tokens,
+// and text is copied again here, so they may be kept); the query's own
+// goroutine parses them once the reply arrived.
 func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 	start, ok := findResult(r)
 	if !ok {
@@ -264,25 +274,95 @@ func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 		s.dropped(DropSpoofed, queryID, q.archive)
 		return
 	}
-	res, err := ParseResult(r, start, ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw})
-	m := res.Message
-	if err != nil {
-		reason := DropMalformed
-		if errors.Is(err, ErrResultTooLarge) {
-			reason = DropOversized
-		}
-		s.dropped(reason, queryID, q.archive)
-		if m.ArchiveID == "" {
-			// Nothing identifies the result: the page cannot be trusted.
-			s.tracker.malformed(q)
-			return
-		}
+	archiveID, _ := attr(start, "id")
+	if archiveID == "" {
+		// Nothing identifies the result: the page cannot be trusted.
+		s.dropped(DropMalformed, queryID, q.archive)
+		s.tracker.malformed(q)
+		return
+	}
+	scratch := s.scratch.Get().(*[]xml.Token)
+	defer s.scratch.Put(scratch)
+	toks, size, stamp, err := captureResult(r, start, (*scratch)[:0], s.cfg.limits.ResultBytes)
+	*scratch = toks[:0]
+	c := capture{archiveID: archiveID}
+	switch {
+	case errors.Is(err, ErrResultTooLarge):
 		// Keep a placeholder so that the range stays exact.
-		m = Message{ArchiveID: m.ArchiveID, Time: m.Time, Omitted: reason}
+		s.dropped(DropOversized, queryID, q.archive)
+		c.omitted, c.stamp, toks = DropOversized, stamp, nil
+		size = int64(len(archiveID)) + captureOverhead
+	case err != nil:
+		s.dropped(DropMalformed, queryID, q.archive)
+		c.omitted, c.stamp, toks = DropMalformed, stamp, nil
+		size = int64(len(archiveID)) + captureOverhead
 	}
-	if reason := s.tracker.add(q, m); reason != 0 {
+	if reason := s.tracker.add(q, c, toks, size); reason != 0 {
 		s.dropped(reason, queryID, q.archive)
 	}
+}
+
+// captureResult reads a result element (start already read) to its end,
+// appending its tokens, text copied, to toks. It returns the tokens and
+// their accounted size and, for a result whose serialised size exceeds limit
+// (ErrResultTooLarge) or that is truncated (ErrMalformed), the delay stamp if
+// one was seen, so that a placeholder can be stored.
+func captureResult(r xml.TokenReader, start xml.StartElement, toks []xml.Token, limit int) (_ []xml.Token, size int64, stamp string, err error) {
+	toks = append(toks, start)
+	size = captureOverhead + tokenSize(start)
+	serialised := 0
+	tooLarge := false
+	for depth := 1; depth > 0; {
+		tok, _ := r.Token()
+		if tok == nil {
+			return toks, size, stamp, fmt.Errorf("%w: result truncated", ErrMalformed)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if t.Name == nameDelay && stamp == "" {
+				stamp, _ = attr(t, "stamp")
+			}
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if !tooLarge {
+				tok = t.Copy()
+			}
+		default:
+			continue // comments, processing instructions, directives
+		}
+		serialised += serialisedSize(tok)
+		if limit > 0 && serialised > limit {
+			tooLarge = true
+		}
+		if !tooLarge {
+			size += tokenSize(tok)
+			toks = append(toks, tok)
+		}
+	}
+	if tooLarge {
+		return toks, size, stamp, ErrResultTooLarge
+	}
+	return toks, size, stamp, nil
+}
+
+// tokenSize is the accounted size of a buffered token: its text plus a fixed
+// overhead.
+func tokenSize(tok xml.Token) int64 {
+	n := int64(tokenOverhead)
+	switch t := tok.(type) {
+	case xml.StartElement:
+		n += int64(len(t.Name.Local) + len(t.Name.Space))
+		for _, a := range t.Attr {
+			n += int64(len(a.Name.Local)+len(a.Name.Space)+len(a.Value)) + 32
+		}
+	case xml.EndElement:
+		n += int64(len(t.Name.Local) + len(t.Name.Space))
+	case xml.CharData:
+		n += int64(len(t))
+	}
+	return n
 }
 
 // findResult reads r from the message start token to the start token of its

@@ -2,6 +2,7 @@ package historysync
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -24,16 +25,29 @@ type query struct {
 	maxResults int
 	maxBytes   int64
 
-	// Guarded by the tracker's mutex.
+	// Guarded by the tracker's mutex. Results are buffered as the tokens
+	// mux read for them (tokens, back to back) and one capture per result;
+	// they are parsed by the query's goroutine once the reply arrived, so
+	// that the Serve goroutine only routes.
 	reservedResults int
 	reservedBytes   int64
-	results         []Message
+	tokens          []xml.Token
+	captures        []capture
 	bytes           int64
 	finished        bool // the IQ reply arrived: later results are stragglers
 	ended           bool // released
 	flooded         bool // results beyond the per-query caps were dropped
 	overflow        bool // results beyond the global caps were dropped
 	malformed       int  // results that could not be identified were dropped
+}
+
+// capture is one buffered result: tokens[from:to] of its query, or a
+// placeholder (from == to) for a result whose payload was not kept.
+type capture struct {
+	archiveID string
+	from, to  int
+	omitted   DropReason
+	stamp     string // the delay stamp of a placeholder, if it was seen
 }
 
 // acceptsFrom reports whether a result with this from address may belong to
@@ -59,13 +73,15 @@ type queryTracker interface {
 	// lookup returns the query a result with queryid id belongs to, or why
 	// the result must be dropped. It does not allocate.
 	lookup(id string) (*query, DropReason)
-	// add buffers m for q, or returns why it was dropped.
-	add(q *query, m Message) DropReason
+	// add buffers a result for q (its tokens, possibly none for a
+	// placeholder, and their accounted size), or returns why it was
+	// dropped.
+	add(q *query, c capture, toks []xml.Token, size int64) DropReason
 	// malformed records a result for q that could not be identified.
 	malformed(q *query)
-	// finish marks q's reply as received and returns its results; later
-	// results are stragglers. The results stay accounted until end.
-	finish(q *query) []Message
+	// finish marks q's reply as received and returns its buffered results;
+	// later results are stragglers. The results stay accounted until end.
+	finish(q *query) ([]xml.Token, []capture)
 	// gauges reports the current and peak buffer use.
 	gauges() trackerGauges
 }
@@ -99,6 +115,13 @@ type tracker struct {
 	freed chan struct{}
 }
 
+// preallocResults bounds the result slots allocated up front per query, and
+// tokensPerResult is the typical number of tokens of a result.
+const (
+	preallocResults = 64
+	tokensPerResult = 12
+)
+
 // initialEstimate is the result size assumed before any was seen.
 const initialEstimate = 1024
 
@@ -120,6 +143,8 @@ func (t *tracker) begin(ctx, done context.Context, q *query, want int) (int, err
 			q.reservedBytes = int64(n) * t.estimate
 			t.reservedResults += q.reservedResults
 			t.reservedBytes += q.reservedBytes
+			q.captures = make([]capture, 0, min(n, preallocResults))
+			q.tokens = make([]xml.Token, 0, min(n, preallocResults)*tokensPerResult)
 			t.queries[q.id] = q
 			t.mu.Unlock()
 			return n, nil
@@ -140,11 +165,12 @@ func (t *tracker) end(q *query, _ error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.queries, q.id)
-	t.results -= int64(len(q.results))
+	t.results -= int64(len(q.captures))
 	t.bytes -= q.bytes
 	t.reservedResults -= q.reservedResults
 	t.reservedBytes -= q.reservedBytes
-	q.results = nil
+	q.tokens = nil
+	q.captures = nil
 	q.bytes = 0
 	q.reservedResults = 0
 	q.reservedBytes = 0
@@ -175,8 +201,7 @@ func (t *tracker) lookup(id string) (*query, DropReason) {
 	return q, 0
 }
 
-func (t *tracker) add(q *query, m Message) DropReason {
-	size := int64(m.Size())
+func (t *tracker) add(q *query, c capture, toks []xml.Token, size int64) DropReason {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.estimate += (size - t.estimate) / 8
@@ -184,14 +209,17 @@ func (t *tracker) add(q *query, m Message) DropReason {
 	switch {
 	case q.finished || q.ended:
 		return DropLate
-	case len(q.results) >= q.maxResults || q.bytes+size > q.maxBytes:
+	case len(q.captures) >= q.maxResults || q.bytes+size > q.maxBytes:
 		q.flooded = true
 		return DropFlood
 	case t.results+1 > int64(t.limits.TotalResults) || t.bytes+size > t.limits.TotalBytes:
 		q.overflow = true
 		return DropOverflow
 	}
-	q.results = append(q.results, m)
+	c.from = len(q.tokens)
+	q.tokens = append(q.tokens, toks...)
+	c.to = len(q.tokens)
+	q.captures = append(q.captures, c)
 	q.bytes += size
 	t.results++
 	t.bytes += size
@@ -205,11 +233,11 @@ func (t *tracker) malformed(q *query) {
 	q.malformed++
 }
 
-func (t *tracker) finish(q *query) []Message {
+func (t *tracker) finish(q *query) ([]xml.Token, []capture) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	q.finished = true
-	return q.results
+	return q.tokens, q.captures
 }
 
 func (t *tracker) gauges() trackerGauges {
@@ -218,5 +246,10 @@ func (t *tracker) gauges() trackerGauges {
 	return trackerGauges{tracked: int64(len(t.queries)), results: t.results, bytes: t.bytes, peakBytes: t.peak}
 }
 
-// messageStructSize is the fixed size of a Message, counted by Message.Size.
-const messageStructSize = int(unsafe.Sizeof(Message{}))
+// tokenOverhead approximates the memory of one buffered token beyond its
+// text (interface, struct, attribute slice), and captureOverhead that of a
+// result's bookkeeping; both count in the buffer caps.
+const (
+	tokenOverhead   = 64
+	captureOverhead = int64(unsafe.Sizeof(capture{}))
+)
