@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSplitArgs(t *testing.T) {
@@ -74,5 +81,70 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-wild", "-sample", "50", "-seed", "7"}, &sb); err != nil {
 		t.Errorf("-wild -sample rejected: %v", err)
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	status := "Name:\tmapleak\nVmPeak:\t 9999 kB\nVmRSS:\t  123456 kB\nThreads:\t8\n"
+	if got, err := parseVmRSS([]byte(status)); err != nil || got != 123456*1024 {
+		t.Errorf("parseVmRSS = %d, %v", got, err)
+	}
+	for _, bad := range []string{"Name:\tx\n", "VmRSS:\t12 MB\n", "VmRSS:\tlots kB\n"} {
+		if _, err := parseVmRSS([]byte(bad)); err == nil {
+			t.Errorf("parseVmRSS(%q) accepted", bad)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		str  string
+	}{
+		{"8GiB", 8 << 30, "8GiB"},
+		{"1.5GiB", 3 << 29, "1.5GiB"},
+		{"512MiB", 512 << 20, "512.0MiB"},
+		{"2G", 2 << 30, "2GiB"},
+		{"3GB", 3e9, "2.7939677238464355GiB"},
+		{"100M", 100 << 20, "100.0MiB"},
+		{"0", 0, "0"},
+		{"4096", 4096, "0.0MiB"},
+	}
+	for _, tt := range tests {
+		var b byteSize
+		if err := b.Set(tt.in); err != nil || int64(b) != tt.want || b.String() != tt.str {
+			t.Errorf("Set(%q) = %d %q, %v; want %d %q", tt.in, int64(b), b.String(), err, tt.want, tt.str)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1GiB", "8 TiB"} {
+		var b byteSize
+		if err := b.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRunLimitedKillsOnMemory(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc: the memory limit is not enforced here")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := time.Now()
+	_, _, err = runLimited(context.Background(), log, t.TempDir(), os.Environ(), 1, sleep, "30")
+	var memErr *memoryError
+	if !errors.As(err, &memErr) {
+		t.Fatalf("err = %v, want a memory error", err)
+	}
+	if !strings.Contains(err.Error(), "exceeded -max-memory") || time.Since(start) > 20*time.Second {
+		t.Errorf("err = %v after %s", err, time.Since(start))
+	}
+	// Without a limit the same command is not watched.
+	if _, _, err := runLimited(context.Background(), log, t.TempDir(), os.Environ(), 0, sleep, "0.1"); err != nil {
+		t.Errorf("unlimited run: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ type session struct {
 	extra    []string      // extra mapleak flags
 	parallel int           // module versions processed at once
 	timeout  time.Duration // limit per module version (fetch + analysis)
+	maxRSS   int64         // resident memory limit of one mapleak run, bytes; 0 = none
 	log      *slog.Logger
 
 	canonMu sync.Mutex
@@ -192,7 +193,7 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 	}
 
 	s.log.Info("analyse", "module", rep.ModuleVersion, "packages", strings.Join(analyse, " "))
-	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.extra, analyse)
+	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.maxRSS, s.extra, analyse)
 	if err != nil {
 		err = s.explainTimeout(err)
 		s.log.Warn("analysis failed", "module", rep.ModuleVersion, "err", err)

@@ -75,6 +75,7 @@ type options struct {
 	only         string
 	parallel     int
 	timeout      time.Duration
+	maxMemory    byteSize
 	minPrecision float64
 	minRecall    float64
 	maxErrors    int
@@ -98,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.only, "only", "", "evaluate only the rows whose id matches this regexp (targets whose module@version matches, with -wild)")
 	fs.IntVar(&o.parallel, "parallel", 2, "module versions fetched and analysed at once")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "time limit per module version (fetch and analysis); its rows become error rows when it expires")
+	o.maxMemory = 8 << 30
+	fs.Var(&o.maxMemory, "max-memory", "kill a mapleak run whose resident memory exceeds this (e.g. 8GiB, 512MiB; 0 = no limit); its rows become error rows")
 	fs.Float64Var(&o.minPrecision, "min-precision", 0, "exit 1 when precision is below this (0 = no gate; undefined precision fails any positive gate)")
 	fs.Float64Var(&o.minRecall, "min-recall", 0, "exit 1 when recall is below this (0 = no gate; undefined recall fails any positive gate)")
 	fs.IntVar(&o.maxErrors, "max-errors", 0, "exit 1 when more rows than this cannot be evaluated (-1 = no limit)")
@@ -228,6 +231,7 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 		extra:    extra,
 		parallel: o.parallel,
 		timeout:  o.timeout,
+		maxRSS:   int64(o.maxMemory),
 		log:      log,
 	}
 	s.fetch.pruneStaging()

@@ -48,15 +48,17 @@ type mapleakRun struct {
 // scratch module dir and decodes its JSON tree. Test files are left out:
 // the rows and the findings in the wild are about production code. The
 // driver exits non-zero when some package has errors but still prints
-// JSON; only output that does not decode is an error.
-func runMapleak(ctx context.Context, log *slog.Logger, bin, dir string, extra, patterns []string) (*mapleakRun, error) {
+// JSON; only output that does not decode is an error. A run whose resident
+// memory exceeds maxRSS bytes (0: no limit) is killed.
+func runMapleak(ctx context.Context, log *slog.Logger, bin, dir string, maxRSS int64, extra, patterns []string) (*mapleakRun, error) {
 	args := append([]string{"-json", "-test=false"}, extra...)
 	args = append(args, patterns...)
 	start := time.Now()
-	stdout, stderr, err := runCommand(ctx, log, dir, scratchEnv(), bin, args...)
+	stdout, stderr, err := runLimited(ctx, log, dir, scratchEnv(), maxRSS, bin, args...)
 	took := time.Since(start)
-	if ctx.Err() != nil {
-		return nil, err // the command error says what expired, and when
+	var memErr *memoryError
+	if ctx.Err() != nil || errors.As(err, &memErr) {
+		return nil, err // the command error says what expired or overflowed, and when
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {

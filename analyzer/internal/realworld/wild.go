@@ -101,7 +101,7 @@ func (s *session) wildTarget(ctx context.Context, t WildTarget, sample int, seed
 	}
 
 	s.log.Info("analyse", "module", t.ModuleVersion(), "patterns", strings.Join(t.Patterns, " "))
-	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.extra, t.Patterns)
+	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.maxRSS, s.extra, t.Patterns)
 	if err != nil {
 		rep.Job.Err = s.explainTimeout(err)
 		return rep
