@@ -28,10 +28,15 @@
 // GOSUMDB=off GOTOOLCHAIN=local GOWORK=off. The standard library rows use the
 // installed Go.
 //
+// A row that cannot be evaluated (download fails, package does not build,
+// function not found, mapleak fails or exceeds -timeout or -max-memory) is
+// an error row: reported, excluded from the scores and counted separately.
+//
 // Exit status: 0 when every gate passes; 1 when precision or recall is
 // below -min-precision or -min-recall (an undefined measure fails a positive
-// threshold) or when more rows than -max-errors could not be evaluated; 2 for
-// a usage error, an invalid manifest or a mapleak that does not build.
+// threshold), when more rows than -max-errors (default 0) could not be
+// evaluated, or when the run was interrupted; 2 for a usage error, an
+// invalid manifest or a mapleak that does not build.
 //
 // The command downloads modules, so it is not part of go test ./...; set
 // MAPLEAK_REALWORLD=1 to run its integration test.
@@ -103,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.maxMemory, "max-memory", "kill a mapleak run whose resident memory exceeds this (e.g. 8GiB, 512MiB; 0 = no limit); its rows become error rows")
 	fs.Float64Var(&o.minPrecision, "min-precision", 0, "exit 1 when precision is below this (0 = no gate; undefined precision fails any positive gate)")
 	fs.Float64Var(&o.minRecall, "min-recall", 0, "exit 1 when recall is below this (0 = no gate; undefined recall fails any positive gate)")
-	fs.IntVar(&o.maxErrors, "max-errors", 0, "exit 1 when more rows than this cannot be evaluated (-1 = no limit)")
+	fs.IntVar(&o.maxErrors, "max-errors", 0, "exit 1 when more rows than this cannot be evaluated (with -wild: targets that fail; -1 = no limit)")
 	fs.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (for docs/evaluation.md) instead of text")
 	fs.BoolVar(&o.fetchOnly, "fetch-only", false, "only resolve the modules and locate the functions (warms the cache; no analysis, no scores)")
 	fs.IntVar(&o.sample, "sample", 0, "with -wild: show a random sample of at most N findings per target (0 = all)")
