@@ -2,6 +2,7 @@ package historysync
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"runtime"
 	"sync"
@@ -176,6 +177,11 @@ func naiveFetchAll(ctx context.Context, sess *xmpp.Session, a Archive) error {
 // messages per second for both, their ratio, and allocations and bytes per
 // message.
 func BenchmarkCatchUp(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchCatchUp(b) })
+	b.Run("noraw", func(b *testing.B) { benchCatchUp(b, WithoutRawXML()) })
+}
+
+func benchCatchUp(b *testing.B, opts ...Option) {
 	srv, archives := benchServer(b, benchArchives, benchMessages)
 	defer srv.Close()
 	want := benchArchives * benchMessages
@@ -186,7 +192,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		if n.messages != want {
 			b.Fatalf("naive loop got %d results, want %d", n.messages, want)
 		}
-		s := measure(func() int { n, _ := syncerCatchUp(b, srv, archives); return n })
+		s := measure(func() int { n, _ := syncerCatchUp(b, srv, archives, opts...); return n })
 		if s.messages != want {
 			b.Fatalf("syncer stored %d messages, want %d", s.messages, want)
 		}
@@ -238,14 +244,23 @@ func BenchmarkPeakBuffer(b *testing.B) {
 	b.ReportMetric(float64(total.messages)/total.elapsed.Seconds(), "msgs/s")
 }
 
-// BenchmarkParseResult measures the result parser alone.
+// BenchmarkParseResult measures the result parser alone, on tokens already
+// decoded (as the Syncer parses buffered tokens).
 func BenchmarkParseResult(b *testing.B) {
-	data := []byte(prosodyResult)
+	d, start, _ := decodeFirst([]byte(prosodyResult))
+	var toks []xml.Token
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			break
+		}
+		toks = append(toks, xml.CopyToken(tok))
+	}
 	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
+	r := &sliceTokenReader{}
 	for range b.N {
-		d, start, _ := decodeFirst(data)
-		if _, err := ParseResult(d, start, ParseOptions{KeepRaw: true}); err != nil {
+		r.toks, r.i = toks, 0
+		if _, err := ParseResult(r, start, ParseOptions{KeepRaw: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

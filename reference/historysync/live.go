@@ -39,7 +39,7 @@ func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
 		return false
 	}
 	var res Result
-	p := resultParser{r: r, opts: ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw}}
+	p := resultParser{r: r, opts: ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw}, raw: &rawWriter{}}
 	if err := p.message(start, &res); err != nil || p.tooLarge || p.sawDelay {
 		return false
 	}

@@ -10,7 +10,8 @@ import (
 
 // MemStore is an in-memory Store, for tests and for clients that keep history
 // only for the lifetime of the process. The zero value is not usable; call
-// NewMemStore.
+// NewMemStore. Commit keeps the Raw slices of the messages it stores (the
+// caller must not modify them afterwards); Messages returns copies.
 type MemStore struct {
 	mu       sync.RWMutex
 	archives map[string]*memArchive
@@ -75,40 +76,50 @@ func (s *MemStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResul
 	// Plan the commit without changing anything, so that an invalid commit
 	// leaves the store as it was.
 	var res CommitResult
-	var fresh []*memMessage
-	aliases := make(map[string]*memMessage) // new archive id -> message it aliases
+	fresh := make([]*memMessage, 0, len(c.Messages))
 	batchIDs := make(map[string]*memMessage, len(c.Messages))
-	batchIdentity := make(map[string]*memMessage)
-	batchPos := make(map[int64]bool, len(c.Messages))
+	var aliases map[string]*memMessage       // new archive id -> message it aliases
+	var batchIdentity map[string]*memMessage // identities new in this commit
 	for i := range c.Messages {
 		m := c.Messages[i]
 		if ma.byArchiveID[m.ArchiveID] != nil || batchIDs[m.ArchiveID] != nil || aliases[m.ArchiveID] != nil {
 			res.Duplicates++
 			continue
 		}
-		if ident := Identity(a, &m); ident != "" {
+		ident := Identity(a, &m)
+		if ident != "" {
 			target := ma.byIdentity[ident]
 			if target == nil {
 				target = batchIdentity[ident]
 			}
 			if target != nil {
+				if aliases == nil {
+					aliases = make(map[string]*memMessage)
+				}
 				aliases[m.ArchiveID] = target
 				res.Duplicates++
 				continue
 			}
 		}
-		if batchPos[m.Pos] || ma.hasPos(m.Pos) {
+		if ma.hasPos(m.Pos) {
 			return CommitResult{}, fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, m.Pos, m.ArchiveID)
 		}
-		batchPos[m.Pos] = true
 		m.Aliases = nil
-		m.Raw = slices.Clone(m.Raw)
 		mm := &memMessage{msg: m}
 		batchIDs[m.ArchiveID] = mm
-		if ident := Identity(a, &m); ident != "" {
+		if ident != "" {
+			if batchIdentity == nil {
+				batchIdentity = make(map[string]*memMessage)
+			}
 			batchIdentity[ident] = mm
 		}
 		fresh = append(fresh, mm)
+	}
+	sortByPos(fresh)
+	for i := 1; i < len(fresh); i++ {
+		if fresh[i].msg.Pos == fresh[i-1].msg.Pos {
+			return CommitResult{}, fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, fresh[i].msg.Pos, fresh[i].msg.ArchiveID)
+		}
 	}
 
 	// Apply.
@@ -123,6 +134,7 @@ func (s *MemStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResul
 		if target := aliases[m.ArchiveID]; target != nil {
 			ma.byArchiveID[m.ArchiveID] = target
 			target.aliases = append(target.aliases, m.ArchiveID)
+			delete(aliases, m.ArchiveID) // record each alias once
 		}
 	}
 	ma.insert(fresh)
@@ -137,14 +149,8 @@ func (ma *memArchive) hasPos(pos int64) bool {
 	return i < len(ma.msgs) && ma.msgs[i].msg.Pos == pos
 }
 
-// insert adds messages with positions not yet taken, keeping msgs sorted. A
-// page usually lands in one place (appended, prepended or in a gap), which is
-// a single slices.Insert; otherwise the slices are merged.
-func (ma *memArchive) insert(fresh []*memMessage) {
-	if len(fresh) == 0 {
-		return
-	}
-	slices.SortFunc(fresh, func(x, y *memMessage) int {
+func sortByPos(msgs []*memMessage) {
+	slices.SortFunc(msgs, func(x, y *memMessage) int {
 		switch {
 		case x.msg.Pos < y.msg.Pos:
 			return -1
@@ -153,6 +159,15 @@ func (ma *memArchive) insert(fresh []*memMessage) {
 		}
 		return 0
 	})
+}
+
+// insert adds messages (sorted, with positions not yet taken), keeping msgs
+// sorted. A page usually lands in one place (appended, prepended or in a
+// gap), which is a single slices.Insert; otherwise the slices are merged.
+func (ma *memArchive) insert(fresh []*memMessage) {
+	if len(fresh) == 0 {
+		return
+	}
 	lo := sort.Search(len(ma.msgs), func(i int) bool { return ma.msgs[i].msg.Pos > fresh[0].msg.Pos })
 	hi := sort.Search(len(ma.msgs), func(i int) bool { return ma.msgs[i].msg.Pos > fresh[len(fresh)-1].msg.Pos })
 	if lo == hi {

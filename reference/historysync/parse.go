@@ -81,6 +81,12 @@ type ParseOptions struct {
 // result's identity was read, QueryID and Message.ArchiveID are still set so
 // the caller can account for the result.
 func ParseResult(r xml.TokenReader, start xml.StartElement, opts ParseOptions) (Result, error) {
+	return parseResult(r, start, opts, nil, false)
+}
+
+// parseResult is ParseResult with a reusable raw XML writer (nil: a new one)
+// and without collecting stanza-ids when noStanzaIDs is set.
+func parseResult(r xml.TokenReader, start xml.StartElement, opts ParseOptions, raw *rawWriter, noStanzaIDs bool) (Result, error) {
 	var res Result
 	if start.Name != nameResult {
 		return res, fmt.Errorf("%w: <%s xmlns=%q> is not a MAM result", ErrWrongPayload, start.Name.Local, start.Name.Space)
@@ -96,7 +102,10 @@ func ParseResult(r xml.TokenReader, start xml.StartElement, opts ParseOptions) (
 			res.Message.ArchiveID = a.Value
 		}
 	}
-	p := resultParser{r: r, opts: opts}
+	p := resultParser{r: r, opts: opts, raw: raw, noStanzaIDs: noStanzaIDs}
+	if p.raw == nil {
+		p.raw = &rawWriter{}
+	}
 	err := p.children(&res)
 	if err == nil && res.Message.ArchiveID == "" {
 		err = fmt.Errorf("%w: result without id", ErrMalformed)
@@ -128,7 +137,8 @@ type resultParser struct {
 	sawDelay     bool // the message itself carries a delay (live parsing)
 	tooLarge     bool
 	size         int
-	raw          rawWriter
+	raw          *rawWriter
+	noStanzaIDs  bool // the caller does not need Result.StanzaIDs
 }
 
 // next returns the next token, turning an early EOF into an error.
@@ -272,7 +282,7 @@ func (p *resultParser) message(start xml.StartElement, res *Result) error {
 					if v, ok := attr(t, "id"); ok && m.OriginID == "" {
 						m.OriginID = v
 					}
-				case t.Name == nameStanzaID && len(res.StanzaIDs) < maxStanzaIDs:
+				case t.Name == nameStanzaID && len(res.StanzaIDs) < maxStanzaIDs && !p.noStanzaIDs:
 					by, _ := attr(t, "by")
 					id, _ := attr(t, "id")
 					res.StanzaIDs = append(res.StanzaIDs, StanzaID{By: by, ID: id})

@@ -234,6 +234,7 @@ func (s *Syncer) parseCaptures(q *query, tokens []xml.Token, captures []capture)
 	msgs := make([]Message, len(captures))
 	opts := ParseOptions{KeepRaw: s.cfg.keepRaw}
 	var r sliceTokenReader
+	var raw rawWriter
 	for i, c := range captures {
 		m := &msgs[i]
 		if c.from == c.to {
@@ -242,7 +243,7 @@ func (s *Syncer) parseCaptures(q *query, tokens []xml.Token, captures []capture)
 			continue
 		}
 		r.toks, r.i = tokens[c.from+1:c.to], 0
-		res, err := ParseResult(&r, tokens[c.from].(xml.StartElement), opts)
+		res, err := parseResult(&r, tokens[c.from].(xml.StartElement), opts, &raw, true)
 		if err != nil {
 			s.dropped(DropMalformed, q.id, q.archive)
 			*m = Message{ArchiveID: c.archiveID, Time: res.Message.Time, Omitted: DropMalformed}

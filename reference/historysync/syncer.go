@@ -255,9 +255,11 @@ func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 // handleResult routes one MAM result message (r starts at the message's
 // start token) into its in-flight query. It runs on the Serve goroutine and
 // does as little as possible there: find the query, check the sender, and
-// buffer the result's tokens (mux hands every handler copies of the tokens,
-// and text is copied again here, so they may be kept); the query's own
-// goroutine parses them once the reply arrived.
+// buffer the result's tokens; the query's own goroutine parses them once the
+// reply arrived. The tokens are kept as they are: mux hands message handlers
+// a reader that copies every token (xml.CopyToken) into a per-message buffer,
+// so they stay valid (TestMuxTokensAreCopies guards this property of
+// mellium.im/xmpp/mux).
 func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 	start, ok := findResult(r)
 	if !ok {
@@ -303,13 +305,14 @@ func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 }
 
 // captureResult reads a result element (start already read) to its end,
-// appending its tokens, text copied, to toks. It returns the tokens and
+// appending its tokens to toks (r must return tokens that stay valid, as
+// mux's reader does). It returns the tokens and
 // their accounted size and, for a result whose serialised size exceeds limit
 // (ErrResultTooLarge) or that is truncated (ErrMalformed), the delay stamp if
 // one was seen, so that a placeholder can be stored.
 func captureResult(r xml.TokenReader, start xml.StartElement, toks []xml.Token, limit int) (_ []xml.Token, size int64, stamp string, err error) {
 	toks = append(toks, start)
-	size = captureOverhead + tokenSize(start)
+	size = captureOverhead + int64(serialisedSize(start)) + tokenOverhead
 	serialised := 0
 	tooLarge := false
 	for depth := 1; depth > 0; {
@@ -326,18 +329,16 @@ func captureResult(r xml.TokenReader, start xml.StartElement, toks []xml.Token, 
 		case xml.EndElement:
 			depth--
 		case xml.CharData:
-			if !tooLarge {
-				tok = t.Copy()
-			}
 		default:
 			continue // comments, processing instructions, directives
 		}
-		serialised += serialisedSize(tok)
+		text := serialisedSize(tok)
+		serialised += text
 		if limit > 0 && serialised > limit {
 			tooLarge = true
 		}
 		if !tooLarge {
-			size += tokenSize(tok)
+			size += int64(text) + tokenOverhead
 			toks = append(toks, tok)
 		}
 	}
@@ -345,24 +346,6 @@ func captureResult(r xml.TokenReader, start xml.StartElement, toks []xml.Token, 
 		return toks, size, stamp, ErrResultTooLarge
 	}
 	return toks, size, stamp, nil
-}
-
-// tokenSize is the accounted size of a buffered token: its text plus a fixed
-// overhead.
-func tokenSize(tok xml.Token) int64 {
-	n := int64(tokenOverhead)
-	switch t := tok.(type) {
-	case xml.StartElement:
-		n += int64(len(t.Name.Local) + len(t.Name.Space))
-		for _, a := range t.Attr {
-			n += int64(len(a.Name.Local)+len(a.Name.Space)+len(a.Value)) + 32
-		}
-	case xml.EndElement:
-		n += int64(len(t.Name.Local) + len(t.Name.Space))
-	case xml.CharData:
-		n += int64(len(t))
-	}
-	return n
 }
 
 // findResult reads r from the message start token to the start token of its

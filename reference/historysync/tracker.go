@@ -119,7 +119,7 @@ type tracker struct {
 // tokensPerResult is the typical number of tokens of a result.
 const (
 	preallocResults = 64
-	tokensPerResult = 12
+	tokensPerResult = 16
 )
 
 // initialEstimate is the result size assumed before any was seen.
