@@ -11,7 +11,7 @@
 //
 // # Using it
 //
-//	store := historysync.NewMemStore() // or sqlitestore.Open(path)
+//	store := historysync.NewMemStore() // or sqlitestore.Open(ctx, path)
 //	syncer := historysync.New(session, store)
 //	defer syncer.Close()
 //	go syncer.Serve(mux.New(stanza.NSClient, syncer.Handle(), yourHandlers...))
@@ -81,10 +81,26 @@
 // panic). Results are accepted only for a query id this Syncer issued and
 // still tracks, and only from that query's archive; late, unknown, spoofed,
 // oversized, malformed and excess results are dropped and counted without
-// allocating. Results are capped per query and in total (BufferLimits); the
-// page timeout is always on. The Syncer keeps a few fields per archive and a
-// fixed ring of recent query ids, nothing per message: Stats.TrackedQueries
-// is 0 whenever no query is in flight.
+// allocating. The mux handler, which runs on the Serve goroutine, only routes:
+// it appends the result's tokens to its query's buffer, and the query's own
+// goroutine parses them once the <fin/> arrived and checks them against the
+// <fin/>'s RSM first and last ids.
+//
+// Results are capped per query and in total (BufferLimits). A query is sent
+// only when its page fits the total caps beside the pages in flight, using a
+// running average of result sizes; the caps themselves are hard, so the
+// buffered bytes never exceed them. The page timeout is always on. The
+// Syncer keeps a few fields per archive and a fixed ring of recent query ids,
+// nothing per message: Stats.TrackedQueries is 0 whenever no query is in
+// flight.
+//
+// # Sessions
+//
+// A Syncer serves one session. Syncer.Serve fails every in-flight query with
+// ErrSessionClosed when the session ends; if a query cannot be written (the
+// stream may then hold a partial stanza) the Syncer closes the session's
+// connection for the same reason. After that, create a new session and a new
+// Syncer over the same Store: it resumes from the stored ranges.
 //
 // # Observability
 //

@@ -183,6 +183,11 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 	if st.archive.Kind == RoomArchive {
 		iq.To = st.archive.JID
 	}
+	// Do not start a write that is already cancelled: mellium cuts a write
+	// short when its context ends, which would break the stream.
+	if qctx.Err() != nil {
+		return res, s.queryError(qctx, q, qctx.Err())
+	}
 	s.stats.inFlight.Add(1)
 	resp, err := s.session.SendIQ(qctx, iq.Wrap(hq.TokenReader()))
 	s.stats.inFlight.Add(-1)
