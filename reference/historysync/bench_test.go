@@ -106,7 +106,8 @@ func syncerCatchUp(b *testing.B, srv *fakeserver.Server, archives []Archive, opt
 	st := syncer.Stats()
 	_ = syncer.Close()
 	srv.Disconnect()
-	<-served
+	err = <-served
+	_ = err // Serve ends when the connection is dropped
 	return n, st
 }
 
@@ -149,7 +150,8 @@ func naiveCatchUp(b *testing.B, srv *fakeserver.Server, archives []Archive) int 
 		b.Fatal(err)
 	}
 	srv.Disconnect()
-	<-served
+	err = <-served
+	_ = err // Serve ends when the connection is dropped
 	return int(results.Load())
 }
 

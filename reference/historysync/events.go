@@ -9,30 +9,30 @@ import (
 type EventKind uint8
 
 const (
-	// EventPageFetched: a page was received and committed (Messages results,
+	// EventPageFetched reports that a page was received and committed (Messages results,
 	// Inserted new, Duplicates skipped).
 	EventPageFetched EventKind = iota + 1
-	// EventGapDetected: the newest page did not reach the newest stored
+	// EventGapDetected reports that the newest page did not reach the newest stored
 	// message; a new range was stored above a gap.
 	EventGapDetected
-	// EventGapClosed: a backwards gap fill met the older range; the two
+	// EventGapClosed reports that a backwards gap fill met the older range; the two
 	// ranges were merged.
 	EventGapClosed
-	// EventQueryRetrying: a page failed with a transient error (Err) and is
+	// EventQueryRetrying reports that a page failed with a transient error (Err) and is
 	// retried after Delay (attempt Attempt+1).
 	EventQueryRetrying
-	// EventQueryFailed: a page failed for good (Err).
+	// EventQueryFailed reports that a page failed for good (Err).
 	EventQueryFailed
-	// EventCursorReset: a stored cursor (archive id) was unknown to the
+	// EventCursorReset reports that a stored cursor (archive id) was unknown to the
 	// archive (item-not-found); the query was retried by time.
 	EventCursorReset
-	// EventResultDropped: a result was dropped (Reason); QueryID is the
+	// EventResultDropped reports that a result was dropped (Reason); QueryID is the
 	// queryid it carried.
 	EventResultDropped
-	// EventSyncFinished: a CatchUp or LoadOlder run ended (Err is its error,
+	// EventSyncFinished reports that a CatchUp or LoadOlder run ended (Err is its error,
 	// Messages the messages it stored).
 	EventSyncFinished
-	// EventLiveExtended: a live message extended the newest range.
+	// EventLiveExtended reports that a live message extended the newest range.
 	EventLiveExtended
 )
 

@@ -25,6 +25,20 @@ import (
 // archive and a room. The session comes from an in-process fake server here;
 // a real client dials its server instead (see Example_dial).
 func Example() {
+	if err := catchUpExample(); err != nil {
+		fmt.Println("error:", err)
+	}
+	// Output:
+	// account:juliet@example.net: 1 new, complete true
+	// room:coven@conference.example.net: 3 new, complete true
+	// coven@conference.example.net/first: When shall we three meet again?
+	// coven@conference.example.net/second: When the hurlyburly's done
+	// coven@conference.example.net/third: That will be ere the set of sun
+	// tracked queries: 0
+}
+
+// catchUpExample is the body of Example.
+func catchUpExample() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -42,7 +56,7 @@ func Example() {
 	)
 	session, err := srv.Connect(ctx)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 
 	// The store keeps the history; sqlitestore.Open gives a persistent one.
@@ -53,34 +67,30 @@ func Example() {
 		// The Syncer's handlers go next to the client's own.
 		served <- syncer.Serve(mux.New(stanza.NSClient, syncer.Handle()))
 	}()
+	defer func() {
+		_ = syncer.Close()
+		srv.Disconnect()
+		err := <-served
+		_ = err // Serve ends when the connection is dropped
+	}()
 
 	archives := []historysync.Archive{historysync.Account(session.LocalAddr()), historysync.Room(coven)}
 	reports, err := syncer.CatchUpAll(ctx, archives)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for _, r := range reports {
 		fmt.Printf("%s: %d new, complete %v\n", r.Archive, r.Inserted, r.Complete)
 	}
 	msgs, err := store.Messages(ctx, historysync.Room(coven), historysync.AllMessages())
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for _, m := range msgs {
 		fmt.Printf("%s: %s\n", m.From, m.Body)
 	}
 	fmt.Println("tracked queries:", syncer.Stats().TrackedQueries)
-
-	_ = syncer.Close()
-	srv.Disconnect()
-	<-served
-	// Output:
-	// account:juliet@example.net: 1 new, complete true
-	// room:coven@conference.example.net: 3 new, complete true
-	// coven@conference.example.net/first: When shall we three meet again?
-	// coven@conference.example.net/second: When the hurlyburly's done
-	// coven@conference.example.net/third: That will be ere the set of sun
-	// tracked queries: 0
+	return nil
 }
 
 func occupant(room jid.JID, nick string) jid.JID {

@@ -224,7 +224,8 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	disconnect := func() {
 		_ = syncer.Close()
 		srv.Disconnect()
-		<-served
+		err := <-served
+		_ = err // Serve ends when the connection is dropped
 	}
 	connect()
 
@@ -232,7 +233,8 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	// disconnect, or a write broken by a page timeout).
 	reconnectIfEnded := func() {
 		select {
-		case <-served:
+		case err := <-served:
+			_ = err // a scripted disconnect, or a broken write, ended the session
 			rep.drops += syncer.Stats().DroppedTotal()
 			_ = syncer.Close()
 			rep.reconnects++

@@ -148,7 +148,7 @@ func (p *resultParser) next() (xml.Token, error) {
 		// A TokenReader may return a token together with io.EOF.
 		return tok, nil
 	}
-	if err == nil || err == io.EOF {
+	if err == nil || errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: unexpected end of input", ErrMalformed)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -370,7 +370,7 @@ func skip(r xml.TokenReader) error {
 	for depth > 0 {
 		tok, err := r.Token()
 		if tok == nil {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				return fmt.Errorf("%w: unexpected end of input", ErrMalformed)
 			}
 			return fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -451,7 +451,7 @@ func ParseFin(r xml.TokenReader, start xml.StartElement) (Fin, error) {
 	for {
 		tok, err := r.Token()
 		if tok == nil {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				return fin, fmt.Errorf("%w: <fin/> truncated", ErrMalformed)
 			}
 			return fin, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -493,7 +493,7 @@ func parseSet(r xml.TokenReader, fin *Fin) error {
 	for {
 		tok, err := r.Token()
 		if tok == nil {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				return fmt.Errorf("%w: RSM set truncated", ErrMalformed)
 			}
 			return fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -574,7 +574,7 @@ func elementText(r xml.TokenReader) (string, error) {
 	for {
 		tok, err := r.Token()
 		if tok == nil {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				return "", fmt.Errorf("%w: unexpected end of input", ErrMalformed)
 			}
 			return "", fmt.Errorf("%w: %w", ErrMalformed, err)

@@ -129,7 +129,7 @@ func TestParseResultTooLarge(t *testing.T) {
 	big := strings.Repeat("x", 5000)
 	res, err := parseResultString(t, `<result xmlns='urn:xmpp:mam:2' queryid='q' id='a'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2024-01-02T03:04:05Z'/><message xmlns='jabber:client'><body>`+big+`</body></message></forwarded></result>`, ParseOptions{MaxBytes: 1000, KeepRaw: true})
 	require.ErrorIs(t, err, ErrResultTooLarge)
-	assert.NotErrorIs(t, err, ErrMalformed)
+	require.NotErrorIs(t, err, ErrMalformed)
 	// The identity survives so that the caller can store a placeholder.
 	assert.Equal(t, "q", res.QueryID)
 	assert.Equal(t, "a", res.Message.ArchiveID)

@@ -77,10 +77,12 @@ func (e *prosodyEnv) stopClient() {
 	require.NoError(e.t, e.syncer.Close())
 	_ = e.session.Close()
 	select {
-	case <-e.served:
+	case err := <-e.served:
+		_ = err // the session ends with an error when the connection drops
 	case <-time.After(10 * time.Second):
 		_ = e.session.Conn().Close()
-		<-e.served
+		err := <-e.served
+		_ = err // Serve ends when the connection is dropped
 	}
 	_ = e.session.Conn().Close()
 	require.NoError(e.t, e.store.Close())

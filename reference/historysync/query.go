@@ -331,7 +331,7 @@ func (s *Syncer) queryError(qctx context.Context, q *query, err error) error {
 func readReply(resp xml.TokenReader, q *query) (Fin, error) {
 	tok, err := resp.Token()
 	if tok == nil {
-		if err == nil || err == io.EOF {
+		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -362,7 +362,7 @@ func readReply(resp xml.TokenReader, q *query) (Fin, error) {
 	for {
 		tok, err := inner.Token()
 		if tok == nil {
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				return Fin{}, ErrMissingFin
 			}
 			return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)

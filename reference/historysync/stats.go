@@ -12,23 +12,23 @@ import (
 type DropReason uint8
 
 const (
-	// DropUnknown: the queryid was never issued by this Syncer (or ended long
+	// DropUnknown means the queryid was never issued by this Syncer (or ended long
 	// ago).
 	DropUnknown DropReason = iota + 1
-	// DropLate: the query already ended (fin received, failed, timed out or
+	// DropLate means the query already ended (fin received, failed, timed out or
 	// cancelled): a straggler.
 	DropLate
-	// DropSpoofed: the result came from another address than the queried
+	// DropSpoofed means the result came from another address than the queried
 	// archive.
 	DropSpoofed
-	// DropOversized: the archived message exceeded BufferLimits.ResultBytes.
+	// DropOversized means the result exceeded BufferLimits.ResultBytes.
 	DropOversized
-	// DropMalformed: the result could not be parsed.
+	// DropMalformed means the result could not be parsed.
 	DropMalformed
-	// DropFlood: the query already buffered as many results (or bytes) as it
+	// DropFlood means the query already buffered as many results (or bytes) as it
 	// may.
 	DropFlood
-	// DropOverflow: the Syncer-wide buffer caps were reached.
+	// DropOverflow means the Syncer-wide buffer caps were reached.
 	DropOverflow
 
 	numDropReasons = iota + 1

@@ -3,6 +3,8 @@ package historysync
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,10 +22,15 @@ func TestMuxTokensAreCopies(t *testing.T) {
 	m := mux.New(stanza.NSClient, mux.MessageFunc(stanza.NormalMessage, nameResult, func(_ stanza.Message, r xmlstream.TokenReadEncoder) error {
 		for {
 			tok, err := r.Token()
-			if tok == nil || err != nil {
+			if tok != nil {
+				kept = append(kept, tok)
+			}
+			if errors.Is(err, io.EOF) || tok == nil && err == nil {
 				return nil
 			}
-			kept = append(kept, tok)
+			if err != nil {
+				return err
+			}
 		}
 	}))
 	stream := `<message xmlns='jabber:client'><result xmlns='urn:xmpp:mam:2' id='1'><body>first text</body></result></message>` +

@@ -216,7 +216,8 @@ func TestSyncerResumesAfterRestart(t *testing.T) {
 		defer func() {
 			_ = syncer.Close()
 			srv.Disconnect()
-			<-served
+			err := <-served
+			_ = err // Serve ends when the connection is dropped
 		}()
 		return syncer.CatchUp(ctx, a)
 	}

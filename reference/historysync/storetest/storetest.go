@@ -12,7 +12,6 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -351,7 +350,7 @@ func testCancelled(t *testing.T, s historysync.Store) {
 	cancel()
 	m := msg("a", 0)
 	_, err := s.Commit(ctx, account, historysync.Commit{Messages: []historysync.Message{m}, Ranges: []historysync.Range{span(m)}})
-	require.True(t, errors.Is(err, context.Canceled), "Commit: %v", err)
+	require.ErrorIs(t, err, context.Canceled, "Commit")
 	_, err = s.Ranges(ctx, account)
 	require.ErrorIs(t, err, context.Canceled)
 	_, err = s.Messages(ctx, account, historysync.AllMessages())
