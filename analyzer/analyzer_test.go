@@ -22,3 +22,11 @@ func testdata() string {
 func TestErrPath(t *testing.T) {
 	analysistest.Run(t, testdata(), analyzer.Analyzer, "errpath")
 }
+
+func TestFamilies(t *testing.T) {
+	for _, pkg := range []string{"timeouts", "loops", "switches", "defers"} {
+		t.Run(pkg, func(t *testing.T) {
+			analysistest.Run(t, testdata(), analyzer.Analyzer, pkg)
+		})
+	}
+}

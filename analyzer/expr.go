@@ -175,6 +175,20 @@ func (e *expr) portable() bool {
 	return true
 }
 
+// depth returns the height of e.
+func (e *expr) depth() int {
+	if e == nil {
+		return 0
+	}
+	d := 0
+	for _, a := range e.Args {
+		if ad := a.depth(); ad > d {
+			d = ad
+		}
+	}
+	return d + 1
+}
+
 // mentionsFree reports whether e refers to a free variable.
 func (e *expr) mentionsFree() bool {
 	if e == nil {

@@ -55,9 +55,10 @@ func (b bitset) clone() bitset { return slices.Clone(b) }
 
 // An event changes the state at one instruction: kill, then gen.
 type event struct {
-	index     int
-	kill, gen bitset
-	killAll   bool
+	index   int
+	kill    bitset
+	gen     int // bit to set, or -1
+	killAll bool
 }
 
 // A flow is a forward gen/kill dataflow problem over a function's SSA CFG:
@@ -81,23 +82,21 @@ func newFlow(fn *ssa.Function, n int) *flow {
 }
 
 func (g *flow) gen(b *ssa.BasicBlock, index, bit int) {
-	bs := newBitset(g.n)
-	bs.set(bit)
-	g.events[b] = append(g.events[b], event{index: index, gen: bs})
+	g.events[b] = append(g.events[b], event{index: index, gen: bit})
 }
 
 func (g *flow) kill(b *ssa.BasicBlock, index int, mask bitset) {
 	if mask.empty() {
 		return
 	}
-	g.events[b] = append(g.events[b], event{index: index, kill: mask})
+	g.events[b] = append(g.events[b], event{index: index, kill: mask, gen: -1})
 }
 
 func (g *flow) killAll(b *ssa.BasicBlock, index int) {
 	if b == nil {
 		return
 	}
-	g.events[b] = append(g.events[b], event{index: index, killAll: true})
+	g.events[b] = append(g.events[b], event{index: index, killAll: true, gen: -1})
 }
 
 func (g *flow) sortEvents() {
@@ -111,7 +110,7 @@ func (g *flow) sortEvents() {
 			if x.index != y.index {
 				return x.index - y.index
 			}
-			xg, yg := x.gen != nil, y.gen != nil
+			xg, yg := x.gen >= 0, y.gen >= 0
 			switch {
 			case xg == yg:
 				return 0
@@ -137,8 +136,8 @@ func (g *flow) apply(b *ssa.BasicBlock, st bitset, limit int) {
 		case ev.kill != nil:
 			st.andNot(ev.kill)
 		}
-		if ev.gen != nil {
-			st.or(ev.gen)
+		if ev.gen >= 0 {
+			st.set(ev.gen)
 		}
 	}
 }
@@ -238,4 +237,9 @@ func indexOf(instr ssa.Instruction) int {
 		}
 	}
 	return -1
+}
+
+// liveBit returns the liveness of bit i on the edges of the solved flow.
+func (g *flow) liveBit(i int) liveness {
+	return func(p, b *ssa.BasicBlock) bool { return g.edgeOut(p, b).has(i) }
 }

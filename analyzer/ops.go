@@ -560,7 +560,7 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 	for _, eff := range sum.Releases {
 		m := subst(eff.Map, params, frees, a.ctorField)
 		k := subst(eff.Key, params, frees, a.ctorField)
-		if m == nil || k == nil {
+		if m == nil || k == nil || m.depth() > maxExprDepth || k.depth() > maxExprDepth {
 			continue
 		}
 		op := &mapOp{kind: opRelease, m: m, k: k, whole: eff.Whole, abandon: eff.Abandon, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
@@ -590,7 +590,7 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 	for _, eff := range sum.Inserts {
 		m := subst(eff.Map, params, frees, a.ctorField)
 		k := subst(eff.Key, params, frees, a.ctorField)
-		if m == nil || k == nil {
+		if m == nil || k == nil || m.depth() > maxExprDepth || k.depth() > maxExprDepth {
 			continue
 		}
 		op := &mapOp{kind: opInsert, m: m, k: k, fresh: eff.Fresh, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}

@@ -234,8 +234,14 @@ func (a *checker) abandonAt(fi *funcInfo, b *ssa.BasicBlock) bool {
 	return k == brTimeout || k == brCancel
 }
 
+// A liveness tells whether the tracked entry may still be in the map on
+// the edge p -> b; exitKind ignores the values phis receive along edges
+// where it is not (the error there was handled by a path that released
+// the entry). A nil liveness considers every edge.
+type liveness func(p, b *ssa.BasicBlock) bool
+
 // exitKind classifies ret, entered from pred (nil if unknown).
-func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock) exitKind {
+func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) exitKind {
 	b := ret.Block()
 	switch a.domKind(fi, b) {
 	case brTimeout:
@@ -250,7 +256,7 @@ func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock) 
 			continue
 		}
 		hasErr = true
-		if a.mayBeNonNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, 0) {
+		if a.mayBeNonNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
 			return exitError
 		}
 	}
@@ -262,9 +268,12 @@ func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock) 
 
 // mayBeNonNil reports whether the error v, used at instruction index of
 // block b (entered from pred, if known), may be non-nil.
-func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, depth int) bool {
+func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
 	if depth > 8 {
 		return true
+	}
+	if pred != nil && nilOnEdge(v, pred, b) {
+		return false
 	}
 	switch v := v.(type) {
 	case *ssa.Const:
@@ -273,16 +282,22 @@ func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, inde
 		if pred != nil && v.Block() == b {
 			for i, p := range b.Preds {
 				if p == pred && i < len(v.Edges) {
-					return a.mayBeNonNil(fi, v.Edges[i], p, len(p.Instrs), nil, depth+1)
+					if nilOnEdge(v.Edges[i], p, b) {
+						return false
+					}
+					return a.mayBeNonNil(fi, v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
 				}
 			}
 		}
 		for i, e := range v.Edges {
-			if e == v {
+			if e == v || i >= len(v.Block().Preds) {
 				continue
 			}
 			p := v.Block().Preds[i]
-			if a.mayBeNonNil(fi, e, p, len(p.Instrs), nil, depth+1) {
+			if live != nil && !live(p, v.Block()) || nilOnEdge(e, p, v.Block()) {
+				continue
+			}
+			if a.mayBeNonNil(fi, e, p, len(p.Instrs), nil, live, depth+1) {
 				return true
 			}
 		}
@@ -291,7 +306,7 @@ func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, inde
 		if v.Op == token.MUL {
 			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
 				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
-					return a.mayBeNonNil(fi, stored, sb, len(sb.Instrs), nil, depth+1)
+					return a.mayBeNonNil(fi, stored, sb, len(sb.Instrs), nil, live, depth+1)
 				}
 			}
 		}
@@ -299,6 +314,34 @@ func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, inde
 		return true
 	}
 	return !a.knownNil(fi, v, b)
+}
+
+// nilOnEdge reports whether v is known nil on the edge p -> s because p
+// branches on v == nil / v != nil and s is the nil side.
+func nilOnEdge(v ssa.Value, p, s *ssa.BasicBlock) bool {
+	if len(p.Instrs) == 0 || len(p.Succs) != 2 {
+		return false
+	}
+	ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+	if !ok {
+		return false
+	}
+	cmp, ok := ifi.Cond.(*ssa.BinOp)
+	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
+		return false
+	}
+	x, y := cmp.X, cmp.Y
+	if isNilConst(x) {
+		x, y = y, x
+	}
+	if x != v || !isNilConst(y) {
+		return false
+	}
+	nilEdge := p.Succs[0]
+	if cmp.Op == token.NEQ {
+		nilEdge = p.Succs[1]
+	}
+	return nilEdge == s && p.Succs[0] != p.Succs[1]
 }
 
 // lastStore finds the value last stored into cell before instruction

@@ -29,9 +29,12 @@ type leak struct {
 // checkInserts applies rule 1: a path from an insert to a failure return
 // that does not release or hand off the entry.
 func (a *checker) checkInserts(fi *funcInfo) {
+	if isInitFunc(fi.fn) {
+		return
+	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) {
+		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !a.memoizing(fi, op) {
 			inserts = append(inserts, op)
 		}
 	}
@@ -40,15 +43,25 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	}
 	// An insert after a deferred release or a hand-off registered on every
 	// path to it is released at every return.
-	inserts = slices.DeleteFunc(inserts, func(ins *mapOp) bool {
-		for _, r := range fi.ops {
-			if r.kind == opRelease && (r.deferred && r.cond != condOnSuccess || r.async) &&
-				instrDominates(r.instr, ins.instr) && a.releases(fi, r, ins) {
-				return true
+	covered := make([]bool, len(inserts))
+	idx := newInsertIndex(inserts)
+	for _, r := range fi.ops {
+		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) {
+			continue
+		}
+		for _, i := range idx.candidates(r) {
+			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && a.releases(fi, r, inserts[i]) {
+				covered[i] = true
 			}
 		}
-		return false
-	})
+	}
+	var kept []*mapOp
+	for i, ins := range inserts {
+		if !covered[i] {
+			kept = append(kept, ins)
+		}
+	}
+	inserts = kept
 	if len(inserts) == 0 {
 		return
 	}
@@ -73,12 +86,15 @@ func (a *checker) checkInserts(fi *funcInfo) {
 			if st.empty() {
 				return
 			}
-			kind := a.exitKind(fi, ret, pred)
-			if kind == exitSuccess {
+			if a.exitKind(fi, ret, pred, nil) == exitSuccess {
 				return
 			}
 			for i, ins := range inserts {
 				if !st.has(i) {
+					continue
+				}
+				kind := a.exitKind(fi, ret, pred, g.liveBit(i))
+				if kind == exitSuccess {
 					continue
 				}
 				// An entry a helper made under its own key is the caller's
@@ -261,7 +277,7 @@ type completerGroup struct {
 // paths (the entry's completer) and returns a failure on another path
 // without releasing it, keeping it on purpose, or having found it absent.
 func (a *checker) checkCompleter(fi *funcInfo) {
-	if fi.inlineOnly {
+	if fi.inlineOnly || isInitFunc(fi.fn) {
 		return
 	}
 	var groups []*completerGroup
@@ -284,6 +300,31 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 			groups = append(groups, &completerGroup{m: r.m, k: r.k, releases: []*mapOp{r}, rep: r})
 		}
 	}
+	// Only releases of entries that may exist before the function runs
+	// make a completer: deleting an entry the function inserted itself
+	// rolls its own work back (rule 1's business).
+	var rels []*mapOp
+	for _, grp := range groups {
+		rels = append(rels, grp.releases...)
+	}
+	pre := a.preexisting(fi, rels)
+	j := 0
+	groups = slices.DeleteFunc(groups, func(grp *completerGroup) bool {
+		keep := false
+		var kept []*mapOp
+		for range grp.releases {
+			if pre[j] {
+				keep = true
+				kept = append(kept, rels[j])
+			}
+			j++
+		}
+		grp.releases = kept
+		if keep {
+			grp.rep = kept[0]
+		}
+		return !keep
+	})
 	if len(groups) == 0 {
 		return
 	}
@@ -299,11 +340,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 		}
 		// The key is computed in the function: the entry is known from
 		// each computation of it on.
-		for v, e := range fi.canon.memo {
-			instr, ok := v.(ssa.Instruction)
-			if !ok || instr.Parent() != fi.fn || instr.Block() == nil || !same(e, grp.k) {
-				continue
-			}
+		for _, instr := range keyPoints(fi, grp.k) {
 			g.gen(instr.Block(), indexOf(instr), gi)
 		}
 	}
@@ -391,12 +428,15 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 			if st.empty() {
 				return
 			}
-			kind := a.exitKind(fi, ret, pred)
-			if kind == exitSuccess {
+			if a.exitKind(fi, ret, pred, nil) == exitSuccess {
 				return
 			}
 			for gi := range groups {
-				if st.has(gi) && !slices.ContainsFunc(hits[gi], func(h hit) bool { return h.ret == ret }) {
+				if !st.has(gi) {
+					continue
+				}
+				kind := a.exitKind(fi, ret, pred, g.liveBit(gi))
+				if kind != exitSuccess && !slices.ContainsFunc(hits[gi], func(h hit) bool { return h.ret == ret }) {
 					hits[gi] = append(hits[gi], hit{ret, kind})
 				}
 			}
@@ -440,6 +480,93 @@ func (a *checker) reportCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Re
 		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}
 	}
 	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: rep.mapVar, ignDir: rep.ignDir})
+}
+
+// memoizing reports whether ins fills a cache: it runs only when a lookup
+// of the same entry found nothing, and the lookup's value is used when it
+// finds one (if v, ok := m[k]; ok { return v }; m[k] = compute()). The
+// entry is meant to stay.
+func (a *checker) memoizing(fi *funcInfo, ins *mapOp) bool {
+	if ins.instr == nil || ins.block == nil {
+		return false
+	}
+	for _, op := range fi.ops {
+		if op.kind != opLookup || op.lookup == nil || !a.sameMap(op, ins) || !same(op.k, ins.k) {
+			continue
+		}
+		if !instrDominates(op.instr, ins.instr) {
+			continue
+		}
+		onAbsent := false
+		for _, b := range absentBlocks(op.lookup) {
+			if b.Dominates(ins.block) {
+				onAbsent = true
+				break
+			}
+		}
+		if onAbsent && len(valueUses(op.lookup)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// keyPoints returns the instructions of fi's function that compute key k.
+func keyPoints(fi *funcInfo, k *expr) []ssa.Instruction {
+	var out []ssa.Instruction
+	for v, e := range fi.canon.memo {
+		instr, ok := v.(ssa.Instruction)
+		if !ok || instr.Parent() != fi.fn || instr.Block() == nil || !same(e, k) {
+			continue
+		}
+		out = append(out, instr)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pos() < out[j].Pos() })
+	return out
+}
+
+// preexisting reports, for each release, whether it may remove an entry
+// that existed before the function ran: some path reaches it from where
+// its key is known without passing an insert of that entry by the
+// function itself.
+func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
+	out := make([]bool, len(rels))
+	if len(rels) == 0 {
+		return out
+	}
+	g := newFlow(fi.fn, len(rels))
+	for i, r := range rels {
+		if r.whole || r.k == nil || r.k.Kind == kAny {
+			out[i] = true
+			continue
+		}
+		if r.k.portable() {
+			g.entry.set(i)
+		} else {
+			for _, instr := range keyPoints(fi, r.k) {
+				g.gen(instr.Block(), indexOf(instr), i)
+			}
+		}
+	}
+	for _, op := range fi.ops {
+		if op.kind != opInsert {
+			continue
+		}
+		mask := newBitset(len(rels))
+		for i, r := range rels {
+			if a.sameMap(op, r) && (op.fresh || op.k.Kind == kAny || same(op.k, r.k)) {
+				mask.set(i)
+			}
+		}
+		g.kill(op.block, op.index, mask)
+	}
+	g.solve()
+	for i, r := range rels {
+		if !out[i] && r.block != nil {
+			out[i] = g.stateAt(r.block, r.index, nil).has(i)
+		}
+	}
+	return out
 }
 
 // valueUses returns the instructions that use the value read from a map
@@ -579,7 +706,7 @@ func (a *checker) checkNeverRemoved() {
 			if op.kind != opInsert || !op.direct() || op.mapVar == nil || !a.noRemoval[op.mapVar] {
 				continue
 			}
-			if !a.tracked(fi, op) || isInitFunc(fn) {
+			if !a.tracked(fi, op) || !a.trackedByName(op) || isInitFunc(fn) {
 				continue
 			}
 			name := op.mapName

@@ -249,6 +249,15 @@ func (a *checker) tracked(fi *funcInfo, op *mapOp) bool {
 	return false
 }
 
+// trackedByName reports whether the map itself (not only its key) says it
+// holds per-request state: its name matches -maps, its declaration says
+// //mapleak:track, or -track-all is set. Rule 3 needs this stronger
+// signal: a map keyed by IDs may be a registry bounded by design.
+func (a *checker) trackedByName(op *mapOp) bool {
+	return a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) ||
+		op.mapName != "" && a.cfg.maps.MatchString(op.mapName)
+}
+
 // outer rewrites e, an expr in a closure, in terms of the enclosing
 // functions, as far as the closures' bindings allow.
 func (a *checker) outer(fi *funcInfo, e *expr) (*funcInfo, *expr) {
@@ -430,13 +439,14 @@ func (a *checker) sameMap(x, y *mapOp) bool {
 // addReleaseKills kills the bits of inserts at the operations that
 // release them, and at hand-offs of their keys.
 func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+	idx := newInsertIndex(inserts)
 	for _, r := range fi.ops {
 		if r.kind != opRelease || r.cond == condOnSuccess {
 			continue
 		}
 		mask := newBitset(len(inserts))
-		for i, ins := range inserts {
-			if a.releases(fi, r, ins) {
+		for _, i := range idx.candidates(r) {
+			if a.releases(fi, r, inserts[i]) {
 				mask.set(i)
 			}
 		}
@@ -444,13 +454,54 @@ func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 	}
 	for _, out := range fi.outs {
 		mask := newBitset(len(inserts))
-		for i, ins := range inserts {
-			if a.handsOff(out, ins.k) {
-				mask.set(i)
+		for _, k := range out.keys {
+			for _, i := range idx.byKey[k.String()] {
+				if a.handsOff(out, inserts[i].k) {
+					mask.set(i)
+				}
 			}
 		}
 		g.kill(out.block, out.index, mask)
 	}
+}
+
+// An insertIndex finds the inserts a release may concern without
+// comparing every release with every insert.
+type insertIndex struct {
+	byMap map[string][]int
+	byVar map[*types.Var][]int
+	byKey map[string][]int
+	fresh []int
+}
+
+func newInsertIndex(inserts []*mapOp) *insertIndex {
+	x := &insertIndex{byMap: make(map[string][]int), byVar: make(map[*types.Var][]int), byKey: make(map[string][]int)}
+	for i, ins := range inserts {
+		x.byMap[ins.m.String()] = append(x.byMap[ins.m.String()], i)
+		if ins.mapVar != nil {
+			x.byVar[ins.mapVar] = append(x.byVar[ins.mapVar], i)
+		}
+		x.byKey[ins.k.String()] = append(x.byKey[ins.k.String()], i)
+		if ins.fresh {
+			x.fresh = append(x.fresh, i)
+		}
+	}
+	return x
+}
+
+// candidates returns the inserts r may release, in increasing order.
+func (x *insertIndex) candidates(r *mapOp) []int {
+	var out []int
+	if r.anyMap {
+		out = append(slices.Clone(x.byKey[r.k.String()]), x.fresh...)
+	} else {
+		out = slices.Clone(x.byMap[r.m.String()])
+		if r.mapVar != nil {
+			out = append(out, x.byVar[r.mapVar]...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // handsOff reports whether a value leaving through out carries key k to

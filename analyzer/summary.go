@@ -67,6 +67,13 @@ func (e *effect) String() string {
 	return b.String()
 }
 
+// maxSummaryKeyDepth bounds the keys of summarized releases.
+const maxSummaryKeyDepth = 6
+
+// maxEffects bounds the effects of one summary: recursive functions
+// could otherwise grow them without end (f(x) calls f(x.next)).
+const maxEffects = 32
+
 // A ctorField says that a constructor stores Value (an expr over its
 // parameters) into field Field of the struct it returns.
 type ctorField struct {
@@ -247,12 +254,20 @@ func (a *checker) allocFields(fi *funcInfo, al *ssa.Alloc) []ctorField {
 func (a *checker) summarize(fi *funcInfo) *summary {
 	s := &summary{Ctor: a.ctorsOf[fi.fn]}
 	seen := make(map[string]bool)
+	var rels []*mapOp
 	for _, op := range fi.ops {
 		if op.kind != opRelease || op.anyMap || op.m == nil {
 			continue
 		}
-		if !op.m.portable() || !op.k.portable() {
+		if !op.m.portable() || !op.k.portable() || op.k.depth() > maxSummaryKeyDepth {
 			continue
+		}
+		rels = append(rels, op)
+	}
+	pre := a.preexisting(fi, rels)
+	for i, op := range rels {
+		if !pre[i] {
+			continue // rolls back the function's own insert
 		}
 		eff := &effect{
 			Map:      op.m,
@@ -273,7 +288,7 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 		if fi.isClosure {
 			eff.CondFree, eff.CondNonNil = a.freeNilCond(fi, op.block)
 		}
-		if k := eff.String(); !seen[k] {
+		if k := eff.String(); !seen[k] && len(s.Releases) < maxEffects {
 			seen[k] = true
 			s.Releases = append(s.Releases, eff)
 		}
@@ -289,9 +304,12 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 // free variables or globals that survive a successful return of fi, with
 // no wait for a reply in between.
 func (a *checker) insertEffects(fi *funcInfo) []*effect {
+	if isInitFunc(fi.fn) {
+		return nil // nobody calls it
+	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && op.m.portable() {
+		if op.kind == opInsert && op.m.portable() && !a.memoizing(fi, op) {
 			inserts = append(inserts, op)
 		}
 	}
@@ -311,7 +329,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	seen := make(map[string]bool)
 	for _, ret := range fi.returns {
 		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
-			if st.empty() || a.exitKind(fi, ret, pred) != exitSuccess {
+			if st.empty() || a.exitKind(fi, ret, pred, nil) != exitSuccess {
 				return
 			}
 			for i, ins := range inserts {
@@ -333,7 +351,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 					eff.Key = leaf(kAny, "", 0)
 					eff.Fresh = true
 				}
-				if k := eff.String(); !seen[k] {
+				if k := eff.String(); !seen[k] && len(out) < maxEffects {
 					seen[k] = true
 					out = append(out, eff)
 				}
