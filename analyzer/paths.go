@@ -406,3 +406,101 @@ func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
 	}
 	return false
 }
+
+// maySucceed reports whether ret, entered from pred, may report success:
+// it is not on a timeout or cancellation branch, and each error result may
+// be nil (return f() may; return errors.New(...), return errSentinel and
+// return err under err != nil do not).
+func (a *checker) maySucceed(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) bool {
+	b := ret.Block()
+	switch a.domKind(fi, b) {
+	case brTimeout, brCancel:
+		return false
+	}
+	results := fi.fn.Signature.Results()
+	hasErr := false
+	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
+		if !isErrorType(results.At(i).Type()) {
+			continue
+		}
+		hasErr = true
+		if !a.mayBeNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
+			return false
+		}
+	}
+	if !hasErr && a.domKind(fi, b) == brErr {
+		return false
+	}
+	return true
+}
+
+// mayBeNil reports whether the error v, used at instruction index of b
+// (entered from pred), may be nil.
+func (a *checker) mayBeNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
+	if depth > 8 {
+		return true
+	}
+	if pred != nil && nilOnEdge(v, pred, b) {
+		return true
+	}
+	switch v := v.(type) {
+	case *ssa.Const:
+		return v.Value == nil
+	case *ssa.MakeInterface:
+		return false
+	case *ssa.Call:
+		if callee := v.Call.StaticCallee(); callee != nil && callee.Pkg != nil {
+			switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
+			case "errors.New", "fmt.Errorf":
+				return false
+			}
+		}
+	case *ssa.UnOp:
+		if v.Op == token.MUL {
+			if _, ok := v.X.(*ssa.Global); ok {
+				return false // a sentinel error variable
+			}
+			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
+				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
+					return a.mayBeNil(fi, stored, sb, len(sb.Instrs), nil, live, depth+1)
+				}
+			}
+		}
+	case *ssa.Phi:
+		if pred != nil && v.Block() == b {
+			for i, p := range b.Preds {
+				if p == pred && i < len(v.Edges) {
+					return a.mayBeNil(fi, v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
+				}
+			}
+		}
+		for i, e := range v.Edges {
+			if e == v || i >= len(v.Block().Preds) {
+				continue
+			}
+			p := v.Block().Preds[i]
+			if live != nil && !live(p, v.Block()) {
+				continue
+			}
+			if nilOnEdge(e, p, v.Block()) || a.mayBeNil(fi, e, p, len(p.Instrs), nil, live, depth+1) {
+				return true
+			}
+		}
+		return false
+	}
+	return !a.knownNonNil(v, b)
+}
+
+// knownNonNil reports whether b lies on the non-nil edge of a branch on v.
+func (a *checker) knownNonNil(v ssa.Value, b *ssa.BasicBlock) bool {
+	for d := b; d != nil; d = d.Idom() {
+		if len(d.Preds) != 1 {
+			continue
+		}
+		p := d.Preds[0]
+		if len(p.Succs) == 2 && nilOnEdge(v, p, p.Succs[0]) != nilOnEdge(v, p, p.Succs[1]) && !nilOnEdge(v, p, d) {
+			return true
+		}
+	}
+	return false
+}

@@ -34,7 +34,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !a.memoizing(fi, op) {
+		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !a.memoizing(fi, op) && a.removedByKey(op) {
 			inserts = append(inserts, op)
 		}
 	}
@@ -77,7 +77,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 		}
 	}
 	a.addReleaseKills(fi, g, inserts)
-	g.edgeKill = a.closingKill(fi, inserts)
+	g.edgeKill = combineKills(a.closingKill(fi, inserts), a.failedCallKill(fi, inserts))
 	g.solve()
 
 	leaks := make([][]leak, len(inserts))
@@ -100,6 +100,12 @@ func (a *checker) checkInserts(fi *funcInfo) {
 				// An entry a helper made under its own key is the caller's
 				// to clean up only when it stops waiting for the reply.
 				if ins.fresh && kind == exitError {
+					continue
+				}
+				// Nothing that can fail runs between the insert and the
+				// return: the function records the entry and reports a
+				// result on purpose (return errSkip).
+				if ret.Block() == ins.block && !fallibleBetween(ins.block, ins.index, len(ins.block.Instrs)-1) {
 					continue
 				}
 				if !slices.ContainsFunc(leaks[i], func(l leak) bool { return l.ret == ret }) {
@@ -125,6 +131,164 @@ func (a *checker) checkInserts(fi *funcInfo) {
 		reported[key] = true
 		a.reportInsert(fi, ins, leaks[i])
 	}
+}
+
+// failedCallKill returns the edge kills for inserts made by helpers that
+// leave the entry only when they succeed: on the branch where the call's
+// error is non-nil, the helper did not leave it.
+func (a *checker) failedCallKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.BasicBlock) bitset {
+	masks := make(map[*ssa.BasicBlock]bitset)
+	for i, ins := range inserts {
+		call, ok := ins.instr.(*ssa.Call)
+		if !ok || ins.via == "" {
+			continue
+		}
+		for _, errVal := range errorResults(call) {
+			for _, b := range nonNilEdges(errVal) {
+				m := masks[b]
+				if m == nil {
+					m = newBitset(len(inserts))
+					masks[b] = m
+				}
+				m.set(i)
+			}
+		}
+	}
+	if len(masks) == 0 {
+		return nil
+	}
+	return func(p, s *ssa.BasicBlock) bitset { return masks[s] }
+}
+
+// errorResults returns the values of a call's error results.
+func errorResults(call *ssa.Call) []ssa.Value {
+	results := call.Call.Signature().Results()
+	if results.Len() == 1 {
+		if isErrorType(results.At(0).Type()) {
+			return []ssa.Value{call}
+		}
+		return nil
+	}
+	var out []ssa.Value
+	if call.Referrers() == nil {
+		return nil
+	}
+	for _, r := range *call.Referrers() {
+		if ex, ok := r.(*ssa.Extract); ok && ex.Index < results.Len() && isErrorType(results.At(ex.Index).Type()) {
+			out = append(out, ex)
+		}
+	}
+	return out
+}
+
+// nonNilEdges returns the single-predecessor blocks entered only when v
+// is non-nil: the true edge of v != nil, the false edge of v == nil, the
+// true edge of v == errSentinel.
+func nonNilEdges(v ssa.Value) []*ssa.BasicBlock {
+	var out []*ssa.BasicBlock
+	if v.Referrers() == nil {
+		return nil
+	}
+	for _, r := range *v.Referrers() {
+		cmp, ok := r.(*ssa.BinOp)
+		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
+			continue
+		}
+		other := cmp.Y
+		if other == v {
+			other = cmp.X
+		}
+		var nonNilOnTrue bool
+		switch {
+		case isNilConst(other):
+			nonNilOnTrue = cmp.Op == token.NEQ
+		case isSentinel(other) && cmp.Op == token.EQL:
+			nonNilOnTrue = true
+		default:
+			continue
+		}
+		for _, rr := range *cmp.Referrers() {
+			ifi, ok := rr.(*ssa.If)
+			if !ok {
+				continue
+			}
+			succ := ifi.Block().Succs[1]
+			if nonNilOnTrue {
+				succ = ifi.Block().Succs[0]
+			}
+			if len(succ.Preds) == 1 {
+				out = append(out, succ)
+			}
+		}
+	}
+	return out
+}
+
+// isSentinel reports whether v loads a package-level error variable.
+func isSentinel(v ssa.Value) bool {
+	u, ok := v.(*ssa.UnOp)
+	if !ok || u.Op != token.MUL {
+		return false
+	}
+	_, ok = u.X.(*ssa.Global)
+	return ok
+}
+
+// combineKills merges edge kill functions.
+func combineKills(fs ...func(p, s *ssa.BasicBlock) bitset) func(p, s *ssa.BasicBlock) bitset {
+	var live []func(p, s *ssa.BasicBlock) bitset
+	for _, f := range fs {
+		if f != nil {
+			live = append(live, f)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return nil
+	case 1:
+		return live[0]
+	}
+	return func(p, s *ssa.BasicBlock) bitset {
+		var out bitset
+		for _, f := range live {
+			if m := f(p, s); m != nil {
+				if out == nil {
+					out = m.clone()
+				} else {
+					out.or(m)
+				}
+			}
+		}
+		return out
+	}
+}
+
+// fallibleBetween reports whether an instruction of b between from and to
+// (exclusive) may fail or wait: a call (other than error constructors), a
+// receive, a select.
+func fallibleBetween(b *ssa.BasicBlock, from, to int) bool {
+	for i := from + 1; i < to && i < len(b.Instrs); i++ {
+		switch instr := b.Instrs[i].(type) {
+		case *ssa.Call:
+			if callee := instr.Call.StaticCallee(); callee != nil && callee.Pkg != nil {
+				switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
+				case "errors.New", "fmt.Errorf", "fmt.Sprintf":
+					continue
+				}
+			}
+			if _, ok := instr.Call.Value.(*ssa.Builtin); ok {
+				continue
+			}
+			return true
+		case *ssa.UnOp:
+			if instr.Op == token.ARROW {
+				return true
+			}
+		case *ssa.Select:
+			return true
+		}
+	}
+	return false
 }
 
 // closingKill returns the edge kills of closing markers for inserts.
@@ -329,95 +493,115 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 		return
 	}
 	n := len(groups)
-	g := newFlow(fi.fn, n)
-	asOp := func(grp *completerGroup) *mapOp {
-		return &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar}
-	}
-	for gi, grp := range groups {
-		if grp.k.portable() {
-			g.entry.set(gi)
-			continue
-		}
-		// The key is computed in the function: the entry is known from
-		// each computation of it on.
-		for _, instr := range keyPoints(fi, grp.k) {
-			g.gen(instr.Block(), indexOf(instr), gi)
-		}
-	}
-	// Kills: releases, hand-offs, re-inserts (the function keeps the entry
-	// on purpose), uses of the entry's value.
-	pseudo := make([]*mapOp, n)
-	for gi, grp := range groups {
-		pseudo[gi] = asOp(grp)
-	}
-	a.addReleaseKills(fi, g, pseudo)
-	absent := make(map[*ssa.BasicBlock]bitset)
-	addAbsent := func(b *ssa.BasicBlock, gi int) {
-		if b == nil || len(b.Preds) != 1 {
-			return
-		}
-		m := absent[b]
-		if m == nil {
-			m = newBitset(n)
-			absent[b] = m
-		}
-		m.set(gi)
-	}
-	for _, op := range fi.ops {
-		for gi, grp := range groups {
-			if !same(op.m, grp.m) && (op.mapVar == nil || op.mapVar != grp.rep.mapVar) {
-				continue
-			}
-			if !same(op.k, grp.k) {
-				continue
-			}
-			mask := newBitset(n)
-			mask.set(gi)
-			switch op.kind {
-			case opInsert:
-				g.kill(op.block, op.index, mask)
-			case opLookup:
-				for _, use := range valueUses(op.lookup) {
-					g.kill(use.Block(), indexOf(use), mask)
-				}
-				for _, b := range absentBlocks(op.lookup) {
-					addAbsent(b, gi)
-				}
-			}
-		}
-	}
-	// Branches on the key itself (rt != "", id == 0) decide that the
-	// entry is not this function's business.
-	for _, b := range fi.fn.Blocks {
-		if len(b.Instrs) == 0 {
-			continue
-		}
-		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
-		if !ok || len(b.Succs) != 2 {
-			continue
+	build := func(withUses bool) *flow {
+		g := newFlow(fi.fn, n)
+		asOp := func(grp *completerGroup) *mapOp {
+			return &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar}
 		}
 		for gi, grp := range groups {
-			if condMentionsKey(fi, ifi.Cond, grp.k, 0) {
-				addAbsent(b.Succs[0], gi)
-				addAbsent(b.Succs[1], gi)
+			if grp.k.portable() && !a.unstableKey(fi, grp.k) {
+				g.entry.set(gi)
+				continue
+			}
+			// The key is computed in the function: the entry is known from
+			// each computation of it on.
+			for _, instr := range keyPoints(fi, grp.k) {
+				g.gen(instr.Block(), indexOf(instr), gi)
 			}
 		}
-	}
-	closing := a.closingKill(fi, pseudo)
-	g.edgeKill = func(p, s *ssa.BasicBlock) bitset {
-		m := absent[s]
-		if closing != nil {
-			if c := closing(p, s); c != nil {
-				if m == nil {
-					return c
+		// Kills: releases, hand-offs, re-inserts (the function keeps the entry
+		// on purpose), uses of the entry's value.
+		pseudo := make([]*mapOp, n)
+		for gi, grp := range groups {
+			pseudo[gi] = asOp(grp)
+		}
+		a.addReleaseKills(fi, g, pseudo)
+		absent := make(map[*ssa.BasicBlock]bitset)
+		addAbsent := func(b *ssa.BasicBlock, gi int) {
+			if b == nil || len(b.Preds) != 1 {
+				return
+			}
+			m := absent[b]
+			if m == nil {
+				m = newBitset(n)
+				absent[b] = m
+			}
+			m.set(gi)
+		}
+		for _, op := range fi.ops {
+			for gi, grp := range groups {
+				if !same(op.m, grp.m) && (op.mapVar == nil || op.mapVar != grp.rep.mapVar) {
+					continue
 				}
-				m = m.clone()
-				m.or(c)
+				if !same(op.k, grp.k) {
+					continue
+				}
+				mask := newBitset(n)
+				mask.set(gi)
+				switch op.kind {
+				case opInsert:
+					g.kill(op.block, op.index, mask)
+				case opLookup:
+					if withUses {
+						for _, use := range valueUses(op.lookup) {
+							g.kill(use.Block(), indexOf(use), mask)
+						}
+					}
+					for _, b := range absentBlocks(op.lookup) {
+						addAbsent(b, gi)
+					}
+				}
 			}
 		}
-		return m
+		// Branches on the key itself (rt != "", id == 0) decide that the
+		// entry is not this function's business.
+		for _, b := range fi.fn.Blocks {
+			if len(b.Instrs) == 0 {
+				continue
+			}
+			ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+			if !ok || len(b.Succs) != 2 {
+				continue
+			}
+			for gi, grp := range groups {
+				if condMentionsKey(fi, ifi.Cond, grp.k, 0) {
+					addAbsent(b.Succs[0], gi)
+					addAbsent(b.Succs[1], gi)
+				}
+			}
+		}
+		closing := a.closingKill(fi, pseudo)
+		g.edgeKill = func(p, s *ssa.BasicBlock) bitset {
+			m := absent[s]
+			if closing != nil {
+				if c := closing(p, s); c != nil {
+					if m == nil {
+						return c
+					}
+					m = m.clone()
+					m.or(c)
+				}
+			}
+			return m
+		}
+		g.solve()
+		return g
 	}
-	g.solve()
+	// A completer releases the entry on every successful path that knows
+	// the key (or keeps it by re-inserting it or handing it off): a
+	// function that releases it on one case of a dispatch only is not one.
+	disqualified := make([]bool, n)
+	qual := build(false)
+	for _, ret := range fi.returns {
+		a.forEachArrival(qual, ret, func(pred *ssa.BasicBlock, st bitset) {
+			for gi := range groups {
+				if st.has(gi) && a.maySucceed(fi, ret, pred, qual.liveBit(gi)) {
+					disqualified[gi] = true
+				}
+			}
+		})
+	}
+	g := build(true)
 	type hit struct {
 		ret  *ssa.Return
 		kind exitKind
@@ -432,7 +616,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 				return
 			}
 			for gi := range groups {
-				if !st.has(gi) {
+				if !st.has(gi) || disqualified[gi] {
 					continue
 				}
 				kind := a.exitKind(fi, ret, pred, g.liveBit(gi))
@@ -540,7 +724,7 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 			out[i] = true
 			continue
 		}
-		if r.k.portable() {
+		if r.k.portable() && !a.unstableKey(fi, r.k) {
 			g.entry.set(i)
 		} else {
 			for _, instr := range keyPoints(fi, r.k) {
@@ -688,6 +872,19 @@ func condMentionsKey(fi *funcInfo, cond ssa.Value, k *expr, depth int) bool {
 	return false
 }
 
+// removedByKey reports whether the package removes single entries from
+// op's map somewhere (delete, sync.Map Delete, a releasing helper). A map
+// of this package that is only ever filled (or emptied wholesale) is a
+// table, not per-request state, and failure paths do not leak from it;
+// rule 3 covers the ones named like per-request state.
+func (a *checker) removedByKey(op *mapOp) bool {
+	v := op.mapVar
+	if v == nil || v.Pkg() != a.pass.Pkg || v.Exported() {
+		return true
+	}
+	return a.keyRemoved[v]
+}
+
 // neverRemoved reports whether rule 3 covers op's map, in which case the
 // other rules stay quiet about it.
 func (a *checker) neverRemoved(op *mapOp) bool {
@@ -738,6 +935,7 @@ func isInitFunc(fn *ssa.Function) bool {
 // sight.
 func (a *checker) computeNoRemoval() {
 	a.noRemoval = make(map[*types.Var]bool)
+	a.keyRemoved = make(map[*types.Var]bool)
 	inserted := make(map[*types.Var]bool)
 	removed := make(map[*types.Var]bool)
 	var removedTypes []types.Type
@@ -750,6 +948,9 @@ func (a *checker) computeNoRemoval() {
 					inserted[op.mapVar] = true
 				}
 			case opRelease:
+				if op.mapVar != nil && !op.whole && !op.anyMap {
+					a.keyRemoved[op.mapVar] = true
+				}
 				switch {
 				case op.anyMap:
 					anyCleanup = true

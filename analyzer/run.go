@@ -38,8 +38,9 @@ type checker struct {
 	closingFlags     map[*types.Var][]*types.Var // bool field set when these maps are emptied
 	closingChans     map[*types.Var][]*types.Var // channel field closed when these maps are emptied
 
-	noRemoval map[*types.Var]bool       // maps rule 3 reports
-	locks     map[*funcInfo]*lockStates // lock states, computed on demand
+	noRemoval  map[*types.Var]bool       // maps rule 3 reports
+	keyRemoved map[*types.Var]bool       // maps the package deletes single entries from
+	locks      map[*funcInfo]*lockStates // lock states, computed on demand
 
 	findings []*finding
 }

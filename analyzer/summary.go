@@ -262,6 +262,9 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 		if !op.m.portable() || !op.k.portable() || op.k.depth() > maxSummaryKeyDepth {
 			continue
 		}
+		if !op.whole && op.k.Kind != kAny && a.unstableKey(fi, op.k) {
+			continue // a key the caller cannot name (c.nextID(), c.cur after c.cur++)
+		}
 		rels = append(rels, op)
 	}
 	pre := a.preexisting(fi, rels)
@@ -392,7 +395,8 @@ func lookupFieldOf(a *checker, fi *funcInfo, k *expr) *types.Var {
 	return lookupField(t, k.Name)
 }
 
-// storedFields returns the fields fi's function writes.
+// storedFields returns the fields fi's function writes: stored into, or
+// whose address it passes to a call (Decode(&c.resp)).
 func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
 	if fi.stored != nil {
 		return fi.stored
@@ -400,11 +404,24 @@ func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
 	fi.stored = make(map[*types.Var]bool)
 	for _, b := range fi.fn.Blocks {
 		for _, instr := range b.Instrs {
-			if st, ok := instr.(*ssa.Store); ok {
-				if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
+			switch instr := instr.(type) {
+			case *ssa.Store:
+				if fa, ok := instr.Addr.(*ssa.FieldAddr); ok {
 					if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
 						fi.stored[v] = true
 					}
+				}
+			case ssa.CallInstruction:
+				for _, arg := range instr.Common().Args {
+					if fa, ok := arg.(*ssa.FieldAddr); ok {
+						if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
+							fi.stored[v] = true
+						}
+					}
+				}
+				// A method called on a field's address (c.resp.reset()).
+				if instr.Common().IsInvoke() {
+					continue
 				}
 			}
 		}

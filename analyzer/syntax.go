@@ -140,7 +140,14 @@ func shortMapName(e ast.Expr) string {
 // keyNames returns the names a key expression is known by: identifiers,
 // fields and methods it is made of, and the named types involved
 // (req.ID -> ID; respToken(inbox) -> respToken, inbox; QueryID(s) -> QueryID, s).
+//
+// A key whose type cannot be an ID (a pointer, channel, function,
+// interface, map or slice: *ast.Ident is an identifier node, not a
+// request ID) has no names.
 func keyNames(e ast.Expr, info *types.Info) []string {
+	if tv, ok := info.Types[e]; ok && !idLikeType(tv.Type) {
+		return nil
+	}
 	var names []string
 	add := func(n string) {
 		if n != "" && n != "_" {
@@ -209,6 +216,27 @@ func keyNames(e ast.Expr, info *types.Info) []string {
 	}
 	walk(e, 0)
 	return names
+}
+
+// idLikeType reports whether values of t can be request IDs: strings,
+// numbers, byte arrays (UUIDs), and structs of those.
+func idLikeType(t types.Type) bool {
+	switch u := typeparamCore(t).(type) {
+	case *types.Basic:
+		return u.Info()&(types.IsString|types.IsInteger) != 0
+	case *types.Array:
+		return idLikeType(u.Elem())
+	case *types.Struct:
+		for i := 0; i < u.NumFields(); i++ {
+			if !idLikeType(u.Field(i).Type()) {
+				return false
+			}
+		}
+		return u.NumFields() > 0
+	case nil:
+		return true // a type parameter without a core type
+	}
+	return false
 }
 
 // enclosingFuncDecl returns the function declaration containing pos.
