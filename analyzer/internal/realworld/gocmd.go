@@ -199,15 +199,21 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
-// formatBytes prints n in GiB or MiB.
+// formatBytes prints n in GiB, MiB or bytes, with at most two decimals.
 func formatBytes(n int64) string {
+	trim := func(v float64) string {
+		s := strconv.FormatFloat(v, 'f', 2, 64)
+		return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+	}
 	switch {
 	case n == 0:
 		return "0"
 	case n >= 1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', -1, 64) + "GiB"
+		return trim(float64(n)/(1<<30)) + "GiB"
+	case n >= 1<<20:
+		return trim(float64(n)/(1<<20)) + "MiB"
 	default:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + "MiB"
+		return strconv.FormatInt(n, 10) + "B"
 	}
 }
 
