@@ -24,9 +24,13 @@ func TestErrPath(t *testing.T) {
 }
 
 func TestFamilies(t *testing.T) {
-	for _, pkg := range []string{"timeouts", "loops", "switches", "defers"} {
+	for _, pkg := range []string{"timeouts", "loops", "switches", "defers", "helpers", "handoff", "completer"} {
 		t.Run(pkg, func(t *testing.T) {
 			analysistest.Run(t, testdata(), analyzer.Analyzer, pkg)
 		})
 	}
+}
+
+func TestFacts(t *testing.T) {
+	analysistest.Run(t, testdata(), analyzer.Analyzer, "facts/lib", "facts/user")
 }

@@ -503,7 +503,7 @@ func (a *checker) applyCallee(fi *funcInfo, instr ssa.Instruction, callee *ssa.F
 	if sum == nil {
 		return
 	}
-	a.applySummary(fi, instr, sum, shortFuncName(callee), params, frees, nil, mode, add)
+	a.applySummary(fi, instr, sum, shortFuncName(callee), params, frees, args, nil, mode, add)
 }
 
 // applyMakeClosure applies the summary of a closure called, deferred or
@@ -518,11 +518,13 @@ func (a *checker) applyMakeClosure(fi *funcInfo, instr ssa.Instruction, mc *ssa.
 	if isBoundWrapper(fn) {
 		if m, ok := fn.Object().(*types.Func); ok && m != nil && len(mc.Bindings) == 1 {
 			params := []*expr{c.of(mc.Bindings[0])}
+			argVals := []ssa.Value{mc.Bindings[0]}
 			for _, arg := range args {
 				params = append(params, c.of(arg))
+				argVals = append(argVals, arg)
 			}
 			if sum := a.summaryOfObj(m); sum != nil {
-				a.applySummary(fi, instr, sum, m.Name(), params, nil, nil, mode, add)
+				a.applySummary(fi, instr, sum, m.Name(), params, nil, argVals, nil, mode, add)
 			}
 		}
 		return
@@ -536,7 +538,7 @@ func (a *checker) applyMakeClosure(fi *funcInfo, instr ssa.Instruction, mc *ssa.
 		frees[j] = c.of(bv)
 	}
 	if sum := a.summaryOf(fn); sum != nil {
-		a.applySummary(fi, instr, sum, "", params, frees, mc.Bindings, mode, add)
+		a.applySummary(fi, instr, sum, "", params, frees, args, mc.Bindings, mode, add)
 	}
 }
 
@@ -549,14 +551,17 @@ func (a *checker) applyClosureValue(fi *funcInfo, b *ssa.BasicBlock, i int, inst
 	case *ssa.Function:
 		if v.Parent() != nil || v.Synthetic == "" {
 			if sum := a.summaryOf(v); sum != nil {
-				a.applySummary(fi, instr, sum, shortFuncName(v), nil, nil, nil, modeHandoff, add)
+				a.applySummary(fi, instr, sum, shortFuncName(v), nil, nil, nil, nil, modeHandoff, add)
 			}
 		}
 	}
 }
 
 // applySummary adds the operations a summary describes.
-func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary, via string, params, frees []*expr, bindings []ssa.Value, mode callMode, add func(*mapOp)) {
+//
+// argVals are the SSA values of params and bindings those of frees: they
+// give the operations their key value and syntax.
+func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary, via string, params, frees []*expr, argVals, bindings []ssa.Value, mode callMode, add func(*mapOp)) {
 	for _, eff := range sum.Releases {
 		m := subst(eff.Map, params, frees, a.ctorField)
 		k := subst(eff.Key, params, frees, a.ctorField)
@@ -564,6 +569,7 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 			continue
 		}
 		op := &mapOp{kind: opRelease, m: m, k: k, whole: eff.Whole, abandon: eff.Abandon, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		op.keyVal, op.keyAST = a.argFor(instr, k, params, frees, argVals, bindings)
 		if via == "" {
 			op.via = eff.Via
 		}
@@ -594,12 +600,40 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 			continue
 		}
 		op := &mapOp{kind: opInsert, m: m, k: k, fresh: eff.Fresh, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		op.keyVal, op.keyAST = a.argFor(instr, k, params, frees, argVals, bindings)
 		if via == "" {
 			op.via = eff.Via
 		}
 		a.describeMap(fi, op)
 		add(op)
 	}
+}
+
+// argFor finds the argument (or captured variable) of a call that is the
+// key k, with its syntax when it is a call argument.
+func (a *checker) argFor(instr ssa.Instruction, k *expr, params, frees []*expr, argVals, bindings []ssa.Value) (ssa.Value, ast.Expr) {
+	for j, p := range params {
+		if j < len(argVals) && same(p, k) {
+			var syn ast.Expr
+			if call := a.syn.calls[callPos(instr)]; call != nil {
+				shift := len(argVals) - len(call.Args)
+				if j-shift >= 0 && j-shift < len(call.Args) {
+					syn = call.Args[j-shift]
+				} else if j == 0 && shift == 1 {
+					if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+						syn = sel.X
+					}
+				}
+			}
+			return argVals[j], syn
+		}
+	}
+	for j, f := range frees {
+		if j < len(bindings) && same(f, k) {
+			return bindings[j], nil
+		}
+	}
+	return nil, nil
 }
 
 // isNamedErrorResult reports whether v is the cell of a named result of

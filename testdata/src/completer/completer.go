@@ -1,0 +1,141 @@
+// Package completer holds rule 2 fixtures: a function that releases an
+// entry on some paths and fails on another without releasing it.
+package completer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+)
+
+type call struct {
+	ch    chan []byte
+	parts int
+}
+
+type Response struct {
+	ID      uint64
+	Partial bool
+	Body    []byte
+}
+
+type Client struct {
+	mu      sync.Mutex
+	pending map[uint64]*call
+}
+
+var errBadBody = errors.New("bad body")
+
+func check(b []byte) error { return nil }
+
+// The success path delivers and deletes; the invalid-body path returns
+// with the entry still there.
+func (c *Client) handle(resp *Response) error {
+	if err := check(resp.Body); err != nil {
+		return err // want `pending\[resp.ID\] is not deleted when returning here \(error path\); on other paths it is deleted at completer.go:40`
+	}
+	c.mu.Lock()
+	cl := c.pending[resp.ID]
+	delete(c.pending, resp.ID)
+	c.mu.Unlock()
+	if cl != nil {
+		cl.ch <- resp.Body
+	}
+	return nil
+}
+
+// clean: a streaming handler keeps the entry while it forwards partial
+// responses.
+func (c *Client) handleStream(resp *Response) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.pending[resp.ID]
+	if !ok {
+		return errors.New("unknown id")
+	}
+	if resp.Partial {
+		cl.parts++
+		if err := check(resp.Body); err != nil {
+			return err
+		}
+		cl.ch <- resp.Body
+		return nil
+	}
+	delete(c.pending, resp.ID)
+	close(cl.ch)
+	return nil
+}
+
+// clean: the entry was found absent (comma-ok).
+func (c *Client) handleUnknown(resp *Response) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.pending[resp.ID]
+	if !ok {
+		return errors.New("unknown id")
+	}
+	delete(c.pending, resp.ID)
+	cl.ch <- resp.Body
+	return nil
+}
+
+// clean: the path decided on the key itself.
+func (c *Client) handleZero(resp *Response) error {
+	if resp.ID == 0 {
+		return errors.New("response without id")
+	}
+	c.mu.Lock()
+	delete(c.pending, resp.ID)
+	c.mu.Unlock()
+	return nil
+}
+
+// clean: a waiter that deletes only when it gives up is not a completer;
+// on success the reply handler has deleted the entry already.
+func (c *Client) await(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
+	select {
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	case b := <-ch:
+		if err := check(b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
+// clean: a dispatcher that releases the entry for one kind of message
+// only is not its completer.
+func (c *Client) dispatch(kind int, resp *Response) error {
+	switch kind {
+	case 1:
+		delete(c.pending, resp.ID)
+		return nil
+	case 2:
+		return nil
+	default:
+		return errors.New("unknown kind")
+	}
+}
+
+// The key is decoded from the message: only paths that know it count, and
+// the decode error returns before it is known. The invalid-body path after
+// it leaks.
+func (c *Client) handleRaw(data []byte) error {
+	var resp Response
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return err
+	}
+	id := resp.ID
+	if err := check(resp.Body); err != nil {
+		return err // want `pending\[id\] is not deleted when returning here \(error path\); on other paths it is deleted at completer.go:138`
+	}
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+	return nil
+}

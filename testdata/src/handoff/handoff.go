@@ -1,0 +1,154 @@
+// Package handoff holds fixtures where the key is handed off to code that
+// releases it later.
+package handoff
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+type call struct {
+	id     string
+	cancel func()
+}
+
+type Client struct {
+	mu       sync.Mutex
+	pending  map[string]*call
+	expired  chan string
+	timeouts chan *timeout
+	closed   bool
+	done     chan struct{}
+}
+
+type timeout struct{ id string }
+
+func (c *Client) write(id string) error { return nil }
+
+func (c *Client) remove(id string) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// expire releases the entry when the context ends.
+func (c *Client) expire(ctx context.Context, id string) {
+	<-ctx.Done()
+	c.remove(id)
+}
+
+// clean: a goroutine started on the path releases the entry later.
+func (c *Client) startGoroutine(ctx context.Context, id string) error {
+	c.pending[id] = &call{id: id}
+	go c.expire(ctx, id)
+	return c.write(id)
+}
+
+// clean: a goroutine closure releases the entry later.
+func (c *Client) startClosure(ctx context.Context, id string) error {
+	c.pending[id] = &call{id: id}
+	go func() {
+		<-ctx.Done()
+		c.remove(id)
+	}()
+	return c.write(id)
+}
+
+// clean: time.AfterFunc releases the entry later.
+func (c *Client) startTimer(id string, d time.Duration) error {
+	c.pending[id] = &call{id: id}
+	time.AfterFunc(d, func() { c.remove(id) })
+	return c.write(id)
+}
+
+// clean: the closure that releases the entry is stored for later.
+func (c *Client) startStored(id string) error {
+	cl := &call{id: id}
+	c.pending[id] = cl
+	cl.cancel = func() { c.remove(id) }
+	return c.write(id)
+}
+
+// clean: the key is sent to the package's expiry loop, which deletes it.
+func (c *Client) startChannel(id string) error {
+	c.pending[id] = &call{id: id}
+	if err := c.write(id); err != nil {
+		c.expired <- id
+		return err
+	}
+	return nil
+}
+
+// clean: a struct carrying the key is sent to the loop that reads it back.
+func (c *Client) startStruct(id string) error {
+	c.pending[id] = &call{id: id}
+	if err := c.write(id); err != nil {
+		c.timeouts <- &timeout{id: id}
+		return err
+	}
+	return nil
+}
+
+// expiryLoop is the release code reading keys back from channels.
+func (c *Client) expiryLoop() {
+	for {
+		select {
+		case id := <-c.expired:
+			c.remove(id)
+		case t := <-c.timeouts:
+			c.remove(t.id)
+		}
+	}
+}
+
+// A goroutine that does not release does not help.
+func (c *Client) startUnrelated(ctx context.Context, id string) error {
+	c.pending[id] = &call{id: id} // want `pending\[id\] is not deleted when returning at handoff.go:109 \(error path\)`
+	go func() { <-ctx.Done() }()
+	return c.write(id)
+}
+
+// close empties the map and marks the client closed.
+func (c *Client) close() {
+	c.mu.Lock()
+	c.closed = true
+	for id := range c.pending {
+		delete(c.pending, id)
+	}
+	close(c.done)
+	c.mu.Unlock()
+}
+
+// clean: once closed, close() has emptied the map.
+func (c *Client) startClosed(id string) error {
+	c.mu.Lock()
+	c.pending[id] = &call{id: id}
+	c.mu.Unlock()
+	err := c.write(id)
+	if err != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return err
+		}
+		delete(c.pending, id)
+		return err
+	}
+	return nil
+}
+
+// clean: the done channel is closed by close(), which empties the map.
+func (c *Client) wait(id string, ch chan string) (string, error) {
+	c.pending[id] = &call{id: id}
+	if err := c.write(id); err != nil {
+		c.remove(id)
+		return "", err
+	}
+	select {
+	case <-c.done:
+		return "", context.Canceled
+	case r := <-ch:
+		return r, nil
+	}
+}
