@@ -24,7 +24,7 @@ func TestErrPath(t *testing.T) {
 }
 
 func TestFamilies(t *testing.T) {
-	for _, pkg := range []string{"timeouts", "loops", "switches", "defers", "helpers", "handoff", "completer"} {
+	for _, pkg := range []string{"timeouts", "loops", "switches", "defers", "helpers", "handoff", "completer", "syncmap", "generics", "reassign", "locals", "caches", "directives", "noreturn", "neverremoved", "keyident", "closures", "dino", "dinofixed"} {
 		t.Run(pkg, func(t *testing.T) {
 			analysistest.Run(t, testdata(), analyzer.Analyzer, pkg)
 		})

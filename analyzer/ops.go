@@ -322,13 +322,20 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 		case "delete":
 			if len(args) == 2 && isMap(args[0].Type()) {
 				op := &mapOp{kind: opRelease, m: c.of(args[0]), k: c.of(args[1]), mapType: args[0].Type(), keyVal: args[1]}
-				op.whole = isRangeKey(args[0], args[1], c)
+				rng := rangeOfKey(args[0], args[1], c)
+				op.whole = rng != nil
 				if call := a.syn.calls[instr.Pos()]; call != nil && len(call.Args) == 2 {
 					op.mapAST, op.keyAST = call.Args[0], call.Args[1]
 				}
 				a.markMode(op, mode)
 				a.describeMap(fi, op)
 				add(op)
+				if rng != nil && mode == modeCall {
+					// `for k := range m { delete(m, k) }` empties m: the
+					// release takes effect where the loop starts, even on
+					// paths that would skip its (non-empty) body.
+					op.instr, op.block, op.index = rng, rng.Block(), indexOf(rng)
+				}
 			}
 		case "clear":
 			if len(args) == 1 && isMap(args[0].Type()) {
@@ -770,22 +777,22 @@ func lookupField(t types.Type, name string) *types.Var {
 	return nil
 }
 
-// isRangeKey reports whether key is the key of a range loop over the same
-// map: `for k := range m { delete(m, k) }` clears m.
-func isRangeKey(m, key ssa.Value, c *canonicalizer) bool {
+// rangeOfKey returns the range loop over map m whose key is key, if any:
+// `for k := range m { delete(m, k) }` clears m.
+func rangeOfKey(m, key ssa.Value, c *canonicalizer) *ssa.Range {
 	ex, ok := key.(*ssa.Extract)
 	if !ok || ex.Index != 1 {
-		return false
+		return nil
 	}
 	next, ok := ex.Tuple.(*ssa.Next)
 	if !ok {
-		return false
+		return nil
 	}
 	rng, ok := next.Iter.(*ssa.Range)
-	if !ok {
-		return false
+	if !ok || !same(c.of(rng.X), c.of(m)) {
+		return nil
 	}
-	return same(c.of(rng.X), c.of(m))
+	return rng
 }
 
 // Type helpers.

@@ -140,7 +140,19 @@ func (a *checker) failedCallKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.
 	masks := make(map[*ssa.BasicBlock]bitset)
 	for i, ins := range inserts {
 		call, ok := ins.instr.(*ssa.Call)
-		if !ok || ins.via == "" {
+		if !ok {
+			continue
+		}
+		if ins.via == "" {
+			// LoadOrStore inserts only when it did not load.
+			for _, b := range loadedEdges(call) {
+				m := masks[b]
+				if m == nil {
+					m = newBitset(len(inserts))
+					masks[b] = m
+				}
+				m.set(i)
+			}
 			continue
 		}
 		for _, errVal := range errorResults(call) {
@@ -158,6 +170,28 @@ func (a *checker) failedCallKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.
 		return nil
 	}
 	return func(p, s *ssa.BasicBlock) bitset { return masks[s] }
+}
+
+// loadedEdges returns the blocks entered only when a sync.Map LoadOrStore
+// found an existing entry (and so inserted nothing).
+func loadedEdges(call *ssa.Call) []*ssa.BasicBlock {
+	callee := call.Call.StaticCallee()
+	if callee == nil || callee.Name() != "LoadOrStore" || call.Referrers() == nil {
+		return nil
+	}
+	var out []*ssa.BasicBlock
+	for _, r := range *call.Referrers() {
+		ex, ok := r.(*ssa.Extract)
+		if !ok || ex.Index != 1 || ex.Referrers() == nil {
+			continue
+		}
+		for _, rr := range *ex.Referrers() {
+			if ifi, ok := rr.(*ssa.If); ok && len(ifi.Block().Succs[0].Preds) == 1 {
+				out = append(out, ifi.Block().Succs[0])
+			}
+		}
+	}
+	return out
 }
 
 // errorResults returns the values of a call's error results.
