@@ -75,14 +75,22 @@ func (a *checker) solveLocks(fi *funcInfo) *lockStates {
 	}
 	byInstr := lockOpsByInstr(fi)
 	out := make([]map[string]lockState, len(blocks))
-	ls.in[0] = map[string]lockState{}
+	// A function that locks a mutex itself does not run with it held (it
+	// would deadlock): the mutex is free at entry. Others are unknown.
+	entry := map[string]lockState{}
+	for _, lo := range fi.locks {
+		if lo.lock && !lo.deferred {
+			entry[lo.mu] = lockFree
+		}
+	}
+	ls.in[0] = entry
 	queue := []*ssa.BasicBlock{blocks[0]}
 	for steps := 0; len(queue) > 0 && steps < 20*len(blocks)+100; steps++ {
 		b := queue[0]
 		queue = queue[1:]
 		var in map[string]lockState
 		if b.Index == 0 {
-			in = map[string]lockState{}
+			in = entry
 		} else {
 			for _, p := range b.Preds {
 				po := out[p.Index]
