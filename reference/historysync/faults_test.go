@@ -489,3 +489,36 @@ func TestUnknownRoom(t *testing.T) {
 	assert.Zero(t, e.syncer.Stats().CursorResets)
 	e.requireIdle()
 }
+
+// TestFakeClockDrivesTimeoutsAndBackoff: with WithClock, page timeouts and
+// retry backoff follow the clock, not the wall: an hour-long timeout and
+// minute-long backoffs pass in an instant.
+func TestFakeClockDrivesTimeoutsAndBackoff(t *testing.T) {
+	clock := newFakeClock(base)
+	e := newEnv(t, nil, WithClock(clock), WithPageTimeout(time.Hour),
+		WithRetry(RetryPolicy{MaxAttempts: 3, BaseDelay: time.Minute, MaxDelay: time.Minute}))
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{Silence: true})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.syncer.CatchUp(e.ctx, a)
+		done <- err
+	}()
+	for attempt := 1; attempt <= 3; attempt++ {
+		require.NoError(t, e.srv.WaitQueries(e.ctx, attempt))
+		// The query is in flight with its page timer armed.
+		require.Eventually(t, func() bool { return clock.Pending() >= 1 }, testTimeout, time.Millisecond)
+		clock.Advance(time.Hour)
+		if attempt < 3 {
+			// The backoff timer (a minute at most) is armed next.
+			require.Eventually(t, func() bool { return e.syncer.Stats().Timeouts == uint64(attempt) && clock.Pending() >= 1 }, testTimeout, time.Millisecond)
+			clock.Advance(time.Minute)
+		}
+	}
+	require.ErrorIs(t, <-done, ErrPageTimeout)
+	st := e.syncer.Stats()
+	assert.EqualValues(t, 3, st.Timeouts)
+	assert.EqualValues(t, 2, st.Retries)
+	e.requireIdle()
+}
