@@ -116,7 +116,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	}
 	reported := make(map[string]bool)
 	for i, ins := range inserts {
-		if len(leaks[i]) == 0 {
+		if len(leaks[i]) == 0 || a.cleanedByCallers(fi, ins) {
 			continue
 		}
 		sort.Slice(leaks[i], func(x, y int) bool { return leaks[i][x].ret.Pos() < leaks[i][y].ret.Pos() })
@@ -323,6 +323,103 @@ func fallibleBetween(b *ssa.BasicBlock, from, to int) bool {
 		}
 	}
 	return false
+}
+
+// cleanedByCallers reports whether every caller of fi's function (an
+// unexported function of this package, called only directly) releases the
+// entry of ins after the call on every path: the callee may leave it on
+// its failing returns, as writeRequest does for doRequest's cleanup.
+func (a *checker) cleanedByCallers(fi *funcInfo, ins *mapOp) bool {
+	fn := fi.fn
+	obj, ok := fn.Object().(*types.Func)
+	if !ok || obj == nil || fn.Parent() != nil || reachableFromOutside(obj) {
+		return false
+	}
+	if !ins.m.portable() || ins.m.mentionsFree() {
+		return false
+	}
+	sites := a.callSitesOf(fn)
+	if len(sites) == 0 {
+		return false
+	}
+	key := ins.k
+	if !key.portable() || a.unstableKey(fi, key) {
+		key = leaf(kAny, "", 0)
+	}
+	for _, site := range sites {
+		cfi := a.infos[site.Parent()]
+		if cfi == nil {
+			return false
+		}
+		common := site.Common()
+		params := make([]*expr, len(common.Args))
+		for j, arg := range common.Args {
+			params[j] = cfi.canon.of(arg)
+		}
+		m := subst(ins.m, params, nil, a.ctorField)
+		k := subst(key, params, nil, a.ctorField)
+		if m == nil || k == nil {
+			return false
+		}
+		pseudo := &mapOp{kind: opInsert, m: m, k: k, fresh: k.Kind == kAny, instr: site, block: site.Block(), index: indexOf(site)}
+		pseudo.mapVar = a.classOf(cfi, m)
+		g := newFlow(cfi.fn, 1)
+		g.gen(pseudo.block, pseudo.index, 0)
+		a.addReleaseKills(cfi, g, []*mapOp{pseudo})
+		g.solve()
+		for _, ret := range cfi.returns {
+			leaks := false
+			a.forEachArrival(g, ret, func(_ *ssa.BasicBlock, st bitset) {
+				if st.has(0) {
+					leaks = true
+				}
+			})
+			if leaks {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// callSitesOf returns the calls of fn in the package, or nil if fn is also
+// used as a value (called from places the analysis cannot list).
+func (a *checker) callSitesOf(fn *ssa.Function) []ssa.CallInstruction {
+	if a.sites == nil {
+		a.sites = make(map[*ssa.Function][]ssa.CallInstruction)
+		a.escapedFuncs = make(map[*ssa.Function]bool)
+		for _, f := range a.funcs {
+			for _, b := range f.Blocks {
+				for _, instr := range b.Instrs {
+					if call, ok := instr.(ssa.CallInstruction); ok {
+						if callee := call.Common().StaticCallee(); callee != nil {
+							if o := callee.Origin(); o != nil {
+								callee = o
+							}
+							a.sites[callee] = append(a.sites[callee], call)
+						}
+					}
+					for _, op := range instr.Operands(nil) {
+						if op == nil {
+							continue
+						}
+						g, ok := (*op).(*ssa.Function)
+						if !ok {
+							continue
+						}
+						if call, isCall := instr.(ssa.CallInstruction); isCall && call.Common().Value == ssa.Value(g) {
+							continue
+						}
+						a.escapedFuncs[g] = true
+					}
+				}
+			}
+		}
+	}
+	if a.escapedFuncs[fn] {
+		return nil
+	}
+	return a.sites[fn]
 }
 
 // closingKill returns the edge kills of closing markers for inserts.

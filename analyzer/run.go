@@ -42,6 +42,9 @@ type checker struct {
 	keyRemoved map[*types.Var]bool       // maps the package deletes single entries from
 	locks      map[*funcInfo]*lockStates // lock states, computed on demand
 
+	sites        map[*ssa.Function][]ssa.CallInstruction // static calls of each function
+	escapedFuncs map[*ssa.Function]bool                  // functions also used as values
+
 	findings []*finding
 }
 

@@ -116,3 +116,34 @@ func (c *Client) queryRecursive(id string) error {
 }
 
 var errUnused = errors.New("unused")
+
+func (c *Client) cleanup(id string, err error) {
+	if err != nil {
+		c.forget(id)
+	}
+}
+
+// register leaves the entry behind when send fails, but its only caller
+// always cleans up after it.
+// clean: every caller releases the entry after the call.
+func (c *Client) register(id string) error {
+	c.queries[id] = 0
+	return c.send(id)
+}
+
+// clean: the caller of register cleans up on every path.
+func (c *Client) do(id string) {
+	err := c.register(id)
+	c.cleanup(id, err)
+}
+
+// registerLoose has a caller that does not clean up.
+func (c *Client) registerLoose(id string) error {
+	c.queries[id] = 0 // want `queries\[id\] is not deleted when returning at helpers.go:143 \(error path\)`
+	return c.send(id)
+}
+
+// clean: the caller of registerLoose returns its error without cleaning up.
+func (c *Client) doLoose(id string) error {
+	return c.registerLoose(id)
+}
