@@ -18,29 +18,34 @@
 // into such a map to the function's returns and reports the paths that
 // leave the entry behind.
 //
-// For example:
+// For example, in
 //
-//	func (c *Client) Call(ctx context.Context, req *Request) (*Response, error) {
-//		ch := make(chan *Response, 1)
-//		c.mu.Lock()
-//		c.pending[req.ID] = ch // pending[req.ID] is not deleted when returning at client.go:8 (error path)
-//		c.mu.Unlock()
-//		if err := c.conn.Write(req); err != nil {
+//	type Client struct {
+//		conn    interface{ Write(id uint64) error }
+//		pending map[uint64]chan []byte // replies by request ID
+//	}
+//
+//	func (c *Client) Call(ctx context.Context, id uint64) ([]byte, error) {
+//		ch := make(chan []byte, 1)
+//		c.pending[id] = ch
+//		if err := c.conn.Write(id); err != nil {
 //			return nil, err
 //		}
 //		select {
-//		case resp := <-ch:
-//			return resp, nil
+//		case reply := <-ch:
+//			return reply, nil
 //		case <-ctx.Done():
-//			c.mu.Lock()
-//			delete(c.pending, req.ID)
-//			c.mu.Unlock()
 //			return nil, ctx.Err()
 //		}
 //	}
 //
-// The suggested fix deletes the entry before the failing return, under
-// the same lock.
+// with a reader goroutine that deletes c.pending[id] when the reply
+// comes, mapleak reports
+//
+//	client.go:12:11: pending[id] is not deleted when returning at client.go:14 (error path) and client.go:20 (cancellation)
+//
+// The suggested fix deletes the entry before both returns (under the
+// map's mutex, when the map has one).
 //
 // What is tracked. A write m[k] = v (or sync.Map Store, LoadOrStore,
 // Swap, or a call of a function that inserts m[k] for its argument) is
