@@ -48,6 +48,7 @@ const (
 	kUnOp                        // Name Args[0]
 	kSlice                       // Args[0][Args[1]:Args[2]:Args[3]]
 	kExtract                     // Args[0]#Index
+	kResult                      // result Index of the function (in summaries)
 )
 
 func (e *expr) String() string {
@@ -88,6 +89,9 @@ func (e *expr) render(b *strings.Builder) {
 		b.WriteString(e.Name)
 	case kAny:
 		b.WriteString("*any*")
+	case kResult:
+		b.WriteString("r")
+		b.WriteString(strconv.Itoa(e.Index))
 	case kField:
 		e.Args[0].render(b)
 		b.WriteString(".")
@@ -273,6 +277,10 @@ type ctorLookup func(call *expr, field string) *expr
 // struct value). A field of a constructor's result resolves to the
 // argument the constructor stored there.
 func mkField(base *expr, name string, ctor ctorLookup) *expr {
+	if base.Kind == kAddr {
+		// (&x).f is x.f: a field of a struct-valued field or variable.
+		base = base.Args[0]
+	}
 	if base.Kind == kCall && ctor != nil {
 		if r := ctor(base, name); r != nil {
 			return r
@@ -299,7 +307,7 @@ func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 			return frees[e.Index]
 		}
 		return nil
-	case kGlobal, kConst, kFunc, kLocal, kAny:
+	case kGlobal, kConst, kFunc, kLocal, kAny, kResult:
 		return e
 	}
 	args := make([]*expr, len(e.Args))
@@ -320,6 +328,66 @@ func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 		return mkAddr(args[0])
 	}
 	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
+}
+
+// substResults replaces the results of a summarized function by the
+// values of the call.
+func substResults(e *expr, results []*expr) *expr {
+	if e == nil {
+		return nil
+	}
+	switch e.Kind {
+	case kResult:
+		if e.Index < len(results) {
+			return results[e.Index]
+		}
+		return nil
+	case kParam, kFree, kGlobal, kConst, kFunc, kLocal, kAny:
+		return e
+	}
+	args := make([]*expr, len(e.Args))
+	for i, a := range e.Args {
+		if a == nil {
+			continue
+		}
+		if args[i] = substResults(a, results); args[i] == nil {
+			return nil
+		}
+	}
+	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
+}
+
+// derivesFrom reports whether e is v or reached from v through fields
+// and dereferences (call.Done derives from call).
+func derivesFrom(e, v *expr) bool {
+	for e != nil {
+		if same(e, v) {
+			return true
+		}
+		switch e.Kind {
+		case kField, kDeref, kAddr:
+			e = e.Args[0]
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// prefixes returns e and the access paths it is reached through
+// (s.conn.subs -> s.conn.subs, s.conn, s).
+func prefixes(e *expr) []*expr {
+	var out []*expr
+	for e != nil {
+		out = append(out, e)
+		switch e.Kind {
+		case kField, kDeref, kAddr, kIndex:
+			e = e.Args[0]
+		default:
+			return out
+		}
+	}
+	return out
 }
 
 // maxExprDepth bounds canonical expressions: deeper values are opaque.

@@ -57,6 +57,8 @@ type mapOp struct {
 	mapAST ast.Expr // syntax of the map and key at a direct operation
 	keyAST ast.Expr
 
+	value  *expr     // opInsert: the value stored (a helper's result, for summaries)
+	may    bool      // opRelease through a helper that releases only on some successful paths
 	lookup ssa.Value // opLookup: the value or comma-ok tuple read
 	keyVal ssa.Value // direct operations: the key operand
 }
@@ -138,7 +140,7 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 		if !isMap(instr.Map.Type()) {
 			return
 		}
-		op := &mapOp{kind: opInsert, m: c.of(instr.Map), k: c.of(instr.Key), mapType: instr.Map.Type(), keyVal: instr.Key}
+		op := &mapOp{kind: opInsert, m: c.of(instr.Map), k: c.of(instr.Key), mapType: instr.Map.Type(), keyVal: instr.Key, value: c.of(instr.Value)}
 		if ie := a.syn.index[instr.Pos()]; ie != nil {
 			op.mapAST, op.keyAST = ie.X, ie.Index
 		} else if kv := a.syn.kv[instr.Pos()]; kv != nil {
@@ -418,6 +420,9 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 		case "Map.Store", "Map.LoadOrStore", "Map.Swap":
 			if len(args) >= 2 {
 				op := &mapOp{kind: opInsert, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, mapType: derefType(args[0].Type()), keyVal: args[1]}
+				if len(args) >= 3 {
+					op.value = c.of(args[2])
+				}
 				a.syncMapSyntax(instr, op)
 				a.describeMap(fi, op)
 				if mode == modeCall {
@@ -575,7 +580,7 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 		if m == nil || k == nil || m.depth() > maxExprDepth || k.depth() > maxExprDepth {
 			continue
 		}
-		op := &mapOp{kind: opRelease, m: m, k: k, whole: eff.Whole, abandon: eff.Abandon, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		op := &mapOp{kind: opRelease, m: m, k: k, whole: eff.Whole, abandon: eff.Abandon, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap, may: !eff.Must}
 		op.keyVal, op.keyAST = a.argFor(instr, k, params, frees, argVals, bindings)
 		if via == "" {
 			op.via = eff.Via
@@ -607,6 +612,9 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 			continue
 		}
 		op := &mapOp{kind: opInsert, m: m, k: k, fresh: eff.Fresh, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		if eff.Value != nil {
+			op.value = substResults(subst(eff.Value, params, frees, a.ctorField), callResults(fi, instr))
+		}
 		op.keyVal, op.keyAST = a.argFor(instr, k, params, frees, argVals, bindings)
 		if via == "" {
 			op.via = eff.Via
@@ -910,4 +918,30 @@ func shortFuncName(fn *ssa.Function) string {
 		return "a closure in " + shortFuncName(fn.Parent())
 	}
 	return fn.Name()
+}
+
+// callResults returns the canonical exprs of the results of a call.
+func callResults(fi *funcInfo, instr ssa.Instruction) []*expr {
+	call, ok := instr.(*ssa.Call)
+	if !ok {
+		return nil
+	}
+	n := call.Call.Signature().Results().Len()
+	if n == 1 {
+		return []*expr{fi.canon.of(call)}
+	}
+	out := make([]*expr, n)
+	base := fi.canon.of(call)
+	for i := range out {
+		out[i] = node(kExtract, "", base).withIndex(i)
+	}
+	// Extracts that exist are canonicalized the same way.
+	if call.Referrers() != nil {
+		for _, r := range *call.Referrers() {
+			if ex, ok := r.(*ssa.Extract); ok && ex.Index < n {
+				out[ex.Index] = fi.canon.of(ex)
+			}
+		}
+	}
+	return out
 }

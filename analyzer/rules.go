@@ -99,7 +99,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 				}
 				// An entry a helper made under its own key is the caller's
 				// to clean up only when it stops waiting for the reply.
-				if ins.fresh && kind == exitError {
+				if ins.fresh && (kind == exitError || !a.waitsOnValue(fi, ret, ins.value)) {
 					continue
 				}
 				// Nothing that can fail runs between the insert and the
@@ -422,6 +422,44 @@ func (a *checker) callSitesOf(fn *ssa.Function) []ssa.CallInstruction {
 	return a.sites[fn]
 }
 
+// waitsOnValue reports whether ret leaves through the timeout or
+// cancellation case of a select that also waits on a channel of the
+// inserted value (call.Done of the call a helper registered): the caller
+// stops waiting for that entry's reply.
+func (a *checker) waitsOnValue(fi *funcInfo, ret *ssa.Return, value *expr) bool {
+	if value == nil {
+		return false
+	}
+	for d := ret.Block(); d != nil; d = d.Idom() {
+		if len(d.Preds) != 1 {
+			continue
+		}
+		p := d.Preds[0]
+		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+		if !ok {
+			continue
+		}
+		cmp, ok := ifi.Cond.(*ssa.BinOp)
+		if !ok {
+			continue
+		}
+		ex, ok := cmp.X.(*ssa.Extract)
+		if !ok || ex.Index != 0 {
+			continue
+		}
+		sel, ok := ex.Tuple.(*ssa.Select)
+		if !ok {
+			continue
+		}
+		for _, st := range sel.States {
+			if st.Dir == types.RecvOnly && derivesFrom(fi.canon.of(st.Chan), value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // closingKill returns the edge kills of closing markers for inserts.
 func (a *checker) closingKill(fi *funcInfo, ops []*mapOp) func(p, s *ssa.BasicBlock) bitset {
 	edges := a.closingEdges(fi)
@@ -577,7 +615,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 	}
 	var groups []*completerGroup
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.whole || r.anyMap || r.async || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
+		if r.kind != opRelease || r.whole || r.anyMap || r.async || r.may || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
 			continue
 		}
 		if r.abandon || a.abandonAt(fi, r.block) || !a.tracked(fi, r) {
@@ -904,6 +942,27 @@ func valueUses(v ssa.Value) []ssa.Instruction {
 				}
 			case *ssa.TypeAssert, *ssa.ChangeType, *ssa.MakeInterface, *ssa.ChangeInterface:
 				visit(r.(ssa.Value), depth+1)
+			case *ssa.Store:
+				// Copied into a local variable: its loads are the uses.
+				if al, ok := r.Addr.(*ssa.Alloc); ok && r.Val == v {
+					visit(al, depth+1)
+				} else {
+					out = append(out, r)
+				}
+			case *ssa.FieldAddr:
+				if _, ok := v.(*ssa.Alloc); ok {
+					visit(r, depth+1)
+				} else {
+					out = append(out, r)
+				}
+			case *ssa.UnOp:
+				if _, ok := v.(*ssa.Alloc); ok && r.Op == token.MUL {
+					visit(r, depth+1)
+				} else if _, ok := v.(*ssa.FieldAddr); ok && r.Op == token.MUL {
+					visit(r, depth+1)
+				} else {
+					out = append(out, r)
+				}
 			case *ssa.BinOp:
 				// Comparisons (call == nil) only look at the entry.
 			case *ssa.DebugRef:
@@ -962,6 +1021,20 @@ func absentBlocks(v ssa.Value) []*ssa.BasicBlock {
 				}
 			case *ssa.TypeAssert, *ssa.ChangeType:
 				visit(r.(ssa.Value), depth+1)
+			case *ssa.Field, *ssa.FieldAddr:
+				// if v.s == nil: the entry holds nothing yet.
+				if depth <= 2 {
+					visit(r.(ssa.Value), depth+1)
+				}
+			case *ssa.UnOp:
+				if r.Op == token.MUL {
+					visit(r, depth+1)
+				}
+			case *ssa.Store:
+				// The value copied into a local variable.
+				if al, ok := r.Addr.(*ssa.Alloc); ok && r.Val == v {
+					visit(al, depth)
+				}
 			case *ssa.BinOp:
 				if r.Op == token.EQL && (isNilConst(r.X) || isNilConst(r.Y) || isZeroConst(r.X) || isZeroConst(r.Y)) {
 					visitCond(r, true, 0)
@@ -1014,6 +1087,31 @@ func (a *checker) removedByKey(op *mapOp) bool {
 		return true
 	}
 	return a.keyRemoved[v]
+}
+
+// condNilChecks reports whether a branch condition compares with nil a
+// value the key or the map is reached through (if s == nil { return }):
+// the entry is not reachable on one side, and not in question on the
+// other.
+func condNilChecks(fi *funcInfo, cond ssa.Value, k, m *expr) bool {
+	cmp, ok := cond.(*ssa.BinOp)
+	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
+		return false
+	}
+	x, y := cmp.X, cmp.Y
+	if isNilConst(x) {
+		x, y = y, x
+	}
+	if !isNilConst(y) {
+		return false
+	}
+	v := fi.canon.of(x)
+	for _, p := range append(prefixes(k), prefixes(m)...) {
+		if same(p, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // neverRemoved reports whether rule 3 covers op's map, in which case the

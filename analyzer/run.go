@@ -443,9 +443,15 @@ func (a *checker) sameMap(x, y *mapOp) bool {
 // addReleaseKills kills the bits of inserts at the operations that
 // release them, and at hand-offs of their keys.
 func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+	a.addReleaseKillsFiltered(fi, g, inserts, true)
+}
+
+// addReleaseKillsFiltered is addReleaseKills; withMay says whether
+// releases through helpers that release only on some paths count.
+func (a *checker) addReleaseKillsFiltered(fi *funcInfo, g *flow, inserts []*mapOp, withMay bool) {
 	idx := newInsertIndex(inserts)
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.may && !withMay {
 			continue
 		}
 		mask := newBitset(len(inserts))

@@ -1,7 +1,9 @@
 package analyzer
 
 import (
+	"fmt"
 	"go/token"
+	"os"
 	"go/types"
 	"slices"
 	"strconv"
@@ -22,7 +24,9 @@ type effect struct {
 	Ignored  bool // the map's declaration says //mapleak:ignore
 	SyncMap  bool
 
-	Whole   bool // releases every entry
+	Value   *expr // (inserts) the value stored: p1, or r0 when it is returned
+	Must    bool  // (releases) on every successful return
+	Whole   bool  // releases every entry
 	Fresh   bool // inserts under a key the function makes itself (Key is any)
 	Async   bool // released later by a goroutine or callback
 	Abandon bool // released only on a timeout or cancellation branch
@@ -54,6 +58,9 @@ func (e *effect) String() string {
 	if e.Abandon {
 		flags = append(flags, "abandon")
 	}
+	if e.Must {
+		flags = append(flags, "must")
+	}
 	if e.CondFree > 0 {
 		if e.CondNonNil {
 			flags = append(flags, "if-f"+strconv.Itoa(e.CondFree-1)+"!=nil")
@@ -66,6 +73,9 @@ func (e *effect) String() string {
 	}
 	return b.String()
 }
+
+// debugSummaries prints every summary (MAPLEAK_DEBUG=summaries).
+var debugSummaries = os.Getenv("MAPLEAK_DEBUG") == "summaries"
 
 // maxSummaryKeyDepth bounds the keys of summarized releases.
 const maxSummaryKeyDepth = 6
@@ -268,6 +278,7 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 		rels = append(rels, op)
 	}
 	pre := a.preexisting(fi, rels)
+	must := a.mustRelease(fi, rels)
 	for i, op := range rels {
 		if !pre[i] {
 			continue // rolls back the function's own insert
@@ -283,6 +294,7 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 			Whole:    op.whole,
 			Async:    op.async,
 			Abandon:  op.abandon || a.abandonAt(fi, op.block),
+			Must:     must[i] && !op.async,
 			Via:      op.via,
 		}
 		if op.cond == condOnSuccess {
@@ -354,9 +366,69 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 					eff.Key = leaf(kAny, "", 0)
 					eff.Fresh = true
 				}
+				eff.Value = summaryValue(fi, ins.value, ret)
 				if k := eff.String(); !seen[k] && len(out) < maxEffects {
 					seen[k] = true
 					out = append(out, eff)
+				}
+			}
+		})
+	}
+	return out
+}
+
+// summaryValue expresses the value an insert stored in terms a caller
+// understands: a parameter, or a result of the function.
+func summaryValue(fi *funcInfo, v *expr, ret *ssa.Return) *expr {
+	if v == nil {
+		return nil
+	}
+	for i, r := range ret.Results {
+		if x := fi.canon.of(r); same(x, v) {
+			return leaf(kResult, "", i)
+		} else if derivesFrom(v, x) && x.Kind == kLocal {
+			// The value is reached from a returned one: keep the path.
+			return nil
+		}
+	}
+	if v.portable() && !v.mentionsFree() {
+		return v
+	}
+	return nil
+}
+
+// mustRelease reports, for each release, whether the function releases
+// that entry on every return that may report success.
+func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
+	out := make([]bool, len(rels))
+	if len(rels) == 0 {
+		return out
+	}
+	g := newFlow(fi.fn, len(rels))
+	for i := range rels {
+		g.entry.set(i)
+	}
+	for _, r := range fi.ops {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.may || r.async {
+			continue
+		}
+		mask := newBitset(len(rels))
+		for i, x := range rels {
+			if a.sameMap(r, x) && (r.whole || r.k.Kind == kAny || same(r.k, x.k)) {
+				mask.set(i)
+			}
+		}
+		g.kill(r.block, r.index, mask)
+	}
+	g.solve()
+	for i := range out {
+		out[i] = true
+	}
+	for _, ret := range fi.returns {
+		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+			for i := range rels {
+				if out[i] && st.has(i) && a.maySucceed(fi, ret, pred, g.liveBit(i)) {
+					out[i] = false
 				}
 			}
 		})
@@ -523,6 +595,13 @@ func (a *checker) computeSummaries() {
 	// Recompute the operations of every function with the final summaries.
 	for _, fn := range a.funcs {
 		a.collectOps(a.infos[fn])
+	}
+	if debugSummaries {
+		for _, fn := range a.funcs {
+			if s := a.sums[fn]; s != nil {
+				fmt.Fprintf(os.Stderr, "mapleak: summary %s: %s\n", fn, s)
+			}
+		}
 	}
 }
 

@@ -139,3 +139,21 @@ func (c *Client) handleRaw(data []byte) error {
 	c.mu.Unlock()
 	return nil
 }
+
+func (c *Client) write(id uint64) error { return nil }
+
+// clean (semantics note 2): on the failing path the function inserted the
+// entry itself and deleted it again; on the success path it keeps the
+// entry it inserted for the reply handler. Neither is incomplete cleanup.
+func (c *Client) startOrFinish(id uint64, finished bool) error {
+	if finished {
+		delete(c.pending, id)
+		return nil
+	}
+	c.pending[id] = &call{}
+	if err := c.write(id); err != nil {
+		delete(c.pending, id)
+		return err
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ func (t *Tracker[ID, V]) Start(id ID, v V) error { // want Start:`mapleak\(inser
 }
 
 // Finish releases the entry.
-func (t *Tracker[ID, V]) Finish(id ID) { delete(t.pending, id) } // want Finish:`mapleak\(releases p0.pending\[p1\]\)`
+func (t *Tracker[ID, V]) Finish(id ID) { delete(t.pending, id) } // want Finish:`mapleak\(releases p0.pending\[p1\]{must}\)`
 
 // clean: the generic helper releases through the instantiation.
 func (t *Tracker[ID, V]) StartFixed(id ID, v V) error { // want StartFixed:`mapleak\(inserts p0.pending\[p1\]\)`

@@ -20,14 +20,14 @@ func (r *Registry) Add(id uint64) chan []byte { // want Add:`mapleak\(inserts p0
 }
 
 // Remove forgets the waiter for id.
-func (r *Registry) Remove(id uint64) { // want Remove:`mapleak\(releases p0.pending\[p1\]\)`
+func (r *Registry) Remove(id uint64) { // want Remove:`mapleak\(releases p0.pending\[p1\]{must}\)`
 	r.mu.Lock()
 	delete(r.pending, id)
 	r.mu.Unlock()
 }
 
 // Deliver hands a reply to the waiter for id and forgets it.
-func (r *Registry) Deliver(id uint64, reply []byte) { // want Deliver:`mapleak\(releases p0.pending\[p1\]\)`
+func (r *Registry) Deliver(id uint64, reply []byte) { // want Deliver:`mapleak\(releases p0.pending\[p1\]{must}\)`
 	r.mu.Lock()
 	ch, ok := r.pending[id]
 	delete(r.pending, id)
