@@ -3,8 +3,8 @@ package analyzer
 import (
 	"fmt"
 	"go/token"
-	"os"
 	"go/types"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +27,9 @@ type effect struct {
 	Value   *expr // (inserts) the value stored: p1, or r0 when it is returned
 	Must    bool  // (releases) on every successful return
 	Whole   bool  // releases every entry
-	Fresh   bool // inserts under a key the function makes itself (Key is any)
-	Async   bool // released later by a goroutine or callback
-	Abandon bool // released only on a timeout or cancellation branch
+	Fresh   bool  // inserts under a key the function makes itself (Key is any)
+	Async   bool  // released later by a goroutine or callback
+	Abandon bool  // released only on a timeout or cancellation branch
 
 	// CondFree is 1 + the index of the free variable whose nilness guards
 	// the release (a deferred `if err != nil { delete(m, k) }`), or 0.
