@@ -28,7 +28,7 @@ func TestErrPath(t *testing.T) {
 }
 
 func TestFamilies(t *testing.T) {
-	for _, pkg := range []string{"timeouts", "loops", "switches", "defers", "helpers", "handoff", "completer", "syncmap", "generics", "reassign", "locals", "caches", "directives", "noreturn", "neverremoved", "keyident", "closures", "dino", "dinofixed", "freshkeys"} {
+	for _, pkg := range []string{"timeouts", "loops", "switches", "defers", "helpers", "handoff", "completer", "syncmap", "generics", "reassign", "locals", "caches", "directives", "noreturn", "neverremoved", "keyident", "closures", "dino", "dinofixed", "freshkeys", "iface", "sweeper"} {
 		t.Run(pkg, func(t *testing.T) {
 			analysistest.Run(t, testdata(), analyzer.Analyzer, pkg)
 		})

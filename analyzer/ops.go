@@ -51,6 +51,7 @@ type mapOp struct {
 	cond     condKind // for deferred releases
 	initOnly bool     // a reassignment that initializes the map (constructor, lazy init)
 	anyMap   bool     // -cleanup function: releases its key in any map
+	sweep    bool     // a range loop that deletes some of the keys it visits
 	via      string   // the helper that does the operation, if any
 
 	pos    token.Pos
@@ -333,6 +334,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 				a.describeMap(fi, op)
 				add(op)
 				if rng != nil && mode == modeCall {
+					op.sweep = !deletesEveryKey(rng, b)
 					// `for k := range m { delete(m, k) }` empties m: the
 					// release takes effect where the loop starts, even on
 					// paths that would skip its (non-empty) body.
@@ -379,6 +381,23 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 			params[j] = c.of(arg)
 		}
 		a.applyCallee(fi, instr, callee, params, nil, args, mode, add)
+	} else if common.IsInvoke() {
+		// A method of an interface with a single implementation the
+		// analysis can see (a map behind a small interface).
+		if impl := a.implementation(common.Value.Type(), common.Method.Name()); impl != nil {
+			if fn := a.funcByObj(impl); fn != nil {
+				fi.callees = append(fi.callees, fn)
+			}
+			if sum := a.summaryOfObj(impl); sum != nil {
+				params := []*expr{c.of(common.Value)}
+				argVals := []ssa.Value{common.Value}
+				for _, arg := range args {
+					params = append(params, c.of(arg))
+					argVals = append(argVals, arg)
+				}
+				a.applySummary(fi, instr, sum, impl.Name(), params, nil, argVals, nil, mode, add)
+			}
+		}
 	}
 	// Closures passed as arguments: stored or called back later (time.AfterFunc).
 	for _, arg := range args {
@@ -785,6 +804,25 @@ func lookupField(t types.Type, name string) *types.Var {
 	return nil
 }
 
+// deletesEveryKey reports whether a delete in block b runs for every key
+// of the range loop rng: b is the loop body's first block.
+func deletesEveryKey(rng *ssa.Range, b *ssa.BasicBlock) bool {
+	if rng.Referrers() == nil {
+		return false
+	}
+	for _, r := range *rng.Referrers() {
+		next, ok := r.(*ssa.Next)
+		if !ok {
+			continue
+		}
+		loop := next.Block()
+		if len(loop.Succs) == 2 && loop.Succs[0] == b {
+			return true
+		}
+	}
+	return false
+}
+
 // rangeOfKey returns the range loop over map m whose key is key, if any:
 // `for k := range m { delete(m, k) }` clears m.
 func rangeOfKey(m, key ssa.Value, c *canonicalizer) *ssa.Range {
@@ -944,4 +982,63 @@ func callResults(fi *funcInfo, instr ssa.Instruction) []*expr {
 		}
 	}
 	return out
+}
+
+// implementation returns the only method named name of a concrete type,
+// declared in this package or one it imports, that implements the
+// interface t; nil if there is none or several.
+func (a *checker) implementation(t types.Type, name string) *types.Func {
+	iface, ok := t.Underlying().(*types.Interface)
+	if !ok {
+		return nil
+	}
+	key := types.TypeString(t, nil) + "." + name
+	if fn, ok := a.impls[key]; ok {
+		return fn
+	}
+	var found *types.Func
+	ambiguous := false
+	scan := func(pkg *types.Package) {
+		scope := pkg.Scope()
+		for _, n := range scope.Names() {
+			tn, ok := scope.Lookup(n).(*types.TypeName)
+			if !ok || tn.IsAlias() {
+				continue
+			}
+			named, ok := tn.Type().(*types.Named)
+			if !ok || named.TypeParams().Len() > 0 {
+				continue
+			}
+			if _, isIface := named.Underlying().(*types.Interface); isIface {
+				continue
+			}
+			var recv types.Type
+			switch {
+			case types.Implements(named, iface):
+				recv = named
+			case types.Implements(types.NewPointer(named), iface):
+				recv = types.NewPointer(named)
+			default:
+				continue
+			}
+			obj, _, _ := types.LookupFieldOrMethod(recv, true, pkg, name)
+			fn, ok := obj.(*types.Func)
+			if !ok {
+				continue
+			}
+			if found != nil && found != fn {
+				ambiguous = true
+			}
+			found = fn
+		}
+	}
+	scan(a.pass.Pkg)
+	for _, imp := range a.pass.Pkg.Imports() {
+		scan(imp)
+	}
+	if ambiguous {
+		found = nil
+	}
+	a.impls[key] = found
+	return found
 }

@@ -34,7 +34,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !a.memoizing(fi, op) && a.removedByKey(op) {
+		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !a.memoizing(fi, op) && a.removedByKey(op) && !a.swept[op.mapVar] {
 			inserts = append(inserts, op)
 		}
 	}
@@ -618,7 +618,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 		if r.kind != opRelease || r.whole || r.anyMap || r.async || r.may || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
 			continue
 		}
-		if r.abandon || a.abandonAt(fi, r.block) || !a.tracked(fi, r) {
+		if r.abandon || a.abandonAt(fi, r.block) || !a.tracked(fi, r) || r.mapVar != nil && a.swept[r.mapVar] {
 			continue
 		}
 		found := false

@@ -42,6 +42,8 @@ type checker struct {
 	keyRemoved map[*types.Var]bool       // maps the package deletes single entries from
 	locks      map[*funcInfo]*lockStates // lock states, computed on demand
 
+	impls        map[string]*types.Func                  // the single implementation of an interface method
+	swept        map[*types.Var]bool                     // maps a periodic sweeper reaps
 	sites        map[*ssa.Function][]ssa.CallInstruction // static calls of each function
 	escapedFuncs map[*ssa.Function]bool                  // functions also used as values
 
@@ -77,6 +79,7 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 		releaseKeyFields: make(map[*types.Var]bool),
 		closingFlags:     make(map[*types.Var][]*types.Var),
 		closingChans:     make(map[*types.Var][]*types.Var),
+		impls:            make(map[string]*types.Func),
 	}
 	for _, fn := range input.SrcFuncs {
 		if fn == nil || len(fn.Blocks) == 0 || isCgoOrAsm(fn) {
@@ -89,6 +92,7 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 	a.exportFacts()
 	a.computeReleaseSources()
 	a.computeClosing()
+	a.computeSwept()
 	a.computeNoRemoval()
 	for _, fn := range a.funcs {
 		fi := a.infos[fn]
@@ -615,6 +619,57 @@ func (a *checker) traceKeySource(v ssa.Value, depth int) {
 			}
 		}
 	}
+}
+
+// computeSwept finds the maps a sweeper reaps: a range loop that deletes
+// some of the keys it visits, deciding by time (expiry), in a function
+// that reads the clock or waits on a timer. Entries left on failing paths
+// expire there; the labelling rule counts a timer as local cleanup.
+func (a *checker) computeSwept() {
+	a.swept = make(map[*types.Var]bool)
+	for _, fn := range a.funcs {
+		fi := a.infos[fn]
+		var swept []*types.Var
+		for _, op := range fi.ops {
+			if op.kind == opRelease && op.sweep && op.mapVar != nil {
+				swept = append(swept, op.mapVar)
+			}
+		}
+		if len(swept) == 0 || !usesClock(fn) {
+			continue
+		}
+		for _, v := range swept {
+			a.swept[v] = true
+		}
+	}
+}
+
+// usesClock reports whether fn reads the clock (time.Now, time.Since,
+// t.Before...) or receives from a timer or ticker channel.
+func usesClock(fn *ssa.Function) bool {
+	for _, b := range fn.Blocks {
+		for _, instr := range b.Instrs {
+			switch instr := instr.(type) {
+			case ssa.CallInstruction:
+				if callee := instr.Common().StaticCallee(); callee != nil && callee.Pkg != nil && callee.Pkg.Pkg.Path() == "time" {
+					return true
+				}
+			case *ssa.UnOp:
+				if instr.Op == token.ARROW {
+					if el := chanElem(instr.X.Type()); el != nil && types.TypeString(el, nil) == "time.Time" {
+						return true
+					}
+				}
+			case *ssa.Select:
+				for _, st := range instr.States {
+					if el := chanElem(st.Chan.Type()); el != nil && types.TypeString(el, nil) == "time.Time" {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // computeClosing finds the "closed" markers of maps: a bool field set to

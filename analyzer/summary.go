@@ -606,21 +606,12 @@ func (a *checker) computeSummaries() {
 }
 
 // reachableFromOutside reports whether other packages can call fn: an
-// exported function, or an exported method of an exported type. Only their
-// summaries are exported as facts (the others reach other packages through
-// the summaries of the exported functions that call them).
+// exported function, or an exported method (of any type: a method of an
+// unexported type is called through interfaces). Only their summaries are
+// exported as facts; the others reach other packages through the
+// summaries of the exported functions that call them.
 func reachableFromOutside(fn *types.Func) bool {
-	if !fn.Exported() {
-		return false
-	}
-	sig := fn.Type().(*types.Signature)
-	if sig.Recv() == nil {
-		return true
-	}
-	if n, ok := types.Unalias(derefType(sig.Recv().Type())).(*types.Named); ok {
-		return n.Obj().Exported()
-	}
-	return true // a method of an interface or unnamed type
+	return fn.Exported()
 }
 
 func summaryString(s *summary) string {
