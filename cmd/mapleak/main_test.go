@@ -52,6 +52,54 @@ func (c *Client) Done(seq uint64, ticket string) {
 	ticketMessage = "tickets[ticket] is not deleted when returning at leaky.go:23 (error path)"
 )
 
+// A module whose cleanup and inserts happen in another package: go vet
+// must carry mapleak's facts from package reg to package app.
+var factsModule = map[string]string{
+	"go.mod": "module example.com/facts\n\ngo 1.26\n",
+	"reg/reg.go": `package reg
+
+// Registry tracks waiters by request ID.
+type Registry struct{ pending map[uint64]chan int }
+
+// Add registers a waiter.
+func (r *Registry) Add(id uint64) chan int {
+	ch := make(chan int, 1)
+	r.pending[id] = ch
+	return ch
+}
+
+// Remove forgets a waiter.
+func (r *Registry) Remove(id uint64) { delete(r.pending, id) }
+`,
+	"app/app.go": `package app
+
+import "example.com/facts/reg"
+
+func write() error { return nil }
+
+func Leaky(r *reg.Registry, id uint64) error {
+	ch := r.Add(id)
+	if err := write(); err != nil {
+		return err
+	}
+	<-ch
+	return nil
+}
+
+func Clean(r *reg.Registry, id uint64) error {
+	ch := r.Add(id)
+	if err := write(); err != nil {
+		r.Remove(id)
+		return err
+	}
+	<-ch
+	return nil
+}
+`,
+}
+
+const factsMessage = "app.go:8:13: the pending entry added by r.Add(id) is not deleted when returning at app.go:10 (error path)"
+
 // build compiles the command into a temporary directory.
 func build(t *testing.T) string {
 	t.Helper()
@@ -187,6 +235,29 @@ func TestCommand(t *testing.T) {
 		for _, want := range []string{"keys", "maps", "track-all", "cleanup", "report-stale-ignores"} {
 			if !names[want] {
 				t.Errorf("-flags lacks %q: %s", want, stdout)
+			}
+		}
+	})
+
+	t.Run("go vet facts", func(t *testing.T) {
+		fdir := t.TempDir()
+		for name, content := range factsModule {
+			path := filepath.Join(fdir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, args := range [][]string{{"vet", "-vettool=" + bin, "./..."}, {bin, "./..."}} {
+			name, rest := "go", args
+			if args[0] == bin {
+				name, rest = bin, args[1:]
+			}
+			_, stderr, code := run(t, fdir, name, rest...)
+			if code == 0 || !strings.Contains(stderr, factsMessage) || strings.Count(stderr, "is not deleted") != 1 {
+				t.Errorf("%s %v: exit code %d, want exactly the finding %q in:\n%s", name, rest, code, factsMessage, stderr)
 			}
 		}
 	})
