@@ -24,7 +24,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/stanza"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mapleak/mapleak/reference/historysync"
 )
@@ -45,8 +46,7 @@ var _ historysync.Store = (*Store)(nil)
 // schema to the current version.
 func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
@@ -54,11 +54,46 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
+	// WAL is a property of the database file, set once here rather than on
+	// every pooled connection. Changing the journal mode takes an exclusive
+	// lock, and SQLite answers SQLITE_BUSY at once, without waiting for the
+	// busy timeout, while another connection (a second process opening the
+	// same new file) holds a lock: retry for as long as the busy timeout.
+	if err := retryBusy(ctx, busyTimeout, func() error {
+		var mode string
+		return db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode)
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlitestore: %s: journal mode: %w", path, err)
+	}
 	if err := migrate(ctx, db, len(migrations)); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// busyTimeout is how long a statement waits for another connection's lock.
+const busyTimeout = 10 * time.Second
+
+// retryBusy calls f until it does not fail with SQLITE_BUSY, for at most
+// limit, sleeping a little between attempts.
+func retryBusy(ctx context.Context, limit time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := f()
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
 }
 
 // Close closes the database.
