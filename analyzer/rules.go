@@ -43,25 +43,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	}
 	// An insert after a deferred release or a hand-off registered on every
 	// path to it is released at every return.
-	covered := make([]bool, len(inserts))
-	idx := newInsertIndex(inserts)
-	for _, r := range fi.ops {
-		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) {
-			continue
-		}
-		for _, i := range idx.candidates(r) {
-			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && a.releases(fi, r, inserts[i]) {
-				covered[i] = true
-			}
-		}
-	}
-	var kept []*mapOp
-	for i, ins := range inserts {
-		if !covered[i] {
-			kept = append(kept, ins)
-		}
-	}
-	inserts = kept
+	inserts = a.dropCovered(fi, inserts)
 	if len(inserts) == 0 {
 		return
 	}
@@ -77,7 +59,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 		}
 	}
 	a.addReleaseKills(fi, g, inserts)
-	g.edgeKill = combineKills(a.closingKill(fi, inserts), a.failedCallKill(fi, inserts))
+	g.edgeKill = combineKills(a.closingKill(fi, inserts), a.failedCallKill(fi, inserts), loopLocalKill(fi, inserts))
 	g.solve()
 
 	leaks := make([][]leak, len(inserts))
@@ -458,6 +440,70 @@ func (a *checker) waitsOnValue(fi *funcInfo, ret *ssa.Return, value *expr) bool 
 		}
 	}
 	return false
+}
+
+// dropCovered removes the inserts released by a deferred release or a
+// hand-off registered before them on every path (xmpp's FetchIQ starts the
+// goroutine that removes the entry before inserting it).
+func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
+	covered := make([]bool, len(inserts))
+	idx := newInsertIndex(inserts)
+	for _, r := range fi.ops {
+		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) {
+			continue
+		}
+		for _, i := range idx.candidates(r) {
+			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && a.releases(fi, r, inserts[i]) {
+				covered[i] = true
+			}
+		}
+	}
+	var kept []*mapOp
+	for i, ins := range inserts {
+		if !covered[i] {
+			kept = append(kept, ins)
+		}
+	}
+	return kept
+}
+
+// loopLocalKill ends the tracking of an entry whose key is computed inside
+// an owner loop (for { ... }, for cond { ... }, for x := range ch) when
+// the iteration completes (the back edge): such a loop handles one request
+// per iteration, and its later returns concern other keys. Loops over a
+// collection or a counter keep tracking: a later failing return there
+// abandons the work of earlier iterations too.
+func loopLocalKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.BasicBlock) bitset {
+	masks := make(map[[2]*ssa.BasicBlock]bitset)
+	for _, b := range fi.fn.Blocks {
+		for _, h := range b.Succs {
+			if !h.Dominates(b) {
+				continue // not a back edge
+			}
+			owner := h.Comment == "for.body" || h.Comment == "rangechan.loop" ||
+				h.Comment == "for.loop" && b.Comment != "for.post"
+			if !owner {
+				continue
+			}
+			for i, ins := range inserts {
+				def, ok := ins.keyVal.(ssa.Instruction)
+				if !ok || def.Block() == nil || !h.Dominates(def.Block()) || !def.Block().Dominates(b) {
+					continue
+				}
+				key := [2]*ssa.BasicBlock{b, h}
+				m := masks[key]
+				if m == nil {
+					m = newBitset(len(inserts))
+					masks[key] = m
+				}
+				m.set(i)
+			}
+		}
+	}
+	if len(masks) == 0 {
+		return nil
+	}
+	return func(p, s *ssa.BasicBlock) bitset { return masks[[2]*ssa.BasicBlock{p, s}] }
 }
 
 // closingKill returns the edge kills of closing markers for inserts.
@@ -1133,6 +1179,11 @@ func (a *checker) checkNeverRemoved() {
 				continue
 			}
 			if !a.tracked(fi, op) || !a.trackedByName(op) || isInitFunc(fn) {
+				continue
+			}
+			// A map named like per-request state but keyed by something
+			// else (a node name, a peer) is bounded by that domain.
+			if !a.cfg.trackAll && !op.trackDir && !a.dirs.tracked(op.mapVar) && !a.keyIsID(op) {
 				continue
 			}
 			name := op.mapName

@@ -88,9 +88,14 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 		a.funcs = append(a.funcs, fn)
 	}
 	a.setup()
-	a.computeSummaries()
-	a.exportFacts()
 	a.computeReleaseSources()
+	a.computeSummaries()
+	if a.moreReleaseSources() {
+		// Release code reached through helpers reads keys from more
+		// fields or channels: hand-offs found now may change summaries.
+		a.computeSummaries()
+	}
+	a.exportFacts()
 	a.computeClosing()
 	a.computeSwept()
 	a.computeNoRemoval()
@@ -249,6 +254,16 @@ func (a *checker) tracked(fi *funcInfo, op *mapOp) bool {
 	if op.mapName != "" && a.cfg.maps.MatchString(op.mapName) {
 		return true
 	}
+	for _, n := range op.keyNames {
+		if a.cfg.keys.MatchString(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyIsID reports whether op's key is named (or typed) like a request ID.
+func (a *checker) keyIsID(op *mapOp) bool {
 	for _, n := range op.keyNames {
 		if a.cfg.keys.MatchString(n) {
 			return true
@@ -475,6 +490,14 @@ func (a *checker) addReleaseKillsFiltered(fi *funcInfo, g *flow, inserts []*mapO
 				}
 			}
 		}
+		if out.elem != nil && len(a.releaseKeyFields) > 0 {
+			// A value carrying the key in a field.
+			for i, ins := range inserts {
+				if !mask.has(i) && a.handsOff(out, ins.k) {
+					mask.set(i)
+				}
+			}
+		}
 		g.kill(out.block, out.index, mask)
 	}
 }
@@ -528,6 +551,18 @@ func (a *checker) handsOff(out keyOut, k *expr) bool {
 			break
 		}
 	}
+	if !carries && out.elem != nil {
+		// A value sent to another goroutine whose field holds the key,
+		// a field the package's release code reads keys from (a stream
+		// handed to its acceptor, later closed by closeStream(s.id)).
+		for f := range a.releaseKeyFields {
+			for _, x := range out.keys {
+				if same(mkField(x, f.Name(), a.ctorField), k) && lookupFieldType(out.elem, f) {
+					return true
+				}
+			}
+		}
+	}
 	if !carries {
 		return false
 	}
@@ -544,16 +579,78 @@ func (a *checker) handsOff(out keyOut, k *expr) bool {
 	return false
 }
 
+// lookupFieldType reports whether f is a field of the struct t is or
+// points to.
+func lookupFieldType(t types.Type, f *types.Var) bool {
+	return lookupField(t, f.Name()) == f
+}
+
 // computeReleaseSources finds where the package's release code reads its
 // keys from: fields (delete(m, req.id)) and channels (id := <-expired).
+//
+// It runs before the summaries, over the direct deletes of the package;
+// hand-offs to release code in helpers are found through those helpers'
+// own deletes.
 func (a *checker) computeReleaseSources() {
 	for _, fn := range a.funcs {
+		for _, b := range fn.Blocks {
+			for _, instr := range b.Instrs {
+				call, ok := instr.(ssa.CallInstruction)
+				if !ok {
+					continue
+				}
+				common := call.Common()
+				switch {
+				case isBuiltin(common.Value, "delete") && len(common.Args) == 2:
+					a.traceKeySource(common.Args[1], 0)
+				case len(common.Args) >= 2:
+					if callee := common.StaticCallee(); callee != nil && callee.Pkg != nil && callee.Pkg.Pkg.Path() == "sync" {
+						switch callee.Name() {
+						case "Delete", "LoadAndDelete", "CompareAndDelete":
+							a.traceKeySource(common.Args[1], 0)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// moreReleaseSources adds the key sources of releases done through
+// helpers, and reports whether a key leaving some function may now be a
+// hand-off.
+func (a *checker) moreReleaseSources() bool {
+	fields, elems := len(a.releaseKeyFields), len(a.releaseChanElems)
+	for _, fn := range a.funcs {
 		for _, op := range a.infos[fn].ops {
-			if op.kind == opRelease && !op.whole && op.keyVal != nil {
+			if op.kind == opRelease && !op.whole && op.via != "" && op.keyVal != nil {
 				a.traceKeySource(op.keyVal, 0)
 			}
 		}
 	}
+	if len(a.releaseKeyFields) == fields && len(a.releaseChanElems) == elems {
+		return false
+	}
+	for _, fn := range a.funcs {
+		if len(a.infos[fn].outs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *checker) addChanElem(t types.Type) {
+	for _, x := range a.releaseChanElems {
+		if types.Identical(x, t) {
+			return
+		}
+	}
+	a.releaseChanElems = append(a.releaseChanElems, t)
+}
+
+func isBuiltin(v ssa.Value, name string) bool {
+	b, ok := v.(*ssa.Builtin)
+	return ok && b.Name() == name
 }
 
 func (a *checker) traceKeySource(v ssa.Value, depth int) {
@@ -582,7 +679,7 @@ func (a *checker) traceKeySource(v ssa.Value, depth int) {
 				}
 				if j == 0 {
 					if el := chanElem(st.Chan.Type()); el != nil {
-						a.releaseChanElems = append(a.releaseChanElems, el)
+						a.addChanElem(el)
 					}
 					break
 				}
@@ -590,14 +687,14 @@ func (a *checker) traceKeySource(v ssa.Value, depth int) {
 			}
 		case *ssa.UnOp: // v, ok := <-ch
 			if el := chanElem(t.X.Type()); el != nil {
-				a.releaseChanElems = append(a.releaseChanElems, el)
+				a.addChanElem(el)
 			}
 		}
 	case *ssa.UnOp:
 		switch v.Op {
 		case token.ARROW:
 			if el := chanElem(v.X.Type()); el != nil {
-				a.releaseChanElems = append(a.releaseChanElems, el)
+				a.addChanElem(el)
 			}
 		case token.MUL:
 			if fa, ok := v.X.(*ssa.FieldAddr); ok {

@@ -328,6 +328,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 			inserts = append(inserts, op)
 		}
 	}
+	inserts = a.dropCovered(fi, inserts)
 	if len(inserts) == 0 {
 		return nil
 	}
@@ -336,6 +337,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 		g.gen(ins.block, ins.index, i)
 	}
 	a.addReleaseKills(fi, g, inserts)
+	g.edgeKill = loopLocalKill(fi, inserts)
 	for _, w := range fi.waits {
 		g.killAll(w.Block(), indexOf(w))
 	}

@@ -4,6 +4,7 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -104,7 +105,7 @@ func (c *Client) expiryLoop() {
 
 // A goroutine that does not release does not help.
 func (c *Client) startUnrelated(ctx context.Context, id string) error {
-	c.pending[id] = &call{id: id} // want `pending\[id\] is not deleted when returning at handoff.go:109 \(error path\)`
+	c.pending[id] = &call{id: id} // want `pending\[id\] is not deleted when returning at handoff.go:110 \(error path\)`
 	go func() { <-ctx.Done() }()
 	return c.write(id)
 }
@@ -151,4 +152,69 @@ func (c *Client) wait(id string, ch chan string) (string, error) {
 	case r := <-ch:
 		return r, nil
 	}
+}
+
+type stream struct {
+	id   string
+	sess *Session
+}
+
+type Session struct {
+	mu       sync.Mutex
+	streams  map[string]*stream
+	acceptCh chan *stream
+}
+
+func newStream(s *Session, id string) *stream { return &stream{id: id, sess: s} }
+
+// Close is the stream's release: it removes its entry by its id.
+func (st *stream) Close() { // want Close:`mapleak\(releases p0.sess.streams\[p0.id\]{must}\)`
+	st.sess.mu.Lock()
+	delete(st.sess.streams, st.id)
+	st.sess.mu.Unlock()
+}
+
+// incoming registers a stream and hands it to the acceptor, which owns
+// it from then on.
+// clean: the stream (which carries its key) is handed off.
+func (s *Session) incoming(id string) error {
+	st := newStream(s, id)
+	s.mu.Lock()
+	s.streams[id] = st
+	s.mu.Unlock()
+	s.acceptCh <- st
+	return nil
+}
+
+// clean: the entry incoming made was handed off; a later protocol error
+// is not its leak.
+func (s *Session) handleFrame(id string, data []byte) error {
+	if err := s.incoming(id); err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return errEmpty
+	}
+	return nil
+}
+
+var errEmpty = errors.New("empty frame")
+
+// setProbe registers a handler and its reaper: the reaper is armed before
+// the insert.
+// clean: time.AfterFunc releases the entry later.
+func (c *Client) setProbe(id string, d time.Duration) {
+	t := time.AfterFunc(d, func() { c.remove(id) })
+	c.mu.Lock()
+	c.pending[id] = &call{id: id, cancel: func() { t.Stop() }}
+	c.mu.Unlock()
+}
+
+// clean: the entry setProbe registered has a reaper.
+func (c *Client) probe(id string) error {
+	c.setProbe(id, time.Second)
+	if err := c.write(id); err != nil {
+		return err
+	}
+	return nil
 }

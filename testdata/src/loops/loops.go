@@ -110,3 +110,24 @@ func (c *Client) deferInLoop(ids []uint64) error {
 	}
 	return nil
 }
+
+type frame struct {
+	id  uint64
+	err error
+}
+
+func (c *Client) readFrame() (frame, error) { return frame{}, nil }
+
+// clean: an owner loop registers one entry per iteration; a later failing
+// return concerns another frame, and the entry of a finished iteration is
+// the reply handler's.
+func (c *Client) recvLoop() {
+	for {
+		f, err := c.readFrame()
+		if err != nil {
+			return
+		}
+		id := f.id
+		c.pending[id] = &Call{}
+	}
+}

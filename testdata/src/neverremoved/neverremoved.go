@@ -15,6 +15,16 @@ type Server struct {
 
 var requests = map[string]*request{}
 
+type Peers struct {
+	responses map[string]bool
+}
+
+// clean: a map named like per-request state but keyed by a node name is
+// bounded by the cluster.
+func (p *Peers) ack(from string) {
+	p.responses[from] = true
+}
+
 func init() {
 	requests["boot"] = &request{} // clean: inserts in init run once
 }
@@ -56,6 +66,6 @@ func (s *Server) hand(id uint64) {
 
 var sweep = func(m map[uint64]*request) {}
 
-func addRequest(name string) {
-	requests[name] = &request{} // want `entries of requests are never deleted; it grows with every request`
+func addRequest(reqID string) {
+	requests[reqID] = &request{} // want `entries of requests are never deleted; it grows with every request`
 }
