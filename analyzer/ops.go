@@ -100,6 +100,7 @@ type funcInfo struct {
 	returns []*ssa.Return
 	callees []*ssa.Function // in-package functions called (for the summary worklist)
 	stored  map[*types.Var]bool
+	loops   []astLoop
 
 	// Set once per function.
 	results     []*ssa.Alloc // cells of named results, by result index (nil if lifted)
@@ -175,6 +176,15 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 					fi.waits = append(fi.waits, instr)
 					break
 				}
+			}
+		}
+		// A send case hands its value off in the case's body.
+		for i, st := range instr.States {
+			if st.Dir != types.SendOnly {
+				continue
+			}
+			if body := selectCaseBody(instr, i); body != nil {
+				a.noteKeyOut(fi, body, 0, instr, st.Send, nil, chanElem(st.Chan.Type()))
 			}
 		}
 
@@ -670,6 +680,39 @@ func (a *checker) argFor(instr ssa.Instruction, k *expr, params, frees []*expr, 
 	return nil, nil
 }
 
+// selectCaseBody returns the block that runs when case i of sel is
+// chosen, if it can be found.
+func selectCaseBody(sel *ssa.Select, i int) *ssa.BasicBlock {
+	if sel.Referrers() == nil {
+		return nil
+	}
+	for _, r := range *sel.Referrers() {
+		ex, ok := r.(*ssa.Extract)
+		if !ok || ex.Index != 0 || ex.Referrers() == nil {
+			continue
+		}
+		for _, rr := range *ex.Referrers() {
+			cmp, ok := rr.(*ssa.BinOp)
+			if !ok || cmp.Op != token.EQL || cmp.Referrers() == nil {
+				continue
+			}
+			k, ok := cmp.Y.(*ssa.Const)
+			if !ok || k.Value == nil || int(k.Int64()) != i {
+				continue
+			}
+			for _, use := range *cmp.Referrers() {
+				if ifi, ok := use.(*ssa.If); ok {
+					succ := ifi.Block().Succs[0]
+					if len(succ.Preds) == 1 {
+						return succ
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // isNamedErrorResult reports whether v is the cell of a named result of
 // type error of fi's function.
 func (a *checker) isNamedErrorResult(fi *funcInfo, v ssa.Value) bool {
@@ -710,7 +753,9 @@ func (a *checker) describeMap(fi *funcInfo, op *mapOp) {
 			}
 		}
 	}
-	if op.keyNames == nil && op.keyAST != nil {
+	if op.keyAST != nil && (op.keyNames == nil || op.via != "") {
+		// Through a helper, the caller's spelling of the key decides
+		// (add(childName) is not an ID even if add calls it id).
 		op.keyNames = keyNames(op.keyAST, a.pass.TypesInfo)
 	}
 	if op.syncMap || isSyncMapType(op.mapType) {

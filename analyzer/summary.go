@@ -337,7 +337,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 		g.gen(ins.block, ins.index, i)
 	}
 	a.addReleaseKills(fi, g, inserts)
-	g.edgeKill = loopLocalKill(fi, inserts)
+	g.edgeKill = a.loopLocalKill(fi, inserts)
 	for _, w := range fi.waits {
 		g.killAll(w.Block(), indexOf(w))
 	}
