@@ -85,6 +85,11 @@ func (a *checker) checkInserts(fi *funcInfo) {
 				if ins.fresh && (kind == exitError || !a.waitsOnValue(fi, ret, ins.value)) {
 					continue
 				}
+				// A map made here and only returned dies on a failing
+				// return that does not return anything.
+				if returnsNothing(fi, ret) && a.localRootKind(fi, ins.m) == escReturn {
+					continue
+				}
 				// Nothing that can fail runs between the insert and the
 				// return: the function records the entry and reports a
 				// result on purpose (return errSkip).
@@ -278,6 +283,21 @@ func combineKills(fs ...func(p, s *ssa.BasicBlock) bitset) func(p, s *ssa.BasicB
 		}
 		return out
 	}
+}
+
+// returnsNothing reports whether every non-error result of ret is a
+// constant (nil, zero).
+func returnsNothing(fi *funcInfo, ret *ssa.Return) bool {
+	results := fi.fn.Signature.Results()
+	for i, r := range ret.Results {
+		if i < results.Len() && isErrorType(results.At(i).Type()) {
+			continue
+		}
+		if _, ok := r.(*ssa.Const); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // fallibleBetween reports whether an instruction of b between from and to

@@ -357,20 +357,40 @@ func (a *checker) longLived(fi *funcInfo, m *expr) bool {
 	return false
 }
 
+// How a value made in a function outlives the call.
+const (
+	escNone   = iota
+	escReturn // only by being returned (directly or inside returned values)
+	escOther  // stored into a field or global, sent, captured by a stored closure
+)
+
 // escapes reports whether a map (or struct holding one) made in fi's
 // function outlives the call: stored into a field or global, returned,
 // sent on a channel, or captured by a closure that is returned or stored.
 // A map shared only with goroutines the function starts, or passed to
 // calls, is not considered to escape.
 func (a *checker) escapes(fi *funcInfo, v ssa.Value, depth int) bool {
+	return a.escapeKind(fi, v, depth) != escNone
+}
+
+func (a *checker) escapeKind(fi *funcInfo, v ssa.Value, depth int) int {
 	if depth > 6 {
-		return false
+		return escNone
 	}
 	refs := v.Referrers()
 	if refs == nil {
-		return false
+		return escNone
+	}
+	kind := escNone
+	note := func(k int) {
+		if k > kind {
+			kind = k
+		}
 	}
 	for _, r := range *refs {
+		if kind == escOther {
+			break
+		}
 		switch r := r.(type) {
 		case *ssa.Store:
 			if r.Val != v {
@@ -379,58 +399,96 @@ func (a *checker) escapes(fi *funcInfo, v ssa.Value, depth int) bool {
 			switch addr := r.Addr.(type) {
 			case *ssa.Alloc:
 				// A local variable: follow its loads and captures.
-				if a.escapes(fi, addr, depth+1) {
-					return true
-				}
-				if a.cellEscapes(fi, addr, depth+1) {
-					return true
-				}
+				note(a.escapeKind(fi, addr, depth+1))
+				note(a.cellEscapeKind(fi, addr, depth+1))
 			case *ssa.FieldAddr:
 				if base, ok := addr.X.(*ssa.Alloc); ok && base.Parent() == fi.fn {
-					if a.escapes(fi, base, depth+1) {
-						return true
-					}
+					note(a.escapeKind(fi, base, depth+1))
 					continue
 				}
-				return true
+				note(escOther)
 			default:
-				return true
+				note(escOther)
 			}
-		case *ssa.Return, *ssa.Send:
-			return true
+		case *ssa.Return:
+			note(escReturn)
+		case *ssa.Send:
+			note(escOther)
 		case *ssa.MapUpdate:
 			if r.Value == v {
-				return true
+				// Stored into another map: as long-lived as that map.
+				if isLocalValue(r.Map, fi.fn) {
+					note(a.escapeKind(fi, localBase(r.Map), depth+1))
+				} else {
+					note(escOther)
+				}
 			}
 		case *ssa.MakeInterface, *ssa.ChangeType, *ssa.Phi, *ssa.UnOp:
-			if a.escapes(fi, r.(ssa.Value), depth+1) {
-				return true
-			}
+			note(a.escapeKind(fi, r.(ssa.Value), depth+1))
 		case *ssa.MakeClosure:
-			if a.escapes(fi, r, depth+1) {
-				return true
-			}
+			note(a.escapeKind(fi, r, depth+1))
+		}
+	}
+	return kind
+}
+
+// isLocalValue reports whether v is a map made in fn, possibly loaded from
+// a local variable.
+func isLocalValue(v ssa.Value, fn *ssa.Function) bool {
+	switch v := v.(type) {
+	case *ssa.MakeMap:
+		return v.Parent() == fn
+	case *ssa.UnOp:
+		if al, ok := v.X.(*ssa.Alloc); ok {
+			return al.Parent() == fn
 		}
 	}
 	return false
 }
 
-// cellEscapes reports whether the local variable cell escapes through a
-// closure that captures it.
-func (a *checker) cellEscapes(fi *funcInfo, cell *ssa.Alloc, depth int) bool {
+// localBase returns the value to follow for a local map: the variable it
+// is loaded from, or the map itself.
+func localBase(v ssa.Value) ssa.Value {
+	if u, ok := v.(*ssa.UnOp); ok {
+		return u.X
+	}
+	return v
+}
+
+// localRootKind returns how the local map at the root of m escapes, or
+// escOther when m is not rooted in a local value.
+func (a *checker) localRootKind(fi *funcInfo, m *expr) int {
+	ofi, om := a.outer(fi, m)
+	root, _ := om.root()
+	if root == nil || root.Kind != kLocal || ofi != fi {
+		return escOther // (a closure's map outlives the closure's returns)
+	}
+	v := ofi.canon.locals[root.Name]
+	if v == nil {
+		return escOther
+	}
+	return a.escapeKind(ofi, v, 0)
+}
+
+// cellEscapeKind reports how the local variable cell escapes through the
+// values loaded from it and the closures that capture it.
+func (a *checker) cellEscapeKind(fi *funcInfo, cell *ssa.Alloc, depth int) int {
+	kind := escNone
 	for _, r := range *cell.Referrers() {
+		k := escNone
 		switch r := r.(type) {
 		case *ssa.UnOp:
-			if r.Op == token.MUL && a.escapes(fi, r, depth+1) {
-				return true
+			if r.Op == token.MUL {
+				k = a.escapeKind(fi, r, depth+1)
 			}
 		case *ssa.MakeClosure:
-			if a.escapes(fi, r, depth+1) {
-				return true
-			}
+			k = a.escapeKind(fi, r, depth+1)
+		}
+		if k > kind {
+			kind = k
 		}
 	}
-	return false
+	return kind
 }
 
 // releases reports whether release op r removes the entry inserted by ins.

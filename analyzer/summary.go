@@ -447,7 +447,9 @@ func (a *checker) unstableKey(fi *funcInfo, k *expr) bool {
 	}
 	switch k.Kind {
 	case kCall:
-		return true
+		if !a.pureCall(k.Name) {
+			return true
+		}
 	case kField:
 		if v := lookupFieldOf(a, fi, k); v != nil && a.storedFields(fi)[v] {
 			return true
@@ -459,6 +461,26 @@ func (a *checker) unstableKey(fi *funcInfo, k *expr) bool {
 		}
 	}
 	return false
+}
+
+// pureCall reports whether a call in a key returns the same value for the
+// same operands: a getter (req.ID(), msg.GetId(), k.String()) or a
+// formatting function (strconv.Itoa, fmt.Sprintf).
+func (a *checker) pureCall(name string) bool {
+	for _, p := range []string{"strconv.", "fmt.Sprint", "strings.", "path.", "encoding/hex.", "encoding/base64."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	short := name
+	if i := strings.LastIndexByte(short, '.'); i >= 0 {
+		short = short[i+1:]
+	}
+	switch short {
+	case "String", "Key", "Name":
+		return true
+	}
+	return strings.HasPrefix(short, "Get") || strings.HasPrefix(short, "get") || a.cfg.keys.MatchString(short)
 }
 
 func lookupFieldOf(a *checker, fi *funcInfo, k *expr) *types.Var {

@@ -218,3 +218,27 @@ func (c *Client) probe(id string) error {
 	}
 	return nil
 }
+
+type Request struct{ id string }
+
+// ID is a getter: request.ID() computed twice is the same key.
+func (r *Request) ID() string { return r.id }
+
+// cancelHandler wraps a handler; the reply callback forgets the request.
+// clean: the reply closure that deletes the entry is passed on.
+func cancelHandler(handler func(req *Request, reply func() error) error) func(req *Request) error {
+	var mu sync.Mutex
+	handling := make(map[string]func())
+	return func(req *Request) error {
+		mu.Lock()
+		handling[req.ID()] = func() {}
+		mu.Unlock()
+		reply := func() error {
+			mu.Lock()
+			delete(handling, req.ID())
+			mu.Unlock()
+			return nil
+		}
+		return handler(req, reply)
+	}
+}

@@ -89,3 +89,35 @@ func goroutinesOnly(ids []string) {
 		done <- id
 	}
 }
+
+// clean: the map is only returned, and the failing return returns nothing:
+// the map dies with the call.
+func returnedOnSuccess(ids []string) (map[string]*call, error) {
+	pending := make(map[string]*call)
+	for _, id := range ids {
+		pending[id] = &call{}
+		if err := send(id); err != nil {
+			return nil, err
+		}
+	}
+	return pending, nil
+}
+
+type pkg struct {
+	imports map[string]*pkg
+}
+
+// clean: a struct made here and stored into another local map does not
+// outlive the call.
+func build(ids []string) error {
+	all := make(map[string]*pkg)
+	for _, id := range ids {
+		p := &pkg{imports: make(map[string]*pkg)}
+		all[id] = p
+		p.imports[id] = p
+		if err := send(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
