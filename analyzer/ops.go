@@ -191,6 +191,14 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 	case *ssa.Return:
 		fi.returns = append(fi.returns, instr)
 
+	case *ssa.MakeClosure:
+		// A closure that reaches a call argument or a store only through
+		// a phi (reply = func() {...} on one branch) is handed off where
+		// it is made.
+		if passedOnIndirectly(instr) {
+			a.applyMakeClosure(fi, instr, instr, nil, modeHandoff, add)
+		}
+
 	case ssa.CallInstruction:
 		a.collectCall(fi, b, i, instr, add)
 	}
@@ -711,6 +719,44 @@ func selectCaseBody(sel *ssa.Select, i int) *ssa.BasicBlock {
 		}
 	}
 	return nil
+}
+
+// passedOnIndirectly reports whether the closure value reaches a call
+// argument or a stored value through a phi or a conversion.
+func passedOnIndirectly(mc *ssa.MakeClosure) bool {
+	var visit func(v ssa.Value, viaPhi bool, depth int) bool
+	visit = func(v ssa.Value, viaPhi bool, depth int) bool {
+		if depth > 4 || v.Referrers() == nil {
+			return false
+		}
+		for _, r := range *v.Referrers() {
+			switch r := r.(type) {
+			case *ssa.Phi:
+				if visit(r, true, depth+1) {
+					return true
+				}
+			case *ssa.ChangeType, *ssa.MakeInterface:
+				if visit(r.(ssa.Value), viaPhi, depth+1) {
+					return true
+				}
+			case ssa.CallInstruction:
+				if !viaPhi {
+					continue
+				}
+				for _, arg := range r.Common().Args {
+					if arg == v {
+						return true
+					}
+				}
+			case *ssa.Store:
+				if viaPhi && r.Val == v {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return visit(mc, false, 0)
 }
 
 // isNamedErrorResult reports whether v is the cell of a named result of

@@ -242,3 +242,28 @@ func cancelHandler(handler func(req *Request, reply func() error) error) func(re
 		return handler(req, reply)
 	}
 }
+
+type Replier func() error
+
+// replyHandler wraps the reply only for calls (reply changes on one
+// branch, so the closure reaches the handler through a phi).
+// clean: the wrapped reply that deletes the entry is passed on.
+func replyHandler(handler func(req *Request, reply Replier) error) func(req *Request, reply Replier, isCall bool) error {
+	var mu sync.Mutex
+	handling := make(map[string]func())
+	return func(req *Request, reply Replier, isCall bool) error {
+		if isCall {
+			mu.Lock()
+			handling[req.ID()] = func() {}
+			mu.Unlock()
+			inner := reply
+			reply = func() error {
+				mu.Lock()
+				delete(handling, req.ID())
+				mu.Unlock()
+				return inner()
+			}
+		}
+		return handler(req, reply)
+	}
+}
