@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp"
@@ -60,6 +61,8 @@ type conn struct {
 	// it can honour a context).
 	writeSem  chan struct{}
 	closeOnce sync.Once
+	// stalled stops the read loop after the stanza it is reading (StallReads).
+	stalled atomic.Bool
 
 	mu    sync.Mutex
 	nicks map[string]string // joined room (bare) -> nick
@@ -191,6 +194,11 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.dispatch(&el)
+		if c.stalled.Load() {
+			c.srv.logger.Debug("fakeserver: reads stalled", "conn", c.num)
+			<-c.ctx.Done()
+			return
+		}
 	}
 }
 
@@ -617,12 +625,8 @@ func (r *answer) run() {
 	for i := range f.UnknownQueryIDResults {
 		r.result("unknown-"+c.srv.newID(), r.from, r.invented(fmt.Sprintf("unknown query id %d", i)))
 	}
-	spoof := f.SpoofFrom
-	if spoof.Equal(jid.JID{}) {
-		spoof = jid.MustParse("mallory@evil.example")
-	}
 	for i := range f.SpoofedResults {
-		r.result(q.QueryID, spoof.String(), r.invented(fmt.Sprintf("spoofed %d", i)))
+		r.result(q.QueryID, r.spoofFrom(), r.invented(fmt.Sprintf("spoofed %d", i)))
 	}
 	if f.FinDelay > 0 {
 		if !r.flush() || !c.sleep(f.FinDelay) {
@@ -656,39 +660,51 @@ func (r *answer) run() {
 	}
 }
 
+// spoofFrom is the address of spoofed results and replies.
+func (r *answer) spoofFrom() string {
+	if r.f.SpoofFrom.Equal(jid.JID{}) {
+		return "mallory@evil.example"
+	}
+	return r.f.SpoofFrom.String()
+}
+
 // reply buffers the IQ reply; it returns false when the query is to be held
 // without a reply (DropReply), after the connection ended.
 func (r *answer) reply() bool {
 	c, q, f, w := r.c, r.q, r.f, &r.out
+	from := r.from
+	if f.SpoofReply {
+		from = r.spoofFrom()
+	}
 	switch {
 	case f.ErrorCondition != "":
-		c.writeErrorIQ(w, q.IQID, r.from, &stanzaError{typ: f.ErrorType, cond: f.ErrorCondition, text: f.ErrorText})
+		c.writeErrorIQ(w, q.IQID, from, &stanzaError{typ: f.ErrorType, cond: f.ErrorCondition, text: f.ErrorText})
 		c.srv.errs.Add(1)
 	case f.DropReply:
 		r.flush()
 		<-c.ctx.Done()
 		return false
 	case f.RawPayload != "":
-		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", r.from)
+		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", from)
 		w.raw([]byte(f.RawPayload))
 		w.end("iq")
 		c.srv.fins.Add(1)
 	case f.WrongPayload:
-		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", r.from)
+		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", from)
 		w.start("query", "xmlns", nsMAM, "queryid", q.QueryID)
 		r.writeSet(false, false)
 		w.end("query")
 		w.end("iq")
 		c.srv.fins.Add(1)
 	case f.NoFin:
-		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", r.from)
+		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", from)
 		w.end("iq")
 		c.srv.fins.Add(1)
 	case r.qerr != nil:
-		c.writeErrorIQ(w, q.IQID, r.from, r.qerr)
+		c.writeErrorIQ(w, q.IQID, from, r.qerr)
 		c.srv.errs.Add(1)
 	default:
-		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", r.from)
+		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", from)
 		complete := ""
 		if r.page.complete {
 			complete = "true"

@@ -28,8 +28,9 @@
 // misbehaviour a real server (or a network) can show is scriptable per query
 // with [Server.Script] and a [Fault]: stanza errors, missing or malformed
 // <fin/>, pretty-printed XML, late results, results with unknown query ids or
-// from spoofed JIDs, silence, slow replies, disconnects in the middle of a page
-// and floods.
+// from spoofed JIDs, replies from spoofed JIDs, silence, slow replies,
+// disconnects in the middle of a page and floods. [Server.StallReads] makes the
+// server stop reading the client's stream, so that the client's writes block.
 //
 // Tests synchronise with the server without sleeping through
 // [Server.WaitQueries] and [Server.WaitStats], and check its behaviour through

@@ -288,6 +288,45 @@ func TestFaultSilenceAndSlowness(t *testing.T) {
 	})
 }
 
+// TestFaultSpoofedReply: the reply comes from another address with the
+// right IQ id; mellium matches replies by id only and delivers it.
+func TestFaultSpoofedReply(t *testing.T) {
+	for name, tc := range map[string]struct {
+		f    fakeserver.Fault
+		from string
+	}{
+		"fin":   {fakeserver.Fault{SpoofReply: true}, "mallory@evil.example"},
+		"error": {fakeserver.Fault{SpoofReply: true, ErrorCondition: stanza.ItemNotFound, SpoofFrom: jid.MustParse("other@conference.example.net")}, "other@conference.example.net"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, c, _ := faultSetup(t)
+			faultOn(srv, "q", tc.f)
+			raw, err := c.rawQuery(testCtx(t), room, history.Query{ID: "q", Limit: 10})
+			require.NoError(t, err)
+			assert.Equal(t, tc.from, parseIQ(t, raw).From, raw)
+			for _, r := range c.resultsFor("q") {
+				assert.Equal(t, room.String(), r.From, "only the reply is spoofed")
+			}
+		})
+	}
+}
+
+// TestStallReads: after StallReads the server reads the stanza it was waiting
+// for, then nothing: the client's next write blocks until its deadline.
+func TestStallReads(t *testing.T) {
+	srv, c, all := faultSetup(t)
+	require.NoError(t, srv.StallReads())
+	_, err := c.fetch(testCtx(t), room, history.Query{ID: "q1", Limit: 10})
+	require.NoError(t, err, "the stanza being waited for is still read and answered")
+	assert.Equal(t, all[:10], ids(c.resultsFor("q1")))
+	_, err = c.fetch(shortCtx(t), room, history.Query{ID: "q2", Limit: 10})
+	require.Error(t, err, "the write cannot complete")
+	assert.Equal(t, 1, srv.Stats().Queries)
+	srv.Disconnect()
+	require.Error(t, c.waitServed(t))
+	require.ErrorIs(t, srv.StallReads(), fakeserver.ErrNotConnected)
+}
+
 func TestFaultDisconnectMidPage(t *testing.T) {
 	srv, c, all := faultSetup(t)
 	faultOn(srv, "q", fakeserver.Fault{Disconnect: true, DisconnectAfter: 4})

@@ -115,6 +115,9 @@ type Fault struct {
 	// mallory@evil.example when zero).
 	SpoofedResults int
 	SpoofFrom      jid.JID
+	// SpoofReply sends the IQ reply (fin or error) from SpoofFrom (or
+	// mallory@evil.example) instead of the archive, with the right IQ id.
+	SpoofReply bool
 	// Flood sends that many extra valid results (fresh archive ids that are
 	// not in the archive) before the reply.
 	Flood int

@@ -513,6 +513,22 @@ func (s *Server) current() *conn {
 	return s.cur
 }
 
+// StallReads makes the current connection stop reading the client's stream
+// once it has read the stanza it is reading or waiting for now: the client's
+// later writes block, as when a server stops reading its socket, and a write
+// deadline on the client side breaks its stream. Answers already under way
+// are still written. The connection stays up until Disconnect, Close, a
+// failed write, or a new Connect. It returns ErrNotConnected when no client
+// is connected.
+func (s *Server) StallReads() error {
+	c := s.current()
+	if c == nil {
+		return ErrNotConnected
+	}
+	c.stalled.Store(true)
+	return nil
+}
+
 // Disconnect drops the current connection abruptly: the pipe is closed
 // without a stream end, so the client sees its stream fail. Queries in flight
 // on it are abandoned. It does nothing when no client is connected.
