@@ -294,6 +294,37 @@ func TestFloodFailsPage(t *testing.T) {
 	assert.Empty(t, e.storedIDs(a))
 }
 
+// TestLargeResultsRetriedSmaller: results that are legitimately large (each
+// under ResultBytes) but whose page does not fit the per-query byte cap are
+// not a flood: the page is retried with half the page size until it fits,
+// and the sync completes.
+func TestLargeResultsRetriedSmaller(t *testing.T) {
+	const queryBytes = 64 << 10
+	e := newEnv(t, nil, fastRetry(4), WithBufferLimits(BufferLimits{QueryBytes: queryBytes}))
+	a := e.account()
+	e.fill(a, 0, 60, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{BodySize: 4000}) // 50 results ~ 200 KB
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+	e.requireIdle()
+	st := e.syncer.Stats()
+	assert.Zero(t, st.Dropped["flood"], "large results are not a flood")
+	assert.Positive(t, st.Dropped["overflow"])
+	assert.Positive(t, st.Retries)
+	assert.LessOrEqual(t, st.PeakBufferedBytes, int64(queryBytes))
+	var maxes []int
+	for _, q := range e.srv.Queries() {
+		maxes = append(maxes, q.Max)
+	}
+	assert.Contains(t, maxes, DefaultPageSize/4, "the page size was halved twice: %v", maxes)
+	msgs, err := e.store.Messages(e.ctx, a, AllMessages())
+	require.NoError(t, err)
+	for _, m := range msgs {
+		require.Len(t, m.Body, 4000)
+	}
+}
+
 // TestOversizedResults: results above the size limit are dropped, counted and
 // stored as placeholders so that the range stays exact.
 func TestOversizedResults(t *testing.T) {

@@ -74,8 +74,10 @@ type BufferLimits struct {
 	// ErrFlood.
 	QueryResults int
 	// QueryBytes caps the bytes buffered for one query; beyond it results are
-	// dropped (counted as flood) and the page fails with ErrFlood. Buffered
-	// bytes count the results' text plus a fixed overhead per XML token.
+	// dropped (counted as overflow) and the page fails with ErrBufferFull and
+	// is retried with half the page size, so that large messages slow a sync
+	// down but do not stop it. Buffered bytes count the results' text plus a
+	// fixed overhead per XML token; keep QueryBytes well above ResultBytes.
 	QueryBytes int
 	// TotalResults and TotalBytes cap what all in-flight queries of the
 	// Syncer buffer together. A query is sent only when its page fits

@@ -25,10 +25,12 @@ const (
 	DropOversized
 	// DropMalformed means the result could not be parsed.
 	DropMalformed
-	// DropFlood means the query already buffered as many results (or bytes) as it
-	// may.
+	// DropFlood means the archive sent more results than the query asked for
+	// (BufferLimits.QueryResults).
 	DropFlood
-	// DropOverflow means the Syncer-wide buffer caps were reached.
+	// DropOverflow means a buffer cap was reached: the query's bytes
+	// (BufferLimits.QueryBytes) or the Syncer-wide results or bytes. The page
+	// is retried smaller.
 	DropOverflow
 
 	numDropReasons = iota + 1

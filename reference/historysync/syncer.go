@@ -28,8 +28,9 @@ var (
 	ErrPageTimeout = errors.New("historysync: page timed out")
 	// ErrFlood: the archive sent more results than asked for.
 	ErrFlood = errors.New("historysync: archive flooded the query")
-	// ErrBufferFull: the Syncer-wide buffer caps were reached; the page is
-	// retried with half the page size.
+	// ErrBufferFull: the page's results did not fit the buffer caps (the
+	// query's bytes or the Syncer-wide caps); the page is retried with half
+	// the page size.
 	ErrBufferFull = errors.New("historysync: result buffer full")
 	// ErrPageMismatch: the results received do not match the <fin/>'s RSM
 	// <first/> and <last/> (results lost, reordered or injected).

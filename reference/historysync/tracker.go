@@ -36,8 +36,8 @@ type query struct {
 	bytes           int64
 	finished        bool // the IQ reply arrived: later results are stragglers
 	ended           bool // released
-	flooded         bool // results beyond the per-query caps were dropped
-	overflow        bool // results beyond the global caps were dropped
+	flooded         bool // results beyond the page size asked for were dropped
+	overflow        bool // results beyond the byte caps or the global caps were dropped
 	malformed       int  // results that could not be identified were dropped
 }
 
@@ -209,10 +209,12 @@ func (t *tracker) add(q *query, c capture, toks []xml.Token, size int64) DropRea
 	switch {
 	case q.finished || q.ended:
 		return DropLate
-	case len(q.captures) >= q.maxResults || q.bytes+size > q.maxBytes:
+	case len(q.captures) >= q.maxResults:
 		q.flooded = true
 		return DropFlood
-	case t.results+1 > int64(t.limits.TotalResults) || t.bytes+size > t.limits.TotalBytes:
+	case q.bytes+size > q.maxBytes || t.results+1 > int64(t.limits.TotalResults) || t.bytes+size > t.limits.TotalBytes:
+		// Large results, not a misbehaving archive: the page is retried
+		// smaller.
 		q.overflow = true
 		return DropOverflow
 	}
