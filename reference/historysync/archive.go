@@ -113,11 +113,11 @@ type Policy struct {
 	// LiveExtend lets live messages carrying a stanza-id by this archive
 	// extend the newest stored range once a CatchUp on this session reached
 	// the archive's end. It is sound when every message the archive stores is
-	// also delivered to this session in archive order: true for rooms (the
-	// room reflects every message, including our own, with its stanza-id),
-	// false for the account archive (messages this client sends and carbons
-	// of other clients are archived without being seen here with their
-	// stanza-id).
+	// also delivered to this session in archive order: true for a room while
+	// the client is joined (the room reflects every message, including our
+	// own, with its stanza-id; call Syncer.Detach when leaving it), false for
+	// the account archive (messages this client sends and carbons of other
+	// clients are archived without being seen here with their stanza-id).
 	LiveExtend bool
 }
 

@@ -48,7 +48,10 @@
 // an EventCursorReset is emitted. Gap filling and back-filling stop after
 // Policy.MaxMessages results per run; the next run continues. Live messages
 // with a stanza-id by an archive extend its newest range (Policy.LiveExtend)
-// once a CatchUp on this session has reached the archive's newest message.
+// once a CatchUp on this session has reached the archive's newest message,
+// until something breaks the live sequence: a delayed message, a store error,
+// or Syncer.Detach, which a client calls when it leaves a room. Messages not
+// stored live are fetched by the next CatchUp.
 //
 // # Ordering
 //

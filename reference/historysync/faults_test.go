@@ -96,11 +96,21 @@ func TestBackoff(t *testing.T) {
 	s.cfg.retry.BaseDelay = 100 * time.Millisecond
 	s.cfg.retry.MaxDelay = time.Second
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
-		for range 50 {
+		lower, upper := 0, 0 // draws in the lower and upper half of [want/2, want]
+		for range 100 {
 			d := s.backoff(attempt)
 			require.GreaterOrEqual(t, d, want/2, "attempt %d", attempt)
 			require.LessOrEqual(t, d, want, "attempt %d", attempt)
+			if d < want*3/4 {
+				lower++
+			} else {
+				upper++
+			}
 		}
+		// Jitter: the draws spread over the interval (each half is missed
+		// with probability 2^-100).
+		assert.Positive(t, lower, "attempt %d: no draw below %v", attempt, want*3/4)
+		assert.Positive(t, upper, "attempt %d: no draw above %v", attempt, want*3/4)
 	}
 }
 
@@ -118,6 +128,9 @@ func TestMalformedReplies(t *testing.T) {
 		"mismatched fin":     {fakeserver.Fault{MismatchedFin: true}, ErrPageMismatch},
 		"garbage fin":        {fakeserver.Fault{RawPayload: `<fin xmlns='urn:xmpp:mam:2' complete='perhaps'/>`}, ErrMalformed},
 		"error then results": {fakeserver.Fault{ErrorCondition: stanza.BadRequest, ErrorAfterResults: true}, stanza.Error{Condition: stanza.BadRequest}},
+		// mellium matches IQ replies by id only; the Syncer checks the sender.
+		"spoofed fin":   {fakeserver.Fault{SpoofReply: true}, ErrSpoofedReply},
+		"spoofed error": {fakeserver.Fault{SpoofReply: true, ErrorCondition: stanza.ResourceConstraint}, ErrSpoofedReply},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, nil, fastRetry(3))
@@ -552,4 +565,121 @@ func TestFakeClockDrivesTimeoutsAndBackoff(t *testing.T) {
 	assert.EqualValues(t, 3, st.Timeouts)
 	assert.EqualValues(t, 2, st.Retries)
 	e.requireIdle()
+}
+
+// TestBrokenWriteEndsSession: the server stops reading, so a query's write
+// blocks until the page timeout cuts it short. The stream may now hold a
+// partial stanza, so the Syncer closes the connection: Serve returns (the
+// client reconnects) and later operations fail with ErrSessionClosed instead
+// of writing into a broken stream.
+func TestBrokenWriteEndsSession(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(200*time.Millisecond), fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 60, stamps(base, 10))
+	// The server still reads the stanza it is waiting for (the first query),
+	// then nothing: the second page's query cannot be written.
+	require.NoError(t, e.srv.StallReads())
+	rep, err := e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrPageTimeout)
+	assert.Equal(t, 50, rep.Inserted, "the first page was committed")
+	assert.EqualValues(t, 1, e.srv.Stats().Queries)
+	select {
+	case err := <-e.served:
+		require.Error(t, err)
+		e.served <- err // for e.stop
+	case <-time.After(testTimeout):
+		t.Fatal("Serve did not return after a broken write")
+	}
+	e.requireIdle()
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrSessionClosed)
+	assert.ErrorContains(t, err, "output stream broken")
+}
+
+// cancellingStore cancels the caller's context right after the archive's
+// ranges were read, so that the first query is prepared with an ended
+// context.
+type cancellingStore struct {
+	Store
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (s *cancellingStore) Ranges(ctx context.Context, a Archive) ([]Range, error) {
+	rs, err := s.Store.Ranges(ctx, a)
+	if c := s.cancel.Swap(nil); c != nil {
+		(*c)()
+	}
+	return rs, err
+}
+
+// TestCancelledContextNeverWrites: a query whose context ended before it was
+// written is not written at all (mellium would start the write and cut it
+// short, leaving a partial stanza that breaks the stream).
+func TestCancelledContextNeverWrites(t *testing.T) {
+	e := newEnv(t, nil)
+	cs := &cancellingStore{Store: e.store}
+	e.store = cs
+	e.reconnect()
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	for range 50 {
+		ctx, cancel := context.WithCancel(e.ctx)
+		cs.cancel.Store(&cancel)
+		_, err := e.syncer.CatchUp(ctx, a)
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	assert.Zero(t, e.srv.Stats().Queries, "no query was written")
+	e.requireIdle()
+	select {
+	case err := <-e.served:
+		t.Fatalf("the session ended: %v", err)
+	default:
+	}
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+}
+
+// gatedStore runs gate before every Commit.
+type gatedStore struct {
+	Store
+	gate atomic.Pointer[func()]
+}
+
+func (s *gatedStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResult, error) {
+	if g := s.gate.Load(); g != nil {
+		(*g)()
+	}
+	return s.Store.Commit(ctx, a, c)
+}
+
+// TestStragglersDuringCommit: results that arrive after the <fin/> while the
+// page is still being committed (its query not yet released) are late: they
+// are dropped, not buffered into the finished page.
+func TestStragglersDuringCommit(t *testing.T) {
+	e := newEnv(t, nil)
+	gs := &gatedStore{Store: e.store}
+	e.store = gs
+	e.reconnect()
+	r := room("slowdisk")
+	e.fill(r, 0, 10, stamps(base, 10))
+	e.faultAlways(fakeserver.Fault{Stragglers: 3})
+	syncer := e.syncer
+	gate := func() {
+		// Hold the commit until the stragglers were routed (at most a few
+		// seconds, after which the assertions below fail).
+		deadline := time.Now().Add(5 * time.Second)
+		for syncer.Stats().Dropped["late"] < 3 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	gs.gate.Store(&gate)
+	rep, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	assert.Equal(t, 10, rep.Inserted)
+	st := e.syncer.Stats()
+	assert.EqualValues(t, 3, st.Dropped["late"], "stragglers during the commit are late")
+	assert.EqualValues(t, 10, st.Messages)
+	e.requireIdle()
+	e.requireInSync(r)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +60,84 @@ func TestLiveExtendsNewestRange(t *testing.T) {
 	e.requireInSync(r)
 }
 
+// TestLiveExtensionNeedsCatchUp: a live message extends a room's newest
+// range only while a CatchUp on this session has reached the room's newest
+// message and nothing since broke the live sequence: not on a new session,
+// not after a CatchUp that failed before the newest page, not after a
+// delayed message (room history: the archive holds messages not seen live in
+// order) and not after Detach (the client left the room). Those messages are
+// fetched by the next CatchUp instead; none is lost. An oversized live
+// message is stored without its payload, like an oversized result.
+func TestLiveExtensionNeedsCatchUp(t *testing.T) {
+	e := newEnv(t, nil, fastRetry(1), WithBufferLimits(BufferLimits{ResultBytes: 2000}))
+	r := room("rejoin")
+	e.fill(r, 0, 30, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	e.reconnect()
+	from, _ := r.JID.WithResource("romeo")
+	send := func(body, payload string) {
+		t.Helper()
+		_, err := e.srv.SendLive(e.ctx, r.JID, fakeserver.Message{From: from, Body: body, Payload: payload})
+		require.NoError(t, err)
+	}
+	catchUp := func() {
+		t.Helper()
+		_, err := e.syncer.CatchUp(e.ctx, r)
+		require.NoError(t, err)
+	}
+	// stored waits until the newest stored message has body (messages are
+	// handled in order, so the ones sent before it were handled too).
+	stored := func(body string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			msgs, err := e.store.Messages(e.ctx, r, MessageQuery{After: MinPos, Before: MaxPos, Limit: 1, Last: true})
+			require.NoError(t, err)
+			return len(msgs) == 1 && msgs[0].Body == body
+		}, testTimeout, time.Millisecond, "waiting for %q", body)
+	}
+
+	send("new session", "")
+	e.faultOnce(1, fakeserver.Fault{ErrorCondition: stanza.Forbidden})
+	_, err = e.syncer.CatchUp(e.ctx, r)
+	require.Error(t, err)
+	send("after a failed catch-up", "")
+	catchUp()
+	send("delayed", "<delay xmlns='urn:xmpp:delay' from='rejoin@conference.example.net' stamp='2025-03-01T12:00:00Z'/>")
+	send("after a delayed message", "")
+	catchUp()
+	send("live", "")
+	stored("live")
+	send(strings.Repeat("big ", 1000), "")
+	stored("")
+	e.syncer.Detach(r)
+	send("after Detach", "")
+	catchUp()
+
+	assert.EqualValues(t, 2, e.syncer.Stats().Live)
+	msgs, err := e.store.Messages(e.ctx, r, AllMessages())
+	require.NoError(t, err)
+	type got struct {
+		body    string
+		live    bool
+		omitted DropReason
+	}
+	var tail []got
+	for _, m := range msgs[30:] {
+		tail = append(tail, got{m.Body, m.Live, m.Omitted})
+	}
+	assert.Equal(t, []got{
+		{"new session", false, 0},
+		{"after a failed catch-up", false, 0},
+		{"delayed", false, 0},
+		{"after a delayed message", false, 0},
+		{"live", true, 0},
+		{"", true, DropOversized},
+		{"after Detach", false, 0},
+	}, tail)
+	e.requireInSync(r)
+}
+
 // TestLiveAccountNotExtendedByDefault: the account archive is not extended by
 // live messages unless its policy says so (messages sent by this client are
 // archived without being seen live).
@@ -76,12 +155,17 @@ func TestLiveAccountNotExtendedByDefault(t *testing.T) {
 			if extend {
 				require.Eventually(t, func() bool { return e.syncer.Stats().Live == 1 }, testTimeout, time.Millisecond)
 				e.requireInSync(a)
-			} else {
-				// Give the handler a chance to (wrongly) act.
-				time.Sleep(20 * time.Millisecond)
-				assert.Zero(t, e.syncer.Stats().Live)
-				assert.Len(t, e.storedIDs(a), 5)
+				return
 			}
+			// The next CatchUp fetches the message: it was not stored live.
+			_, err = e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			e.requireInSync(a)
+			msgs, err := e.store.Messages(e.ctx, a, AllMessages())
+			require.NoError(t, err)
+			assert.Equal(t, "hi", msgs[5].Body)
+			assert.False(t, msgs[5].Live)
+			assert.Zero(t, e.syncer.Stats().Live)
 		})
 	}
 }
@@ -261,8 +345,17 @@ func TestEventsNeverBlock(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // before the Syncer is closed
 	a := e.account()
 	e.fill(a, 0, 120, stamps(base, 10))
-	_, err := e.syncer.CatchUp(e.ctx, a)
-	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.syncer.CatchUp(e.ctx, a)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(testTimeout):
+		t.Fatal("CatchUp blocked on the stuck event callback")
+	}
 	e.requireInSync(a)
 	assert.Positive(t, e.syncer.Stats().EventsDrops)
 }

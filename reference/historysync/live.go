@@ -23,8 +23,11 @@ func (h liveHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEnco
 // stanza-id by an archive whose Policy has LiveExtend and whose newest page
 // was fetched by a CatchUp on this session, stores it and extends that
 // archive's newest range to it, so that the next CatchUp does not fetch it
-// again. Messages with a delay (room history, offline delivery) are ignored.
-// It reports whether the message was stored.
+// again. A message larger than BufferLimits.ResultBytes is stored without
+// its payload (Message.Omitted), as CatchUp does. A message with a delay
+// (room history, offline delivery) is not the archive's tail seen in order:
+// it is not stored, and it detaches the archive (see Detach). It reports
+// whether the message was stored.
 //
 // HandleLive calls it for every message with a stanza-id; call it yourself
 // only if you route such messages with your own handler. It runs
@@ -40,7 +43,7 @@ func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
 	}
 	var res Result
 	p := resultParser{r: r, opts: ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw}, raw: &rawWriter{}}
-	if err := p.message(start, &res); err != nil || p.tooLarge || p.sawDelay {
+	if err := p.message(start, &res); err != nil {
 		return false
 	}
 	m := res.Message
@@ -65,10 +68,52 @@ func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
 		if st == nil {
 			continue
 		}
+		if p.sawDelay {
+			// Room history or an offline copy: the archive holds messages
+			// this session did not see live in order, so its newest range
+			// must not be extended over them.
+			s.detach(st, "delayed message")
+			return false
+		}
 		m.ArchiveID = sid.ID
+		if p.tooLarge {
+			m.Omitted = DropOversized
+			s.dropped(DropOversized, "", a)
+		}
 		return s.extendLive(st, m)
 	}
 	return false
+}
+
+// Detach stops live extension of archive a until a CatchUp on this session
+// reaches the archive's newest message again; live messages are then left to
+// that CatchUp. Call it when the session stops receiving the archive's
+// messages live, for example when the client leaves a room: messages the
+// room receives while the client is away are never delivered to it, and a
+// live message after a rejoin must not extend the stored range over them.
+// (A new session starts detached; the Syncer detaches by itself on a delayed
+// message and when a live message cannot be stored.)
+func (s *Syncer) Detach(a Archive) {
+	if st := s.existingArchive(a); st != nil {
+		s.detach(st, "Detach")
+	}
+}
+
+// detach stops live extension of st.
+func (s *Syncer) detach(st *archiveState, reason string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.detachLocked(st, reason)
+}
+
+// detachLocked is detach with st.mu held.
+func (s *Syncer) detachLocked(st *archiveState, reason string) {
+	if !st.attached {
+		return
+	}
+	st.attached = false
+	s.attached.Add(-1)
+	s.cfg.logger.Debug("historysync: live extension stopped until the next catch-up", "archive", st.archive.String(), "reason", reason)
 }
 
 // extendLive appends m to the newest range of st if it is attached.
@@ -96,9 +141,8 @@ func (s *Syncer) extendLive(st *archiveState, m Message) bool {
 	if err != nil {
 		// The range can no longer be trusted to follow the archive: stop
 		// extending it; the next CatchUp reconciles.
-		st.attached = false
-		s.attached.Add(-1)
 		s.cfg.logger.Warn("historysync: live message not stored", "archive", st.archive.String(), "id", m.ArchiveID, "err", err)
+		s.detachLocked(st, "store error")
 		return false
 	}
 	st.ranges = ranges
