@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,41 +203,60 @@ func TestSelfArchivedDuplicates(t *testing.T) {
 	assert.Zero(t, rep.Inserted)
 }
 
-// TestCatchUpAllConcurrencyLimit: CatchUpAll syncs every archive, with at
-// most WithConcurrency queries in flight.
-func TestCatchUpAllConcurrencyLimit(t *testing.T) {
+// TestConcurrencyLimit: at most WithConcurrency queries are in flight, with
+// CatchUpAll and with independent callers running CatchUp on many archives
+// at once.
+func TestConcurrencyLimit(t *testing.T) {
 	const limit = 3
-	e := newEnv(t, nil, WithConcurrency(limit), WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncAll}))
-	var rooms []Archive
-	for i := range 12 {
-		r := room(fmt.Sprintf("room%d", i))
-		e.fill(r, 0, 75, stamps(base, 10))
-		rooms = append(rooms, r)
-	}
-	var inFlight, peak atomic.Int64
-	e.srv.Script(func(fakeserver.Query) fakeserver.Fault {
-		n := inFlight.Add(1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
+	for name, syncAll := range map[string]func(s *Syncer, ctx context.Context, rooms []Archive) ([]Report, error){
+		"CatchUpAll": (*Syncer).CatchUpAll,
+		"independent callers": func(s *Syncer, ctx context.Context, rooms []Archive) ([]Report, error) {
+			reports := make([]Report, len(rooms))
+			errs := make([]error, len(rooms))
+			var wg sync.WaitGroup
+			for i, r := range rooms {
+				wg.Go(func() { reports[i], errs[i] = s.CatchUp(ctx, r) })
 			}
-		}
-		time.Sleep(2 * time.Millisecond)
-		inFlight.Add(-1)
-		return fakeserver.Fault{}
-	})
-	reports, err := e.syncer.CatchUpAll(e.ctx, rooms)
-	require.NoError(t, err)
-	require.Len(t, reports, len(rooms))
-	for i, r := range rooms {
-		assert.Equal(t, r, reports[i].Archive)
-		assert.True(t, reports[i].Complete)
-		e.requireInSync(r)
+			wg.Wait()
+			return reports, errors.Join(errs...)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil, WithConcurrency(limit), WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncAll}))
+			var rooms []Archive
+			for i := range 12 {
+				r := room(fmt.Sprintf("room%d", i))
+				e.fill(r, 0, 75, stamps(base, 10))
+				rooms = append(rooms, r)
+			}
+			// The server holds every query for a moment, so that the queries
+			// the client lets out overlap.
+			var inFlight, peak atomic.Int64
+			e.srv.Script(func(fakeserver.Query) fakeserver.Fault {
+				n := inFlight.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+				inFlight.Add(-1)
+				return fakeserver.Fault{}
+			})
+			reports, err := syncAll(e.syncer, e.ctx, rooms)
+			require.NoError(t, err)
+			require.Len(t, reports, len(rooms))
+			for i, r := range rooms {
+				assert.Equal(t, r, reports[i].Archive)
+				assert.True(t, reports[i].Complete)
+				e.requireInSync(r)
+			}
+			assert.LessOrEqual(t, peak.Load(), int64(limit))
+			assert.Greater(t, peak.Load(), int64(1), "queries do run concurrently")
+			e.requireIdle()
+		})
 	}
-	assert.LessOrEqual(t, peak.Load(), int64(limit))
-	assert.Greater(t, peak.Load(), int64(1), "queries do run concurrently")
-	e.requireIdle()
 }
 
 // TestGlobalBufferCap: with 100 archives synced at once, the bytes buffered
@@ -292,49 +314,95 @@ func TestGlobalBufferOverflow(t *testing.T) {
 	e.requireIdle()
 }
 
-// TestDropsDoNotAllocate: routing a result that is dropped (unknown or late
-// query id, spoofed sender) allocates nothing.
+// mallocsPerRun returns the average number of heap allocations of f over
+// runs calls, after a warm-up call, with GOMAXPROCS at 1 (like
+// testing.AllocsPerRun, which rounds the average down to an integer and so
+// would hide an allocation made every other call).
+func mallocsPerRun(runs int, f func()) float64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(runs)
+}
+
+// TestDropsDoNotAllocate: routing a result that is dropped allocates
+// nothing: unknown or late query id, spoofed sender, no archive id, and a
+// flood (more results than the query asked for), with and without an event
+// callback (events are queued by value).
 func TestDropsDoNotAllocate(t *testing.T) {
 	e := newEnv(t, nil)
-	s := New(e.sess, NewMemStore()) // no event callback: nothing else allocates
-	defer s.Close()
-	r := room("alloc")
-	q := &query{id: "tracked", archive: r, from: r.JID, maxResults: 10, maxBytes: 1 << 20}
-	_, err := s.tracker.begin(e.ctx, e.ctx, q, 10)
-	require.NoError(t, err)
-	ended := &query{id: "ended", archive: r, from: r.JID}
-	_, err = s.tracker.begin(e.ctx, e.ctx, ended, 10)
-	require.NoError(t, err)
-	s.tracker.end(ended, nil)
-	evil := jid.MustParse("mallory@evil.example")
-
-	tokens := func(queryID string) []xml.Token {
-		msg := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "message"}}
-		res := xml.StartElement{Name: nameResult, Attr: []xml.Attr{{Name: xml.Name{Local: "queryid"}, Value: queryID}, {Name: xml.Name{Local: "id"}, Value: "x"}}}
-		return []xml.Token{msg, xml.CharData("\n  "), res, xml.EndElement{Name: nameResult}, xml.EndElement{Name: msg.Name}}
-	}
-	for name, tc := range map[string]struct {
-		from   jid.JID
-		toks   []xml.Token
-		reason string
-	}{
-		"unknown": {r.JID, tokens("never-issued"), "unknown"},
-		"late":    {r.JID, tokens("ended"), "late"},
-		"spoofed": {evil, tokens("tracked"), "spoofed"},
+	var delivered atomic.Int64
+	for name, opts := range map[string][]Option{
+		"no events": nil,
+		"events":    {WithEvents(func(Event) { delivered.Add(1) }, 1<<16)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			before := s.Stats().Dropped[tc.reason]
-			reader := &sliceReader{toks: tc.toks}
-			allocs := testing.AllocsPerRun(200, func() {
-				reader.i = 0
-				s.handleResult(tc.from, reader)
-			})
-			assert.Zero(t, allocs)
-			assert.EqualValues(t, 201, s.Stats().Dropped[tc.reason]-before)
+			s := New(e.sess, NewMemStore(), opts...) // not served: driven directly
+			defer s.Close()
+			r := room("alloc")
+			tracked := &query{id: "tracked", archive: r, from: r.JID, maxResults: 10, maxBytes: 1 << 20}
+			_, err := s.tracker.begin(e.ctx, e.ctx, tracked, 10)
+			require.NoError(t, err)
+			defer s.tracker.end(tracked, nil)
+			full := &query{id: "full", archive: r, from: r.JID, maxResults: 0, maxBytes: 1 << 20}
+			_, err = s.tracker.begin(e.ctx, e.ctx, full, 10)
+			require.NoError(t, err)
+			defer s.tracker.end(full, nil)
+			ended := &query{id: "ended", archive: r, from: r.JID}
+			_, err = s.tracker.begin(e.ctx, e.ctx, ended, 10)
+			require.NoError(t, err)
+			s.tracker.end(ended, nil)
+			evil := jid.MustParse("mallory@evil.example")
+
+			tokens := func(queryID, archiveID string) []xml.Token {
+				msg := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "message"}}
+				attrs := []xml.Attr{{Name: xml.Name{Local: "queryid"}, Value: queryID}}
+				if archiveID != "" {
+					attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "id"}, Value: archiveID})
+				}
+				res := xml.StartElement{Name: nameResult, Attr: attrs}
+				fwd := xml.StartElement{Name: nameForwarded}
+				body := xml.StartElement{Name: xml.Name{Space: stanza.NSClient, Local: "body"}}
+				return []xml.Token{msg, xml.CharData("\n  "), res, fwd, body, xml.CharData("hello"), body.End(), fwd.End(), res.End(), msg.End()}
+			}
+			for _, tc := range []struct {
+				name   string
+				from   jid.JID
+				toks   []xml.Token
+				reason string
+			}{
+				{"unknown", r.JID, tokens("never-issued", "x"), "unknown"},
+				{"late", r.JID, tokens("ended", "x"), "late"},
+				{"spoofed", evil, tokens("tracked", "x"), "spoofed"},
+				{"no archive id", r.JID, tokens("tracked", ""), "malformed"},
+				{"flood", r.JID, tokens("full", "x"), "flood"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					const runs = 2000
+					before := s.Stats().Dropped[tc.reason]
+					reader := &sliceReader{toks: tc.toks}
+					allocs := mallocsPerRun(runs, func() {
+						reader.i = 0
+						s.handleResult(tc.from, reader)
+					})
+					t.Logf("%.4f allocations per dropped result", allocs)
+					// A stray allocation by the runtime is tolerated; one per
+					// result, or per hundred results, is not.
+					assert.Less(t, allocs, 0.01)
+					assert.EqualValues(t, runs+1, s.Stats().Dropped[tc.reason]-before)
+				})
+			}
+			st := s.Stats()
+			assert.EqualValues(t, 2, st.TrackedQueries)
+			assert.Zero(t, st.BufferedResults, "nothing was buffered")
 		})
 	}
-	s.tracker.end(q, nil)
-	assert.Zero(t, s.Stats().TrackedQueries)
+	assert.Positive(t, delivered.Load(), "the events were delivered")
 }
 
 // TestEventsNeverBlock: a stuck event callback does not stall the Syncer;

@@ -262,7 +262,7 @@ func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 // so they stay valid (TestMuxTokensAreCopies guards this property of
 // mellium.im/xmpp/mux).
 func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
-	start, ok := findResult(r)
+	startTok, start, ok := findResult(r)
 	if !ok {
 		s.dropped(DropMalformed, "", Archive{})
 		return
@@ -286,7 +286,7 @@ func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 	}
 	scratch := s.scratch.Get().(*[]xml.Token)
 	defer s.scratch.Put(scratch)
-	toks, size, stamp, err := captureResult(r, start, (*scratch)[:0], s.cfg.limits.ResultBytes)
+	toks, size, stamp, err := captureResult(r, startTok, start, (*scratch)[:0], s.cfg.limits.ResultBytes)
 	*scratch = toks[:0]
 	c := capture{archiveID: archiveID}
 	switch {
@@ -305,14 +305,15 @@ func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 	}
 }
 
-// captureResult reads a result element (start already read) to its end,
-// appending its tokens to toks (r must return tokens that stay valid, as
-// mux's reader does). It returns the tokens and
+// captureResult reads a result element (start already read; startTok is the
+// same token as r returned it, kept as is so that buffering it does not box
+// start again) to its end, appending its tokens to toks (r must return
+// tokens that stay valid, as mux's reader does). It returns the tokens and
 // their accounted size and, for a result whose serialised size exceeds limit
 // (ErrResultTooLarge) or that is truncated (ErrMalformed), the delay stamp if
 // one was seen, so that a placeholder can be stored.
-func captureResult(r xml.TokenReader, start xml.StartElement, toks []xml.Token, limit int) (_ []xml.Token, size int64, stamp string, err error) {
-	toks = append(toks, start)
+func captureResult(r xml.TokenReader, startTok xml.Token, start xml.StartElement, toks []xml.Token, limit int) (_ []xml.Token, size int64, stamp string, err error) {
+	toks = append(toks, startTok)
 	size = captureOverhead + int64(serialisedSize(start)) + tokenOverhead
 	serialised := 0
 	tooLarge := false
@@ -350,29 +351,30 @@ func captureResult(r xml.TokenReader, start xml.StartElement, toks []xml.Token, 
 }
 
 // findResult reads r from the message start token to the start token of its
-// {urn:xmpp:mam:2}result child, skipping whitespace and other children. It
-// does not allocate.
-func findResult(r xml.TokenReader) (xml.StartElement, bool) {
+// {urn:xmpp:mam:2}result child, skipping whitespace and other children, and
+// returns that token both as read and as a StartElement. It does not
+// allocate.
+func findResult(r xml.TokenReader) (xml.Token, xml.StartElement, bool) {
 	depth := 0
 	for {
 		tok, _ := r.Token()
 		if tok == nil {
-			return xml.StartElement{}, false
+			return nil, xml.StartElement{}, false
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if depth <= 1 && t.Name == nameResult {
-				return t, true
+				return tok, t, true
 			}
 			if depth == 1 {
 				if skip(r) != nil {
-					return xml.StartElement{}, false
+					return nil, xml.StartElement{}, false
 				}
 				continue
 			}
 			depth++
 		case xml.EndElement:
-			return xml.StartElement{}, false
+			return nil, xml.StartElement{}, false
 		}
 	}
 }
