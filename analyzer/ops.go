@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"go/ast"
+	"slices"
 	"go/token"
 	"go/types"
 	"strings"
@@ -400,21 +401,28 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 		}
 		a.applyCallee(fi, instr, callee, params, nil, args, mode, add)
 	} else if common.IsInvoke() {
-		// A method of an interface with a single implementation the
-		// analysis can see (a map behind a small interface).
-		if impl := a.implementation(common.Value.Type(), common.Method.Name()); impl != nil {
+		// A method of an interface whose implementations the analysis can
+		// see (a map behind a small interface): a release by any of them
+		// counts, an insert only when they all are the same method.
+		impls := a.implementations(common.Value.Type(), common.Method.Name())
+		params := []*expr{c.of(common.Value)}
+		argVals := []ssa.Value{common.Value}
+		for _, arg := range args {
+			params = append(params, c.of(arg))
+			argVals = append(argVals, arg)
+		}
+		for _, impl := range impls {
 			if fn := a.funcByObj(impl); fn != nil {
 				fi.callees = append(fi.callees, fn)
 			}
-			if sum := a.summaryOfObj(impl); sum != nil {
-				params := []*expr{c.of(common.Value)}
-				argVals := []ssa.Value{common.Value}
-				for _, arg := range args {
-					params = append(params, c.of(arg))
-					argVals = append(argVals, arg)
-				}
-				a.applySummary(fi, instr, sum, impl.Name(), params, nil, argVals, nil, mode, add)
+			sum := a.summaryOfObj(impl)
+			if sum == nil {
+				continue
 			}
+			if len(impls) > 1 {
+				sum = &summary{Releases: sum.Releases}
+			}
+			a.applySummary(fi, instr, sum, impl.Name(), params, nil, argVals, nil, mode, add)
 		}
 	}
 	// Closures passed as arguments: stored or called back later (time.AfterFunc).
@@ -1075,20 +1083,19 @@ func callResults(fi *funcInfo, instr ssa.Instruction) []*expr {
 	return out
 }
 
-// implementation returns the only method named name of a concrete type,
-// declared in this package or one it imports, that implements the
-// interface t; nil if there is none or several.
-func (a *checker) implementation(t types.Type, name string) *types.Func {
+// implementations returns the methods named name of the concrete types,
+// declared in this package or one it imports, that implement the
+// interface t (at most a few: more is no information).
+func (a *checker) implementations(t types.Type, name string) []*types.Func {
 	iface, ok := t.Underlying().(*types.Interface)
 	if !ok {
 		return nil
 	}
 	key := types.TypeString(t, nil) + "." + name
-	if fn, ok := a.impls[key]; ok {
-		return fn
+	if fns, ok := a.impls[key]; ok {
+		return fns
 	}
-	var found *types.Func
-	ambiguous := false
+	var found []*types.Func
 	scan := func(pkg *types.Package) {
 		scope := pkg.Scope()
 		for _, n := range scope.Names() {
@@ -1114,20 +1121,17 @@ func (a *checker) implementation(t types.Type, name string) *types.Func {
 			}
 			obj, _, _ := types.LookupFieldOrMethod(recv, true, pkg, name)
 			fn, ok := obj.(*types.Func)
-			if !ok {
+			if !ok || slices.Contains(found, fn) {
 				continue
 			}
-			if found != nil && found != fn {
-				ambiguous = true
-			}
-			found = fn
+			found = append(found, fn)
 		}
 	}
 	scan(a.pass.Pkg)
 	for _, imp := range a.pass.Pkg.Imports() {
 		scan(imp)
 	}
-	if ambiguous {
+	if len(found) > 4 {
 		found = nil
 	}
 	a.impls[key] = found

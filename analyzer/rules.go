@@ -3,6 +3,7 @@ package analyzer
 import (
 	"fmt"
 	"go/ast"
+	"os"
 	"go/token"
 	"go/types"
 	"slices"
@@ -12,6 +13,15 @@ import (
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/ssa"
 )
+
+// debugOps prints the operations of the functions whose name contains it
+// (MAPLEAK_DEBUG=ops:name).
+var debugOps = func() string {
+	if d, ok := strings.CutPrefix(os.Getenv("MAPLEAK_DEBUG"), "ops:"); ok {
+		return d
+	}
+	return ""
+}()
 
 // Diagnostic categories.
 const (
@@ -31,6 +41,12 @@ type leak struct {
 func (a *checker) checkInserts(fi *funcInfo) {
 	if isInitFunc(fi.fn) {
 		return
+	}
+	if debugOps != "" && strings.Contains(fi.fn.String(), debugOps) {
+		for _, op := range fi.ops {
+			fmt.Fprintf(os.Stderr, "mapleak: op %s kind=%d m=%s k=%s via=%q deferred=%v async=%v may=%v whole=%v fresh=%v at %s\n",
+				fi.fn, op.kind, op.m, op.k, op.via, op.deferred, op.async, op.may, op.whole, op.fresh, a.syn.shortPos(op.pos))
+		}
 	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
@@ -212,6 +228,23 @@ func nonNilEdges(v ssa.Value) []*ssa.BasicBlock {
 		return nil
 	}
 	for _, r := range *v.Referrers() {
+		// x, err = f() into a variable that lives in a cell (a named
+		// result captured by a defer): the loads that follow in the
+		// same block see v.
+		if st, ok := r.(*ssa.Store); ok && st.Val == v {
+			if cell, ok := st.Addr.(*ssa.Alloc); ok {
+				b := st.Block()
+				for i := indexOf(st) + 1; i < len(b.Instrs); i++ {
+					if x, ok := b.Instrs[i].(*ssa.Store); ok && x.Addr == cell {
+						break
+					}
+					if load, ok := b.Instrs[i].(*ssa.UnOp); ok && load.Op == token.MUL && load.X == cell {
+						out = append(out, nonNilEdges(load)...)
+					}
+				}
+			}
+			continue
+		}
 		cmp, ok := r.(*ssa.BinOp)
 		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
 			continue

@@ -42,7 +42,7 @@ type checker struct {
 	keyRemoved map[*types.Var]bool       // maps the package deletes single entries from
 	locks      map[*funcInfo]*lockStates // lock states, computed on demand
 
-	impls        map[string]*types.Func                  // the single implementation of an interface method
+	impls        map[string][]*types.Func                // the implementations of an interface method
 	swept        map[*types.Var]bool                     // maps a periodic sweeper reaps
 	sites        map[*ssa.Function][]ssa.CallInstruction // static calls of each function
 	escapedFuncs map[*ssa.Function]bool                  // functions also used as values
@@ -79,7 +79,7 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 		releaseKeyFields: make(map[*types.Var]bool),
 		closingFlags:     make(map[*types.Var][]*types.Var),
 		closingChans:     make(map[*types.Var][]*types.Var),
-		impls:            make(map[string]*types.Func),
+		impls:            make(map[string][]*types.Func),
 	}
 	for _, fn := range input.SrcFuncs {
 		if fn == nil || len(fn.Blocks) == 0 || isCgoOrAsm(fn) {

@@ -61,3 +61,50 @@ func (s *Server) readFixed(id uint64) (any, error) {
 	}
 	return <-ch, nil
 }
+
+// store has two implementations: a release by any of them counts (mapleak
+// cannot tell which one runs), an insert only when they share it.
+type store interface {
+	Put(id uint64) error
+	Drop(id uint64)
+}
+
+type memStore struct {
+	pending map[uint64]bool
+}
+
+// Put inserts.
+func (m *memStore) Put(id uint64) error { // want Put:`mapleak\(inserts p0.pending\[p1\]\)`
+	m.pending[id] = true
+	return nil
+}
+
+// Drop releases.
+func (m *memStore) Drop(id uint64) { delete(m.pending, id) } // want Drop:`mapleak\(releases p0.pending\[p1\]{must}\)`
+
+type nopStore struct{}
+
+func (nopStore) Put(id uint64) error { return nil }
+func (nopStore) Drop(id uint64)      {}
+
+// clean: Drop through the interface may release.
+func useStore(s store, id uint64) error {
+	if err := s.Put(id); err != nil {
+		return err
+	}
+	if err := send(id); err != nil {
+		s.Drop(id)
+		return err
+	}
+	return nil
+}
+
+// clean: with two implementations, the insert is not attributed.
+func useStoreLeaky(s store, id uint64) error {
+	if err := s.Put(id); err != nil {
+		return err
+	}
+	return send(id)
+}
+
+func send(id uint64) error { return nil }
