@@ -2,9 +2,9 @@ package analyzer
 
 import (
 	"go/ast"
-	"slices"
 	"go/token"
 	"go/types"
+	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/ssa"

@@ -3,9 +3,9 @@ package analyzer
 import (
 	"fmt"
 	"go/ast"
-	"os"
 	"go/token"
 	"go/types"
+	"os"
 	"slices"
 	"sort"
 	"strings"
