@@ -132,20 +132,37 @@ func TestRoomFirstSyncLatestAndLoadOlder(t *testing.T) {
 }
 
 // TestFirstSyncSince: the since policy fetches only what is newer than the
-// bound.
+// bound, whether the bound lies beyond the newest page (more than a page of
+// recent history, back-filled down to the bound) or within it (the newest
+// page itself stops at the bound).
 func TestFirstSyncSince(t *testing.T) {
 	now := base.Add(10 * 24 * time.Hour)
-	e := newEnv(t, nil, WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncSince, Since: 5 * 24 * time.Hour}),
-		WithClock(newFakeClock(now)))
-	r := room("since")
-	// One message every 2 hours over 10 days.
-	ids := e.fill(r, 0, 120, func(i int) time.Time { return base.Add(time.Duration(i) * 2 * time.Hour) })
-	rep, err := e.syncer.CatchUp(e.ctx, r)
-	require.NoError(t, err)
-	assert.True(t, rep.Complete)
-	requireSameIDs(t, ids[60:], e.storedIDs(r), "messages from the last five days")
-	assert.False(t, e.ranges(r)[0].FromEnd)
-	e.requireIdle()
+	for name, tc := range map[string]struct {
+		every       time.Duration // one message every
+		n, recent   int           // messages, and how many are in the last five days
+		wantQueries int
+	}{
+		"more than a page": {every: 2 * time.Hour, n: 120, recent: 60, wantQueries: 2},
+		"less than a page": {every: 12 * time.Hour, n: 20, recent: 10, wantQueries: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil, WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncSince, Since: 5 * 24 * time.Hour}),
+				WithClock(newFakeClock(now)))
+			r := room("since")
+			ids := e.fill(r, 0, tc.n, func(i int) time.Time { return base.Add(time.Duration(i) * tc.every) })
+			rep, err := e.syncer.CatchUp(e.ctx, r)
+			require.NoError(t, err)
+			assert.True(t, rep.Complete)
+			requireSameIDs(t, ids[tc.n-tc.recent:], e.storedIDs(r), "messages from the last five days")
+			assert.False(t, e.ranges(r)[0].FromEnd)
+			qs := e.srv.Queries()
+			require.Len(t, qs, tc.wantQueries)
+			for _, q := range qs {
+				assert.Equal(t, now.Add(-5*24*time.Hour), q.Start, "every query starts at the bound")
+			}
+			e.requireIdle()
+		})
+	}
 }
 
 // TestMaxMessagesResume: the per-run cap stops gap filling; progress is
