@@ -115,20 +115,64 @@ func (s *swapStore) DeleteArchive(ctx context.Context, a Archive) error {
 	return s.backing().DeleteArchive(ctx, a)
 }
 
-// faultMix picks faults for a share failRate of the queries.
+// faultMix picks faults for a share failRate of the queries. Which queries
+// fail, and how, is scheduled rather than sampled, so that every kind of
+// failure occurs in every run, however short: query n is faulty when
+// floor(n*failRate) steps up, and the faulty queries take their kinds in turn
+// from a shuffled block of faultBlock kinds in fixed proportions.
 type faultMix struct {
-	mu            sync.Mutex
-	rng           *rand.Rand
-	failRate      float64
-	timeout       time.Duration
-	noDisconnects bool
-	faulty        atomic.Int64
+	mu       sync.Mutex
+	rng      *rand.Rand
+	failRate float64
+	schedule []fakeserver.Fault
+	queries  int
+	faulty   int
 }
 
-func (f *faultMix) pick(q fakeserver.Query) fakeserver.Fault {
+// faultBlock is the length of the fault schedule; each kind of failure
+// occurs in every block of faultBlock faulty queries.
+const faultBlock = 500
+
+func newFaultMix(seed uint64, failRate float64, timeout time.Duration, noDisconnects bool) *faultMix {
+	late := 3 * timeout // a timeout: the results come late, as stragglers
+	disconnect := fakeserver.Fault{Disconnect: true, DisconnectAfter: 2}
+	if noDisconnects {
+		disconnect = fakeserver.Fault{Delay: late, Stragglers: 2}
+	}
+	kinds := []struct {
+		n int // per faultBlock
+		f fakeserver.Fault
+	}{
+		{100, fakeserver.Fault{ErrorCondition: stanza.InternalServerError}},               // transient, retried
+		{50, fakeserver.Fault{ErrorCondition: stanza.Forbidden, ErrorAfterResults: true}}, // permanent, after results
+		{75, fakeserver.Fault{NoFin: true, Stragglers: 2}},                                // no fin, then late results
+		{50, fakeserver.Fault{WrongPayload: true}},                                        // a page-like wrong payload
+		{25, fakeserver.Fault{UnbalancedFin: true}},                                       // <first/> without <last/>
+		{25, fakeserver.Fault{MismatchedFin: true}},                                       // first/last not the results
+		{20, fakeserver.Fault{SpoofReply: true}},                                          // the reply from another JID
+		{80, fakeserver.Fault{Delay: late}},                                               // timeout, results late
+		{45, fakeserver.Fault{Flood: 5}},                                                  // more results than asked
+		{29, fakeserver.Fault{Delay: late, Stragglers: 2}},                                // timeout, more stragglers
+		{1, disconnect}, // connection drops mid-page
+	}
+	m := &faultMix{rng: rand.New(rand.NewPCG(seed, 4)), failRate: failRate}
+	for _, k := range kinds {
+		for range k.n {
+			m.schedule = append(m.schedule, k.f)
+		}
+	}
+	if len(m.schedule) != faultBlock {
+		panic(fmt.Sprintf("fault schedule of %d, want %d", len(m.schedule), faultBlock))
+	}
+	m.rng.Shuffle(len(m.schedule), func(i, j int) { m.schedule[i], m.schedule[j] = m.schedule[j], m.schedule[i] })
+	return m
+}
+
+func (f *faultMix) pick(fakeserver.Query) fakeserver.Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.rng.Float64() >= f.failRate {
+	f.queries++
+	if int(float64(f.queries)*f.failRate) == int(float64(f.queries-1)*f.failRate) {
 		// Healthy pages, some with foreign results that must be dropped.
 		switch f.rng.IntN(10) {
 		case 0:
@@ -140,30 +184,16 @@ func (f *faultMix) pick(q fakeserver.Query) fakeserver.Fault {
 		}
 		return fakeserver.Fault{}
 	}
-	f.faulty.Add(1)
-	switch n := f.rng.IntN(1000); {
-	case n < 200: // transient error, retried
-		return fakeserver.Fault{ErrorCondition: stanza.InternalServerError}
-	case n < 300: // permanent error after some results
-		return fakeserver.Fault{ErrorCondition: stanza.Forbidden, ErrorAfterResults: true}
-	case n < 450:
-		return fakeserver.Fault{NoFin: true, Stragglers: 2}
-	case n < 550:
-		return fakeserver.Fault{WrongPayload: true}
-	case n < 620:
-		return fakeserver.Fault{UnbalancedFin: true}
-	case n < 690:
-		return fakeserver.Fault{MismatchedFin: true}
-	case n < 850: // timeout; the results come late, as stragglers
-		return fakeserver.Fault{Delay: 3 * f.timeout}
-	case n < 998 || f.noDisconnects && n >= 998:
-		if n < 940 {
-			return fakeserver.Fault{Flood: 5}
-		}
-		return fakeserver.Fault{Delay: 3 * f.timeout, Stragglers: 2}
-	default: // the connection drops in the middle of the page (0.2%)
-		return fakeserver.Fault{Disconnect: true, DisconnectAfter: 2}
-	}
+	fault := f.schedule[f.faulty%len(f.schedule)]
+	f.faulty++
+	return fault
+}
+
+// counts returns the queries seen and the faulty ones.
+func (f *faultMix) counts() (queries, faulty int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queries, f.faulty
 }
 
 // runLeakHarness runs the harness and reports what it measured.
@@ -195,7 +225,7 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 		}
 		srv.Archive(a.JID).Append(msgs...)
 	}
-	mix := &faultMix{rng: rand.New(rand.NewPCG(cfg.seed, 4)), failRate: cfg.failRate, timeout: pageTimeout, noDisconnects: cfg.noDisconnects}
+	mix := newFaultMix(cfg.seed, cfg.failRate, pageTimeout, cfg.noDisconnects)
 	srv.Script(mix.pick)
 
 	store := &swapStore{}
@@ -320,8 +350,7 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	}
 	rep.heapEnd = liveHeap()
 	writeHeapProfile(t, "end")
-	rep.queries = srv.Stats().Queries
-	rep.faults = int(mix.faulty.Load())
+	rep.queries, rep.faults = mix.counts()
 	disconnect()
 	return rep
 }
@@ -403,8 +432,10 @@ func TestLeakHarness(t *testing.T) {
 	t.Log(rep)
 	require.NoError(t, rep.err())
 	assert.GreaterOrEqual(t, rep.cycles, leakCycles())
-	// The mix really failed about 30% of the queries.
-	assert.InDelta(t, 0.3, float64(rep.faults)/float64(rep.queries), 0.03)
+	// The mix failed 30% of the queries, and every kind of failure at least
+	// once: the schedule of kinds was gone through at least once.
+	assert.InDelta(t, 0.3, float64(rep.faults)/float64(rep.queries), 0.001)
+	require.GreaterOrEqual(t, rep.faults, faultBlock, "every kind of failure was scheduled")
 	assert.Positive(t, rep.reconnects, "disconnects happened")
 	assert.Positive(t, rep.drops, "late, spoofed and unknown results were dropped")
 }
