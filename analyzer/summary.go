@@ -275,6 +275,9 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 		if !op.whole && op.k.Kind != kAny && a.unstableKey(fi, op.k) {
 			continue // a key the caller cannot name (c.nextID(), c.cur after c.cur++)
 		}
+		if !a.relevant(op) {
+			continue
+		}
 		rels = append(rels, op)
 	}
 	pre := a.preexisting(fi, rels)
@@ -324,7 +327,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && op.m.portable() && !a.memoizing(fi, op) {
+		if op.kind == opInsert && op.m.portable() && a.relevant(op) && !a.memoizing(fi, op) {
 			inserts = append(inserts, op)
 		}
 	}
@@ -377,6 +380,28 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 		})
 	}
 	return out
+}
+
+// relevant reports whether an operation can matter to a caller: its map
+// may be tracked there (by its name, its ID-like key, a directive, or
+// -track-all). Others (context's children, a set keyed by pointers) would
+// only crowd the summaries.
+func (a *checker) relevant(op *mapOp) bool {
+	return a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) || len(op.keyNames) > 0 ||
+		op.mapName != "" && a.cfg.maps.MatchString(op.mapName) ||
+		op.whole && mapKeyIDLike(op.mapType)
+}
+
+// mapKeyIDLike reports whether a map type's keys can be IDs (sync.Map's
+// can).
+func mapKeyIDLike(t types.Type) bool {
+	if t == nil || isSyncMapType(t) {
+		return true
+	}
+	if m, ok := typeparamCore(t).(*types.Map); ok {
+		return idLikeType(m.Key())
+	}
+	return true
 }
 
 // summaryValue expresses the value an insert stored in terms a caller
