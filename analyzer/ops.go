@@ -653,6 +653,9 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 	for _, eff := range sum.Inserts {
 		m := subst(eff.Map, params, frees, a.ctorField)
 		k := subst(eff.Key, params, frees, a.ctorField)
+		if k != nil && k.Kind == kResult {
+			k = substResults(k, callResults(fi, instr))
+		}
 		if m == nil || k == nil || m.depth() > maxExprDepth || k.depth() > maxExprDepth {
 			continue
 		}

@@ -370,6 +370,14 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 				if !ins.k.portable() || a.unstableKey(fi, ins.k) {
 					eff.Key = leaf(kAny, "", 0)
 					eff.Fresh = true
+					// A key the function made and returns is the caller's
+					// to name (id := c.register(req)).
+					for j, r := range ret.Results {
+						if same(fi.canon.of(r), ins.k) {
+							eff.Key = leaf(kResult, "", j)
+							eff.Fresh = false
+						}
+					}
 				}
 				eff.Value = summaryValue(fi, ins.value, ret)
 				if k := eff.String(); !seen[k] && len(out) < maxEffects {
@@ -504,6 +512,13 @@ func (a *checker) pureCall(name string) bool {
 	switch short {
 	case "String", "Key", "Name":
 		return true
+	}
+	// Generators make a new key on each call (genID, NextID, newToken).
+	lower := strings.ToLower(short)
+	for _, p := range []string{"gen", "next", "new", "alloc", "make", "create", "incr", "acquire", "reserve", "rand", "uuid", "fresh"} {
+		if strings.HasPrefix(lower, p) {
+			return false
+		}
 	}
 	return strings.HasPrefix(short, "Get") || strings.HasPrefix(short, "get") || a.cfg.keys.MatchString(short)
 }

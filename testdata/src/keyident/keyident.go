@@ -79,3 +79,33 @@ func (c *Client) wrongField(req *Request, other *Request) error {
 	}
 	return nil
 }
+
+func (c *Client) nextID() uint64 { return uint64(len(c.pending)) + 1 }
+
+// register stores a request under a key it generates and returns.
+// clean: a successful return keeps the entry for the reply handler.
+func (c *Client) register(r *Request) uint64 {
+	id := c.nextID()
+	c.pending[id] = r
+	return id
+}
+
+// The key comes back as register's result: the failing return leaks it.
+func (c *Client) useRegister(r *Request) error {
+	id := c.register(r) // want `the pending entry added by c.register\(r\) is not deleted when returning at keyident.go:97 \(error path\)`
+	if err := send(r); err != nil {
+		return err
+	}
+	_ = id
+	return nil
+}
+
+// clean: the returned key is deleted on the failing path.
+func (c *Client) useRegisterFixed(r *Request) error {
+	id := c.register(r)
+	if err := send(r); err != nil {
+		delete(c.pending, id)
+		return err
+	}
+	return nil
+}
