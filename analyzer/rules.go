@@ -76,6 +76,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 		}
 	}
 	a.addReleaseKills(fi, g, inserts)
+	a.addReplyKills(fi, g, inserts)
 	g.edgeKill = combineKills(a.closingKill(fi, inserts), a.failedCallKill(fi, inserts), a.loopLocalKill(fi, inserts))
 	g.solve()
 
@@ -494,6 +495,49 @@ func (a *checker) waitsOnValue(fi *funcInfo, ret *ssa.Return, value *expr) bool 
 		}
 	}
 	return false
+}
+
+// addReplyKills ends the tracking of an entry when the function receives
+// from a channel of the inserted value (<-ch, <-call.Done): the reply
+// handler has completed the entry, and deleted it, before sending or
+// closing the channel.
+func (a *checker) addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+	for _, b := range fi.fn.Blocks {
+		for i, instr := range b.Instrs {
+			switch instr := instr.(type) {
+			case *ssa.UnOp:
+				if instr.Op != token.ARROW {
+					continue
+				}
+				ch := fi.canon.of(instr.X)
+				mask := newBitset(len(inserts))
+				for j, ins := range inserts {
+					if ins.value != nil && derivesFrom(ch, ins.value) {
+						mask.set(j)
+					}
+				}
+				g.kill(b, i, mask)
+			case *ssa.Select:
+				for si, st := range instr.States {
+					if st.Dir != types.RecvOnly {
+						continue
+					}
+					body := selectCaseBody(instr, si)
+					if body == nil {
+						continue
+					}
+					ch := fi.canon.of(st.Chan)
+					mask := newBitset(len(inserts))
+					for j, ins := range inserts {
+						if ins.value != nil && derivesFrom(ch, ins.value) {
+							mask.set(j)
+						}
+					}
+					g.kill(body, 0, mask)
+				}
+			}
+		}
+	}
 }
 
 // dropCovered removes the inserts released by a deferred release or a

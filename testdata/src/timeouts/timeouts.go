@@ -111,3 +111,26 @@ func (c *Conn) awaitDeadline(ctx context.Context, token string) {
 }
 
 func (c *Conn) wait(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+var errClosed = errors.New("connection closed")
+
+// clean: once the reply channel delivers (or is closed), the code that
+// completed the entry has removed it.
+func (c *Conn) requestClosed(ctx context.Context, token string) (*Reply, error) {
+	ch := make(chan *Reply, 1)
+	c.waiters[token] = ch
+	if err := c.publish(token); err != nil {
+		delete(c.waiters, token)
+		return nil, err
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, errClosed
+		}
+		return r, nil
+	case <-ctx.Done():
+		delete(c.waiters, token)
+		return nil, ctx.Err()
+	}
+}
