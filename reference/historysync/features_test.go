@@ -78,6 +78,12 @@ func TestLiveExtensionNeedsCatchUp(t *testing.T) {
 	_, err := e.syncer.CatchUp(e.ctx, r)
 	require.NoError(t, err)
 	e.reconnect()
+	// Another room is caught up, so that live extension is on for the
+	// session: r's own state must keep its messages out.
+	other := room("other")
+	e.fill(other, 0, 5, stamps(base, 10))
+	_, err = e.syncer.CatchUp(e.ctx, other)
+	require.NoError(t, err)
 	from, _ := r.JID.WithResource("romeo")
 	send := func(body, payload string) {
 		t.Helper()
