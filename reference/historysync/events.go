@@ -58,9 +58,14 @@ func (k EventKind) String() string {
 
 // Event reports progress. Which fields are set depends on Kind.
 type Event struct {
-	Kind    EventKind
-	Time    time.Time
+	// Kind says what happened.
+	Kind EventKind
+	// Time is when it happened, on the Syncer's clock.
+	Time time.Time
+	// Archive is the archive concerned (zero for a result dropped before its
+	// query was known).
 	Archive Archive
+	// QueryID is the MAM query id concerned, if any.
 	QueryID string
 	// Messages, Inserted and Duplicates count results of a page, or of a whole
 	// run for EventSyncFinished.

@@ -431,7 +431,7 @@ func TestEventsNeverBlock(t *testing.T) {
 		t.Fatal("CatchUp blocked on the stuck event callback")
 	}
 	e.requireInSync(a)
-	assert.Positive(t, e.syncer.Stats().EventsDrops)
+	assert.Positive(t, e.syncer.Stats().EventsDropped)
 }
 
 // TestEventCallbackPanic: a panicking callback is contained.

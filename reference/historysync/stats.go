@@ -84,20 +84,20 @@ type counters struct {
 // expvar.Var (String returns JSON), and (*Syncer).Var publishes live values.
 type Stats struct {
 	// Counters since New.
-	Queries      uint64 `json:"queries"`       // MAM queries sent
-	Pages        uint64 `json:"pages"`         // pages received and committed
-	Messages     uint64 `json:"messages"`      // results accepted into pages
-	Inserted     uint64 `json:"inserted"`      // messages newly stored
-	Duplicates   uint64 `json:"duplicates"`    // messages the store already had
-	Retries      uint64 `json:"retries"`       // page attempts retried
-	Timeouts     uint64 `json:"timeouts"`      // page timeouts
-	Failures     uint64 `json:"failures"`      // pages failed for good
-	CursorResets uint64 `json:"cursor_resets"` // item-not-found on a stored cursor
-	GapsDetected uint64 `json:"gaps_detected"`
-	GapsClosed   uint64 `json:"gaps_closed"`
-	Live         uint64 `json:"live"`           // live messages that extended a range
-	Syncs        uint64 `json:"syncs"`          // CatchUp and LoadOlder runs finished
-	EventsDrops  uint64 `json:"events_dropped"` // events lost to a full queue
+	Queries       uint64 `json:"queries"`       // MAM queries sent
+	Pages         uint64 `json:"pages"`         // pages received and committed
+	Messages      uint64 `json:"messages"`      // results accepted into pages
+	Inserted      uint64 `json:"inserted"`      // messages newly stored
+	Duplicates    uint64 `json:"duplicates"`    // messages the store already had
+	Retries       uint64 `json:"retries"`       // page attempts retried
+	Timeouts      uint64 `json:"timeouts"`      // page timeouts
+	Failures      uint64 `json:"failures"`      // pages failed for good
+	CursorResets  uint64 `json:"cursor_resets"` // item-not-found on a stored cursor
+	GapsDetected  uint64 `json:"gaps_detected"`
+	GapsClosed    uint64 `json:"gaps_closed"`
+	Live          uint64 `json:"live"`           // live messages that extended a range
+	Syncs         uint64 `json:"syncs"`          // CatchUp and LoadOlder runs finished
+	EventsDropped uint64 `json:"events_dropped"` // events lost to a full queue
 	// Dropped counts dropped results by reason name ("late", "spoofed", ...).
 	Dropped map[string]uint64 `json:"dropped"`
 
@@ -134,22 +134,22 @@ var _ expvar.Var = Stats{}
 func (s *Syncer) Stats() Stats {
 	c := &s.stats
 	st := Stats{
-		Queries:      c.queries.Load(),
-		Pages:        c.pages.Load(),
-		Messages:     c.messages.Load(),
-		Inserted:     c.inserted.Load(),
-		Duplicates:   c.duplicates.Load(),
-		Retries:      c.retries.Load(),
-		Timeouts:     c.timeouts.Load(),
-		Failures:     c.failures.Load(),
-		CursorResets: c.cursorResets.Load(),
-		GapsDetected: c.gapsDetected.Load(),
-		GapsClosed:   c.gapsClosed.Load(),
-		Live:         c.live.Load(),
-		Syncs:        c.syncs.Load(),
-		EventsDrops:  c.eventsDropped.Load(),
-		Dropped:      make(map[string]uint64, numDropReasons-1),
-		InFlight:     c.inFlight.Load(),
+		Queries:       c.queries.Load(),
+		Pages:         c.pages.Load(),
+		Messages:      c.messages.Load(),
+		Inserted:      c.inserted.Load(),
+		Duplicates:    c.duplicates.Load(),
+		Retries:       c.retries.Load(),
+		Timeouts:      c.timeouts.Load(),
+		Failures:      c.failures.Load(),
+		CursorResets:  c.cursorResets.Load(),
+		GapsDetected:  c.gapsDetected.Load(),
+		GapsClosed:    c.gapsClosed.Load(),
+		Live:          c.live.Load(),
+		Syncs:         c.syncs.Load(),
+		EventsDropped: c.eventsDropped.Load(),
+		Dropped:       make(map[string]uint64, numDropReasons-1),
+		InFlight:      c.inFlight.Load(),
 	}
 	for r := DropReason(1); r < numDropReasons; r++ {
 		st.Dropped[r.String()] = c.dropped[r].Load()

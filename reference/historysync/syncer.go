@@ -98,7 +98,8 @@ type archiveState struct {
 
 // New returns a Syncer for session that stores into store. The session must
 // be served with a mux that includes the Syncer's Handle option; see the
-// package example. Call Close when done.
+// package example. Call Close when done. New panics if session or store is
+// nil, or if an option is invalid (WithPolicy).
 func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
 	if session == nil || store == nil {
 		panic("historysync: New needs a session and a store")
