@@ -3,6 +3,7 @@ package analyzer
 import (
 	_ "embed"
 	"fmt"
+	"sync"
 
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
@@ -41,8 +42,27 @@ func newAnalyzer(config func() Config) *analysis.Analyzer {
 		Requires:  []*analysis.Analyzer{buildssa.Analyzer, ctrlflow.Analyzer},
 		FactTypes: []analysis.Fact{new(summaryFact)},
 	}
+	// The configuration is compiled once per distinct setting, not for
+	// every package.
+	var (
+		mu    sync.Mutex
+		cache = make(map[Config]*compiled)
+	)
+	compileOnce := func(c Config) (*compiled, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cc, ok := cache[c]; ok {
+			return cc, nil
+		}
+		cc, err := c.compile()
+		if err != nil {
+			return nil, err
+		}
+		cache[c] = cc
+		return cc, nil
+	}
 	a.Run = func(pass *analysis.Pass) (result any, err error) {
-		cfg, err := config().compile()
+		cfg, err := compileOnce(config())
 		if err != nil {
 			return nil, err
 		}

@@ -59,6 +59,17 @@ func parseDirectives(fset *token.FileSet, info *types.Info, files []*ast.File) *
 		if tf == nil {
 			continue
 		}
+		hasDirective := false
+		for _, cg := range f.Comments {
+			for _, c := range cg.List {
+				if strings.HasPrefix(c.Text, directivePrefix) {
+					hasDirective = true
+				}
+			}
+		}
+		if !hasDirective {
+			continue
+		}
 		// Which lines hold code: a directive alone on its line applies to
 		// the next line, a trailing one to its own line.
 		codeLines := make(map[int]bool)

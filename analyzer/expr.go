@@ -419,19 +419,24 @@ func (c *canonicalizer) local(v ssa.Value) *expr {
 	return leaf(kLocal, name, 0)
 }
 
+// inProgress marks a value whose expr is being computed.
+var inProgress = &expr{Kind: kLocal, Name: "in progress"}
+
 // of returns the canonical expr of v.
 func (c *canonicalizer) of(v ssa.Value) *expr {
 	if v == nil {
 		return leaf(kAny, "", 0)
 	}
 	if e, ok := c.memo[v]; ok {
+		if e == inProgress {
+			return c.local(v) // a cycle through phis
+		}
 		return e
 	}
 	if c.depth >= maxExprDepth {
 		return c.local(v)
 	}
-	// A placeholder breaks cycles through phis.
-	c.memo[v] = c.local(v)
+	c.memo[v] = inProgress
 	c.depth++
 	e := c.compute(v)
 	c.depth--

@@ -120,14 +120,14 @@ func (a *checker) validAt(src releaseSource, pos token.Pos) bool {
 		if _, found := scope.LookupParent(nv.name, pos); found != obj {
 			return false
 		}
-		for _, p := range a.syn.assigns[obj] {
+		for _, p := range a.syn.assignments(obj) {
 			if lo < p && p < hi {
 				return false
 			}
 		}
 	}
 	for _, f := range src.fields {
-		for _, p := range a.syn.assigns[f] {
+		for _, p := range a.syn.assignments(f) {
 			if lo < p && p < hi {
 				return false
 			}
@@ -259,7 +259,7 @@ func (a *checker) releaseEdit(fi *funcInfo, op *mapOp, src releaseSource, ret *s
 	if !ret.Pos().IsValid() {
 		return nil
 	}
-	stmt := a.syn.returns[ret.Pos()]
+	stmt := a.syn.returnStmt(ret.Pos())
 	if stmt == nil {
 		return nil
 	}

@@ -144,9 +144,9 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 			return
 		}
 		op := &mapOp{kind: opInsert, m: c.of(instr.Map), k: c.of(instr.Key), mapType: instr.Map.Type(), keyVal: instr.Key, value: c.of(instr.Value)}
-		if ie := a.syn.index[instr.Pos()]; ie != nil {
+		if ie := a.syn.indexExpr(instr.Pos()); ie != nil {
 			op.mapAST, op.keyAST = ie.X, ie.Index
-		} else if kv := a.syn.kv[instr.Pos()]; kv != nil {
+		} else if kv := a.syn.keyValue(instr.Pos()); kv != nil {
 			op.keyAST = kv.Key
 		}
 		a.describeMap(fi, op)
@@ -227,8 +227,9 @@ func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.S
 		// A closure stored for later: a hand-off if it releases.
 		a.applyClosureValue(fi, b, i, st, st.Val, add)
 	}
-	if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
-		if fv := fieldVar(fa.X.Type(), fa.Field); fv != nil {
+	if fa, ok := st.Addr.(*ssa.FieldAddr); ok && len(a.releaseKeyFields) > 0 {
+		// Only fields release code reads keys from can hand a key off.
+		if fv := fieldVar(fa.X.Type(), fa.Field); fv != nil && a.releaseKeyFields[fv] {
 			a.noteKeyOut(fi, b, i, st, st.Val, fv, nil)
 		}
 	}
@@ -346,7 +347,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 				op := &mapOp{kind: opRelease, m: c.of(args[0]), k: c.of(args[1]), mapType: args[0].Type(), keyVal: args[1]}
 				rng := rangeOfKey(args[0], args[1], c)
 				op.whole = rng != nil
-				if call := a.syn.calls[instr.Pos()]; call != nil && len(call.Args) == 2 {
+				if call := a.syn.call(instr.Pos()); call != nil && len(call.Args) == 2 {
 					op.mapAST, op.keyAST = call.Args[0], call.Args[1]
 				}
 				a.markMode(op, mode)
@@ -363,7 +364,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 		case "clear":
 			if len(args) == 1 && isMap(args[0].Type()) {
 				op := &mapOp{kind: opRelease, whole: true, m: c.of(args[0]), k: leaf(kAny, "", 0), mapType: args[0].Type()}
-				if call := a.syn.calls[instr.Pos()]; call != nil && len(call.Args) == 1 {
+				if call := a.syn.call(instr.Pos()); call != nil && len(call.Args) == 1 {
 					op.mapAST = call.Args[0]
 				}
 				a.markMode(op, mode)
@@ -395,21 +396,27 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 	if mc, ok := common.Value.(*ssa.MakeClosure); ok {
 		a.applyMakeClosure(fi, instr, mc, args, mode, add)
 	} else if callee != nil {
-		params := make([]*expr, len(args))
-		for j, arg := range args {
-			params[j] = c.of(arg)
+		if a.summaryOf(callee) != nil {
+			params := make([]*expr, len(args))
+			for j, arg := range args {
+				params[j] = c.of(arg)
+			}
+			a.applyCallee(fi, instr, callee, params, nil, args, mode, add)
 		}
-		a.applyCallee(fi, instr, callee, params, nil, args, mode, add)
 	} else if common.IsInvoke() {
 		// A method of an interface whose implementations the analysis can
 		// see (a map behind a small interface): a release by any of them
 		// counts, an insert only when they all are the same method.
 		impls := a.implementations(common.Value.Type(), common.Method.Name())
-		params := []*expr{c.of(common.Value)}
-		argVals := []ssa.Value{common.Value}
-		for _, arg := range args {
-			params = append(params, c.of(arg))
-			argVals = append(argVals, arg)
+		var params []*expr
+		var argVals []ssa.Value
+		if len(impls) > 0 {
+			params = []*expr{c.of(common.Value)}
+			argVals = []ssa.Value{common.Value}
+			for _, arg := range args {
+				params = append(params, c.of(arg))
+				argVals = append(argVals, arg)
+			}
 		}
 		for _, impl := range impls {
 			if fn := a.funcByObj(impl); fn != nil {
@@ -510,7 +517,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 			if len(args) >= 1 {
 				name := obj.Name()
 				lo := &lockOp{instr: instr, mu: c.of(args[0]).String(), lock: name == "Lock" || name == "RLock", read: name == "RLock" || name == "RUnlock", deferred: mode == modeDefer}
-				if call := a.syn.calls[instr.Pos()]; call != nil {
+				if call := a.syn.call(instr.Pos()); call != nil {
 					if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
 						lo.src = exprString(sel.X)
 					}
@@ -541,7 +548,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 }
 
 func (a *checker) syncMapSyntax(instr ssa.CallInstruction, op *mapOp) {
-	call := a.syn.calls[instr.Pos()]
+	call := a.syn.call(instr.Pos())
 	if call == nil {
 		return
 	}
@@ -574,6 +581,9 @@ func (a *checker) applyMakeClosure(fi *funcInfo, instr ssa.Instruction, mc *ssa.
 	c := fi.canon
 	if isBoundWrapper(fn) {
 		if m, ok := fn.Object().(*types.Func); ok && m != nil && len(mc.Bindings) == 1 {
+			if target := a.funcByObj(m); target != nil {
+				fi.callees = append(fi.callees, target)
+			}
 			params := []*expr{c.of(mc.Bindings[0])}
 			argVals := []ssa.Value{mc.Bindings[0]}
 			for _, arg := range args {
@@ -678,7 +688,7 @@ func (a *checker) argFor(instr ssa.Instruction, k *expr, params, frees []*expr, 
 	for j, p := range params {
 		if j < len(argVals) && same(p, k) {
 			var syn ast.Expr
-			if call := a.syn.calls[callPos(instr)]; call != nil {
+			if call := a.syn.call(callPos(instr)); call != nil {
 				shift := len(argVals) - len(call.Args)
 				if j-shift >= 0 && j-shift < len(call.Args) {
 					syn = call.Args[j-shift]
@@ -1094,11 +1104,54 @@ func (a *checker) implementations(t types.Type, name string) []*types.Func {
 	if !ok {
 		return nil
 	}
+	// Only the package's own interfaces and those of non-standard
+	// packages: io.Writer or context.Context say nothing about maps.
+	named, ok := types.Unalias(t).(*types.Named)
+	if !ok || named.Obj().Pkg() == nil || isStdPackage(named.Obj().Pkg().Path()) && named.Obj().Pkg() != a.pass.Pkg {
+		return nil
+	}
 	key := types.TypeString(t, nil) + "." + name
 	if fns, ok := a.impls[key]; ok {
 		return fns
 	}
 	var found []*types.Func
+	for _, c := range a.concreteTypes() {
+		var recv types.Type
+		switch {
+		case types.Implements(c, iface):
+			recv = c
+		case types.Implements(types.NewPointer(c), iface):
+			recv = types.NewPointer(c)
+		default:
+			continue
+		}
+		obj, _, _ := types.LookupFieldOrMethod(recv, true, c.Obj().Pkg(), name)
+		fn, ok := obj.(*types.Func)
+		if !ok || slices.Contains(found, fn) {
+			continue
+		}
+		found = append(found, fn)
+	}
+	if len(found) > 4 {
+		found = nil
+	}
+	a.impls[key] = found
+	return found
+}
+
+// isStdPackage reports whether path is a standard library package.
+func isStdPackage(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+// concreteTypes returns the non-generic named non-interface types of this
+// package and the non-standard packages it imports.
+func (a *checker) concreteTypes() []*types.Named {
+	if a.concrete != nil {
+		return a.concrete
+	}
+	a.concrete = []*types.Named{}
 	scan := func(pkg *types.Package) {
 		scope := pkg.Scope()
 		for _, n := range scope.Names() {
@@ -1113,30 +1166,15 @@ func (a *checker) implementations(t types.Type, name string) []*types.Func {
 			if _, isIface := named.Underlying().(*types.Interface); isIface {
 				continue
 			}
-			var recv types.Type
-			switch {
-			case types.Implements(named, iface):
-				recv = named
-			case types.Implements(types.NewPointer(named), iface):
-				recv = types.NewPointer(named)
-			default:
-				continue
-			}
-			obj, _, _ := types.LookupFieldOrMethod(recv, true, pkg, name)
-			fn, ok := obj.(*types.Func)
-			if !ok || slices.Contains(found, fn) {
-				continue
-			}
-			found = append(found, fn)
+			a.concrete = append(a.concrete, named)
 		}
 	}
 	scan(a.pass.Pkg)
 	for _, imp := range a.pass.Pkg.Imports() {
-		scan(imp)
+		if !isStdPackage(imp.Path()) {
+			scan(imp)
+		}
 	}
-	if len(found) > 4 {
-		found = nil
-	}
-	a.impls[key] = found
-	return found
+	return a.concrete
 }
+

@@ -731,7 +731,7 @@ func (a *checker) describeInsert(op *mapOp) string {
 		return a.entryName(op)
 	}
 	call := op.via
-	if ce := a.syn.calls[callPos(op.instr)]; ce != nil {
+	if ce := a.syn.call(callPos(op.instr)); ce != nil {
 		call = exprString(ce)
 	}
 	name := op.mapName

@@ -7,6 +7,7 @@ import (
 	"go/types"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/tools/go/analysis"
@@ -30,6 +31,7 @@ type checker struct {
 	ctorsOf  map[*ssa.Function][]ctorField
 	closures map[*ssa.Function]*ssa.MakeClosure // closure -> where it is made
 	globals  map[string]*types.Var
+	pkgs     map[string]*types.Package
 	localIDs map[ssa.Value]string
 
 	// Package-wide facts about release code.
@@ -44,6 +46,7 @@ type checker struct {
 
 	impls        map[string][]*types.Func                // the implementations of an interface method
 	swept        map[*types.Var]bool                     // maps a periodic sweeper reaps
+	concrete     []*types.Named                          // candidate implementations of interfaces
 	sites        map[*ssa.Function][]ssa.CallInstruction // static calls of each function
 	escapedFuncs map[*ssa.Function]bool                  // functions also used as values
 
@@ -204,39 +207,46 @@ func (a *checker) localName(v ssa.Value) string {
 	if n, ok := a.localIDs[v]; ok {
 		return n
 	}
-	fn := ""
-	if p := v.Parent(); p != nil {
-		fn = p.String()
-	}
-	n := fmt.Sprintf("%s:%s#%d", fn, v.Name(), len(a.localIDs))
+	n := v.Name() + "#" + strconv.Itoa(len(a.localIDs))
 	a.localIDs[v] = n
 	return n
 }
 
 // lookupGlobal finds a package-level variable by "path.name".
 func (a *checker) lookupGlobal(name string) *types.Var {
+	if v, ok := a.globals[name]; ok {
+		return v
+	}
 	if a.globals == nil {
 		a.globals = make(map[string]*types.Var)
-		var add func(pkg *types.Package, depth int)
-		seen := make(map[*types.Package]bool)
-		add = func(pkg *types.Package, depth int) {
-			if seen[pkg] || depth > 2 {
+	}
+	var found *types.Var
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		if pkg := a.packageByPath(name[:i]); pkg != nil {
+			found, _ = pkg.Scope().Lookup(name[i+1:]).(*types.Var)
+		}
+	}
+	a.globals[name] = found
+	return found
+}
+
+// packageByPath finds this package or one of its (transitive) imports.
+func (a *checker) packageByPath(path string) *types.Package {
+	if a.pkgs == nil {
+		a.pkgs = make(map[string]*types.Package)
+		var add func(p *types.Package)
+		add = func(p *types.Package) {
+			if _, seen := a.pkgs[p.Path()]; seen {
 				return
 			}
-			seen[pkg] = true
-			scope := pkg.Scope()
-			for _, n := range scope.Names() {
-				if v, ok := scope.Lookup(n).(*types.Var); ok {
-					a.globals[pkg.Path()+"."+n] = v
-				}
-			}
-			for _, imp := range pkg.Imports() {
-				add(imp, depth+1)
+			a.pkgs[p.Path()] = p
+			for _, imp := range p.Imports() {
+				add(imp)
 			}
 		}
-		add(a.pass.Pkg, 0)
+		add(a.pass.Pkg)
 	}
-	return a.globals[name]
+	return a.pkgs[path]
 }
 
 // tracked reports whether the map operation concerns a long-lived map
@@ -689,9 +699,13 @@ func (a *checker) moreReleaseSources() bool {
 	if len(a.releaseKeyFields) == fields && len(a.releaseChanElems) == elems {
 		return false
 	}
+	// Only a key leaving through a field or channel that release code now
+	// reads back changes anything.
 	for _, fn := range a.funcs {
-		if len(a.infos[fn].outs) > 0 {
-			return true
+		for _, out := range a.infos[fn].outs {
+			if out.field != nil && a.releaseKeyFields[out.field] || out.elem != nil {
+				return true
+			}
 		}
 	}
 	return false

@@ -656,10 +656,8 @@ func (a *checker) computeSummaries() {
 			}
 		}
 	}
-	// Recompute the operations of every function with the final summaries.
-	for _, fn := range a.funcs {
-		a.collectOps(a.infos[fn])
-	}
+	// Every function was last collected after its callees' final
+	// summaries: the worklist requeues callers whenever a summary changes.
 	if debugSummaries {
 		for _, fn := range a.funcs {
 			if s := a.sums[fn]; s != nil {

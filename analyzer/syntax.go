@@ -18,15 +18,17 @@ type syntaxIndex struct {
 	kv      map[token.Pos]*ast.KeyValueExpr // by Colon
 	calls   map[token.Pos]*ast.CallExpr     // by Lparen
 	returns map[token.Pos]*ast.ReturnStmt   // by Return
-	parent  map[ast.Node]ast.Node           // parents of return statements and their blocks
-	// assigns holds, per variable, the positions where it is assigned
-	// after its declaration.
-	assigns map[types.Object][]token.Pos
+	parent  map[ast.Node]ast.Node           // parents of return statements
 	files   []*ast.File
+	indexed []bool // files whose nodes are in the maps above
+
+	// assigns holds, per variable, the positions where it is assigned
+	// after its declaration (computed on demand, for fixes).
+	assigns map[types.Object][]token.Pos
 }
 
 func newSyntaxIndex(fset *token.FileSet, info *types.Info, files []*ast.File) *syntaxIndex {
-	s := &syntaxIndex{
+	return &syntaxIndex{
 		fset:    fset,
 		info:    info,
 		index:   make(map[token.Pos]*ast.IndexExpr),
@@ -34,52 +36,105 @@ func newSyntaxIndex(fset *token.FileSet, info *types.Info, files []*ast.File) *s
 		calls:   make(map[token.Pos]*ast.CallExpr),
 		returns: make(map[token.Pos]*ast.ReturnStmt),
 		parent:  make(map[ast.Node]ast.Node),
-		assigns: make(map[types.Object][]token.Pos),
 		files:   files,
+		indexed: make([]bool, len(files)),
 	}
-	for _, f := range files {
-		var stack []ast.Node
-		ast.Inspect(f, func(n ast.Node) bool {
-			if n == nil {
-				stack = stack[:len(stack)-1]
-				return true
+}
+
+// ensure indexes the file that contains pos.
+func (s *syntaxIndex) ensure(pos token.Pos) {
+	for i, f := range s.files {
+		if f.FileStart <= pos && pos <= f.FileEnd {
+			if !s.indexed[i] {
+				s.indexed[i] = true
+				s.indexFile(f)
 			}
-			switch n := n.(type) {
-			case *ast.IndexExpr:
-				s.index[n.Lbrack] = n
-			case *ast.KeyValueExpr:
-				s.kv[n.Colon] = n
-			case *ast.CallExpr:
-				s.calls[n.Lparen] = n
-			case *ast.ReturnStmt:
-				s.returns[n.Return] = n
-				if len(stack) > 0 {
-					s.parent[n] = stack[len(stack)-1]
-				}
-			case *ast.AssignStmt:
-				if n.Tok != token.DEFINE {
-					for _, lhs := range n.Lhs {
-						s.noteAssign(lhs)
+			return
+		}
+	}
+}
+
+func (s *syntaxIndex) indexFile(f *ast.File) {
+	var stack []ast.Node
+	ast.Inspect(f, func(n ast.Node) bool {
+		if n == nil {
+			stack = stack[:len(stack)-1]
+			return true
+		}
+		switch n := n.(type) {
+		case *ast.IndexExpr:
+			s.index[n.Lbrack] = n
+		case *ast.KeyValueExpr:
+			s.kv[n.Colon] = n
+		case *ast.CallExpr:
+			s.calls[n.Lparen] = n
+		case *ast.ReturnStmt:
+			s.returns[n.Return] = n
+			if len(stack) > 0 {
+				s.parent[n] = stack[len(stack)-1]
+			}
+		}
+		stack = append(stack, n)
+		return true
+	})
+}
+
+// indexExpr returns the index expression whose [ is at pos.
+func (s *syntaxIndex) indexExpr(pos token.Pos) *ast.IndexExpr {
+	s.ensure(pos)
+	return s.index[pos]
+}
+
+// keyValue returns the composite literal element whose : is at pos.
+func (s *syntaxIndex) keyValue(pos token.Pos) *ast.KeyValueExpr {
+	s.ensure(pos)
+	return s.kv[pos]
+}
+
+// call returns the call whose ( is at pos.
+func (s *syntaxIndex) call(pos token.Pos) *ast.CallExpr {
+	s.ensure(pos)
+	return s.calls[pos]
+}
+
+// returnStmt returns the return statement at pos.
+func (s *syntaxIndex) returnStmt(pos token.Pos) *ast.ReturnStmt {
+	s.ensure(pos)
+	return s.returns[pos]
+}
+
+// assignments returns the positions where obj is assigned after its
+// declaration (x = ..., x++, &x, for x = range).
+func (s *syntaxIndex) assignments(obj types.Object) []token.Pos {
+	if s.assigns == nil {
+		s.assigns = make(map[types.Object][]token.Pos)
+		for _, f := range s.files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.AssignStmt:
+					if n.Tok != token.DEFINE {
+						for _, lhs := range n.Lhs {
+							s.noteAssign(lhs)
+						}
+					}
+				case *ast.IncDecStmt:
+					s.noteAssign(n.X)
+				case *ast.RangeStmt:
+					if n.Tok == token.ASSIGN {
+						s.noteAssign(n.Key)
+						s.noteAssign(n.Value)
+					}
+				case *ast.UnaryExpr:
+					if n.Op == token.AND {
+						// &x: x may be written through the pointer.
+						s.noteAssign(n.X)
 					}
 				}
-			case *ast.IncDecStmt:
-				s.noteAssign(n.X)
-			case *ast.RangeStmt:
-				if n.Tok == token.ASSIGN {
-					s.noteAssign(n.Key)
-					s.noteAssign(n.Value)
-				}
-			case *ast.UnaryExpr:
-				if n.Op == token.AND {
-					// &x: x may be written through the pointer.
-					s.noteAssign(n.X)
-				}
-			}
-			stack = append(stack, n)
-			return true
-		})
+				return true
+			})
+		}
 	}
-	return s
+	return s.assigns[obj]
 }
 
 func (s *syntaxIndex) noteAssign(e ast.Expr) {
