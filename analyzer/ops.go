@@ -1177,4 +1177,3 @@ func (a *checker) concreteTypes() []*types.Named {
 	}
 	return a.concrete
 }
-
