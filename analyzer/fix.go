@@ -96,7 +96,7 @@ func (a *checker) pureExpr(e ast.Expr, src *releaseSource) bool {
 // validAt reports whether the release source means the same at pos: every
 // variable it uses is in scope and not assigned between src.after and pos.
 func (a *checker) validAt(src releaseSource, pos token.Pos) bool {
-	scope := a.pass.Pkg.Scope().Innermost(pos)
+	scope := a.innermost(pos)
 	if scope == nil {
 		return false
 	}
@@ -310,8 +310,19 @@ func (a *checker) lineIndent(pos token.Pos) (string, bool) {
 	if tf == nil {
 		return "", false
 	}
-	content, err := a.pass.ReadFile(tf.Name())
-	if err != nil {
+	content, ok := a.sources[tf.Name()]
+	if !ok {
+		var err error
+		content, err = a.pass.ReadFile(tf.Name())
+		if err != nil {
+			content = nil
+		}
+		if a.sources == nil {
+			a.sources = make(map[string][]byte)
+		}
+		a.sources[tf.Name()] = content
+	}
+	if content == nil {
 		return "", false
 	}
 	off := tf.Offset(pos)
@@ -350,44 +361,81 @@ func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, 
 	}
 	// A lock held at other operations on the same map, in this function
 	// or elsewhere in the package.
-	for _, fn := range a.funcs {
-		ofi := a.infos[fn]
-		for _, other := range ofi.ops {
-			if other.kind == opLookup || !other.direct() || other.syncMap {
-				continue
-			}
-			if other.mapVar == nil || other.mapVar != op.mapVar {
-				if ofi != fi || !same(other.m, op.m) {
+	var hit *guardHit
+	if op.mapVar != nil {
+		hit = a.guardOf(op.mapVar)
+	} else {
+		hit = a.localGuard(fi, op)
+	}
+	if hit == nil {
+		return nil, true
+	}
+	if hit.ofi == fi && hit.lo.src != "" {
+		return a.mutexFrom(fi, hit.lo), true
+	}
+	// Spell the sibling mutex of the map's field: c.pending -> c.mu.
+	mu := a.siblingMutex(hit.ofi, hit.lo.mu, hit.other.m, src.mapSrc)
+	if mu == "" {
+		return nil, false
+	}
+	return &mutexRef{canon: a.siblingCanon(fi, hit.lo.mu, hit.other.m, op.m), src: a.mutexSource(mu, src)}, true
+}
+
+// A guardHit is an operation on a map made while holding a mutex.
+type guardHit struct {
+	ofi   *funcInfo
+	lo    *lockOp
+	other *mapOp
+}
+
+// guardOf returns an operation on the map held in v made under a mutex,
+// if any (computed once for all maps of the package).
+func (a *checker) guardOf(v *types.Var) *guardHit {
+	if a.guards == nil {
+		a.guards = make(map[*types.Var]*guardHit)
+		for _, fn := range a.funcs {
+			ofi := a.infos[fn]
+			for _, other := range ofi.ops {
+				if other.kind == opLookup || !other.direct() || other.syncMap || other.mapVar == nil || a.guards[other.mapVar] != nil {
 					continue
 				}
-			}
-			for _, lo := range ofi.locks {
-				if !lo.lock || lo.read || lo.deferred {
-					continue
+				if lo := a.heldAt(ofi, other); lo != nil {
+					a.guards[other.mapVar] = &guardHit{ofi, lo, other}
 				}
-				if a.lockStateAt(ofi, lo.mu, other.instr) != lockHeld {
-					continue
-				}
-				if ofi == fi && lo.src != "" {
-					return a.mutexFrom(fi, lo), true
-				}
-				// Spell the sibling mutex of the map's field: c.pending -> c.mu.
-				mu := a.siblingMutex(ofi, lo.mu, other.m, src.mapSrc)
-				if mu == "" {
-					return nil, false
-				}
-				return &mutexRef{canon: a.siblingCanon(fi, lo.mu, other.m, op.m), src: a.mutexSource(mu, src)}, true
 			}
 		}
 	}
-	return nil, true
+	return a.guards[v]
+}
+
+// localGuard looks for a guarded operation on op's map in fi's function.
+func (a *checker) localGuard(fi *funcInfo, op *mapOp) *guardHit {
+	for _, other := range fi.ops {
+		if other.kind == opLookup || !other.direct() || other.syncMap || !same(other.m, op.m) {
+			continue
+		}
+		if lo := a.heldAt(fi, other); lo != nil {
+			return &guardHit{fi, lo, other}
+		}
+	}
+	return nil
+}
+
+// heldAt returns a (write) lock held at op, if any.
+func (a *checker) heldAt(fi *funcInfo, op *mapOp) *lockOp {
+	for _, lo := range fi.locks {
+		if lo.lock && !lo.read && !lo.deferred && a.lockStateAt(fi, lo.mu, op.instr) == lockHeld {
+			return lo
+		}
+	}
+	return nil
 }
 
 func (a *checker) mutexFrom(fi *funcInfo, lo *lockOp) *mutexRef {
 	ref := &mutexRef{canon: lo.mu}
 	ref.src = releaseSource{mapSrc: lo.src, after: lo.instr.Pos()}
 	if e, err := parser.ParseExpr(lo.src); err == nil {
-		scope := a.pass.Pkg.Scope().Innermost(lo.instr.Pos())
+		scope := a.innermost(lo.instr.Pos())
 		for _, id := range baseIdents(e) {
 			if scope == nil {
 				break
@@ -452,4 +500,54 @@ func baseIdents(e ast.Expr) []*ast.Ident {
 		return append(baseIdents(e.X), baseIdents(e.Index)...)
 	}
 	return nil
+}
+
+// innermost returns the innermost scope containing pos, like
+// types.Scope.Innermost but with a binary search among the children of a
+// scope (a function with thousands of blocks has thousands of them).
+func (a *checker) innermost(pos token.Pos) *types.Scope {
+	scope := a.pass.Pkg.Scope()
+	if !scope.Contains(pos) {
+		// The package scope's extent is empty: start from the files.
+		var file *types.Scope
+		for i := 0; i < scope.NumChildren(); i++ {
+			if c := scope.Child(i); c.Contains(pos) {
+				file = c
+				break
+			}
+		}
+		if file == nil {
+			return nil
+		}
+		scope = file
+	}
+	for {
+		n := scope.NumChildren()
+		lo, hi := 0, n
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if scope.Child(mid).End() <= pos {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		if lo < n && scope.Child(lo).Contains(pos) {
+			scope = scope.Child(lo)
+			continue
+		}
+		// Children out of order (rare): fall back to a linear search.
+		found := false
+		if lo == n || scope.Child(lo).Pos() > pos {
+			for i := 0; i < n; i++ {
+				if c := scope.Child(i); c.Contains(pos) {
+					scope, found = c, true
+					break
+				}
+			}
+		}
+		if !found {
+			return scope
+		}
+	}
 }

@@ -204,7 +204,9 @@ func contextErrGlobal(v ssa.Value) branchKind {
 }
 
 // domKind returns the kind of the nearest classified branch dominating b:
-// timeout and cancellation take precedence over error branches.
+// timeout and cancellation take precedence over error branches. It is
+// memoized along the dominator tree, so all blocks together cost linear
+// time.
 func (a *checker) domKind(fi *funcInfo, b *ssa.BasicBlock) branchKind {
 	if fi.branchKinds == nil {
 		a.computeBranches(fi)
@@ -212,19 +214,31 @@ func (a *checker) domKind(fi *funcInfo, b *ssa.BasicBlock) branchKind {
 	if k, ok := fi.domKinds[b]; ok {
 		return k
 	}
-	kind := brNone
+	// Collect the dominators whose kind is not known yet, then fill them
+	// in from the top.
+	var chain []*ssa.BasicBlock
+	inherited := brNone
 	for d := b; d != nil; d = d.Idom() {
-		k := fi.branchKinds[d]
-		if k == brTimeout || k == brCancel {
-			kind = k
+		if k, ok := fi.domKinds[d]; ok {
+			inherited = k
 			break
 		}
-		if k == brErr && kind == brNone {
-			kind = brErr
-		}
+		chain = append(chain, d)
 	}
-	fi.domKinds[b] = kind
-	return kind
+	for i := len(chain) - 1; i >= 0; i-- {
+		d := chain[i]
+		k := inherited
+		switch own := fi.branchKinds[d]; {
+		case own == brTimeout || own == brCancel:
+			k = own
+		case inherited == brTimeout || inherited == brCancel:
+		case own == brErr:
+			k = brErr
+		}
+		fi.domKinds[d] = k
+		inherited = k
+	}
+	return fi.domKinds[b]
 }
 
 // abandonAt reports whether code in b runs only after a timeout or a
@@ -373,38 +387,50 @@ func lastStore(cell *ssa.Alloc, b *ssa.BasicBlock, index int, pred *ssa.BasicBlo
 // knownNil reports whether v is known to be nil in b because b lies on the
 // nil edge of a `v == nil` / `v != nil` branch.
 func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
-	for d := b; d != nil; d = d.Idom() {
-		if len(d.Preds) != 1 {
-			continue
-		}
-		p := d.Preds[0]
-		if len(p.Instrs) == 0 {
-			continue
-		}
-		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
-		if !ok {
-			continue
-		}
-		cmp, ok := ifi.Cond.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-			continue
-		}
-		x, y := cmp.X, cmp.Y
-		if isNilConst(x) {
-			x, y = y, x
-		}
-		if x != v || !isNilConst(y) {
-			continue
-		}
-		nilEdge := p.Succs[0]
-		if cmp.Op == token.NEQ {
-			nilEdge = p.Succs[1]
-		}
-		if d == nilEdge {
+	for _, s := range nilSideBlocks(v, true) {
+		if s.Dominates(b) {
 			return true
 		}
 	}
 	return false
+}
+
+// nilSideBlocks returns the single-predecessor blocks entered when v is
+// nil (or non-nil, for nilSide false) by a branch comparing v with nil.
+func nilSideBlocks(v ssa.Value, nilSide bool) []*ssa.BasicBlock {
+	if v.Referrers() == nil {
+		return nil
+	}
+	var out []*ssa.BasicBlock
+	for _, r := range *v.Referrers() {
+		cmp, ok := r.(*ssa.BinOp)
+		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
+			continue
+		}
+		other := cmp.Y
+		if other == v {
+			other = cmp.X
+		}
+		if !isNilConst(other) {
+			continue
+		}
+		for _, rr := range *cmp.Referrers() {
+			ifi, ok := rr.(*ssa.If)
+			if !ok {
+				continue
+			}
+			p := ifi.Block()
+			// The true edge is the nil side of ==, the non-nil side of !=.
+			succ := p.Succs[0]
+			if (cmp.Op == token.EQL) != nilSide {
+				succ = p.Succs[1]
+			}
+			if len(succ.Preds) == 1 && p.Succs[0] != p.Succs[1] {
+				out = append(out, succ)
+			}
+		}
+	}
+	return out
 }
 
 // maySucceed reports whether ret, entered from pred, may report success:
@@ -493,12 +519,8 @@ func (a *checker) mayBeNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index i
 
 // knownNonNil reports whether b lies on the non-nil edge of a branch on v.
 func (a *checker) knownNonNil(v ssa.Value, b *ssa.BasicBlock) bool {
-	for d := b; d != nil; d = d.Idom() {
-		if len(d.Preds) != 1 {
-			continue
-		}
-		p := d.Preds[0]
-		if len(p.Succs) == 2 && nilOnEdge(v, p, p.Succs[0]) != nilOnEdge(v, p, p.Succs[1]) && !nilOnEdge(v, p, d) {
+	for _, s := range nilSideBlocks(v, false) {
+		if s.Dominates(b) {
 			return true
 		}
 	}

@@ -32,6 +32,8 @@ type checker struct {
 	closures map[*ssa.Function]*ssa.MakeClosure // closure -> where it is made
 	globals  map[string]*types.Var
 	pkgs     map[string]*types.Package
+	sources  map[string][]byte // file contents, for the indentation of fixes
+	guards   map[*types.Var]*guardHit
 	localIDs map[ssa.Value]string
 
 	// Package-wide facts about release code.
