@@ -53,29 +53,41 @@
 // is long-lived when it is reached through a package-level variable, a
 // field (at any depth) of a receiver or parameter, or a variable captured
 // by a closure; a map made in the function is tracked only if it outlives
-// the call (stored in a field or global, returned, sent on a channel, or
-// captured by a closure that is returned or stored). It holds
+// the call (stored in a field or global, sent on a channel, returned, or
+// captured by a closure that is returned or stored; a map that is only
+// returned dies on a failing return that returns nothing). It holds
 // per-request state when the key's name or type matches -keys (id, ID,
-// seq, token, queryID, requestID, ...), when the map's name matches -maps
-// (pending, inflight, waiters, calls, stanzas, ...), when -track-all is
-// set, or when its declaration says //mapleak:track.
+// seq, token, queryID, requestID, ...) and the key's type can be an ID
+// (a string, a number, a byte array; not a pointer), when the map's name
+// matches -maps (pending, inflight, waiters, calls, stanzas, ...), when
+// -track-all is set, or when its declaration says //mapleak:track. Two
+// kinds of maps are left alone: caches filled on a miss (if v, ok :=
+// m[k]; ok { return v }; m[k] = ...), and maps of the package that
+// nothing ever deletes single entries from (tables bounded by design;
+// rule 3 covers those named like per-request state).
 //
 // When an entry is released. On a path, the entry m[k] is released by
 // delete(m, k) for the same map (the same field of the same value, the
 // same global or captured variable, however often it is reloaded) and
 // the same key (the same value, or the same expression over the same
-// values: req.ID loaded twice, string(b) converted twice; id+1 is another
-// key); by clear(m), by assigning a new map, by sync.Map Delete,
-// LoadAndDelete, CompareAndDelete and Clear; by any of these in a defer
-// registered on the path, before or after the write (a deferred closure
-// that deletes only when the named error result is non-nil counts on the
-// failing paths); by a call of a function that releases m[k] for its
-// argument, in the same package or in another one (mapleak exports
-// facts); by handing the key off to code that releases it later: a
-// goroutine, time.AfterFunc, a closure stored or passed on, or a channel
-// or struct field that the package's release code reads keys from; by a
-// check of a "closed" flag or channel that the package sets where it
-// empties the map. Paths that end in panic, os.Exit, log.Fatal,
+// values: req.ID loaded twice, string(b) converted twice, req.ID() called
+// twice; id+1, and a generator like c.nextID(), are other keys); by
+// clear(m), by assigning a new map, by range-and-delete; by sync.Map
+// Delete, LoadAndDelete, CompareAndDelete and Clear; by any of these in a
+// defer registered on the path, before or after the write (a deferred
+// closure that deletes only when the named error result is non-nil counts
+// on the failing paths); by a call of a function that releases m[k] for
+// its argument, in the same package or in another one (mapleak exports
+// facts), including through an interface whose implementations mapleak
+// can see; by receiving from the entry's own reply channel (the code that
+// sent or closed it completed the entry); by handing the key off to code
+// that releases it later: a goroutine, time.AfterFunc, a closure stored
+// or passed on, a channel or struct field that the package's release code
+// reads keys from, or a value sent on a channel that carries the key in
+// such a field; by a check of a "closed" flag or channel that the package
+// sets where it empties the map. A map swept by a periodic reaper (a
+// range loop deleting expired entries, run by a timer) loses its entries
+// on every path. Paths that end in panic, os.Exit, log.Fatal,
 // runtime.Goexit or another function that never returns are not return
 // paths. The -cleanup flag names more functions (regular expression over
 // pkgpath.Func or pkgpath.Type.Method) that release their key argument.
@@ -94,28 +106,36 @@
 //	pending[seq] is not deleted when returning at client.go:88 (error path)
 //
 // A successful return that keeps the entry is not reported: the reply
-// handler owns the entry now. When the insert happens in a helper that
-// chose the key itself (send() registering a fresh sequence number), the
-// caller is only responsible when it stops waiting for the reply: a
-// timeout or cancellation return.
+// handler owns the entry now. Neither is a return reached when nothing
+// that can fail ran after the insert (return errSkip right after it), a
+// helper's failure when all its callers clean up after it, nor a failing
+// exit of an owner loop (for { ... } or for x := range ch, a connection's
+// reader) which abandons its state as a whole. When a helper inserted the
+// entry under a key it made itself (send() registering a fresh sequence
+// number), the caller can only be responsible when it stops waiting for
+// that entry's reply: a timeout or cancellation case of a select that
+// also waits on the entry's channel. A helper that inserts and fails
+// leaves nothing in its caller.
 //
 // Rule 2, incomplete cleanup (category incomplete-cleanup). A function
-// that releases m[k] on some paths is the entry's completer. A failing
-// return of the completer that does not release the entry is reported at
-// that return, naming where the other paths release it, unless the path
-// keeps the entry on purpose (re-inserts it, or reads it and uses the
-// value, as a streaming handler forwarding a partial response does), has
-// found the entry absent (comma-ok lookup, nil check), or decided on the
-// key itself (if id == "" { return }). Releases that only happen on a
-// timeout or cancellation branch (a waiter giving up) do not make a
-// completer.
+// that releases m[k] (directly, or through a helper that always does when
+// it succeeds) on every successful path is the entry's completer. A
+// failing return of the completer that does not release the entry is
+// reported at that return, naming where the other paths release it,
+// unless the path keeps the entry on purpose (re-inserts it, or reads it
+// and uses the value, as a streaming handler forwarding a partial
+// response does), has found the entry absent (comma-ok lookup, nil
+// check), or decided on the key itself (if id == "" { return }, if s ==
+// nil { return }). A function that releases the entry on one case of a
+// dispatch only, or only on a timeout or cancellation branch (a waiter
+// giving up), or only after inserting it itself, is not a completer.
 //
 //	stanzas[queryID] is not deleted when returning here (error path); on other paths it is released by sendMessagesBackIntoPipeline at history.go:52
 //
-// Rule 3, never removed (category never-removed). Inserts into an
-// unexported tracked map (a field or package variable) that nothing in
-// the package ever removes from, directly or through helpers, are
-// reported at each insert:
+// Rule 3, never removed (category never-removed). Inserts under an
+// ID-like key into an unexported map named like per-request state (a
+// field or package variable) that nothing in the package ever removes
+// from, directly or through helpers, are reported at each insert:
 //
 //	entries of inflight are never deleted; it grows with every request
 //
@@ -140,4 +160,8 @@
 // Flags: -keys and -maps (regular expressions), -track-all, -cleanup,
 // -report-stale-ignores. They are spelled the same in the standalone
 // command, under go vet -vettool, and as golangci-lint settings.
+//
+// Debugging: MAPLEAK_DEBUG=summaries prints every function summary (also
+// exported as facts); MAPLEAK_DEBUG=ops:NAME prints the map operations of
+// the functions whose name contains NAME.
 package analyzer
