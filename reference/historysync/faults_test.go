@@ -49,7 +49,9 @@ func TestTransientErrorRetried(t *testing.T) {
 			e := newEnv(t, nil, fastRetry(3))
 			a := e.account()
 			e.fill(a, 0, 70, stamps(base, 10))
-			e.faultOnce(1, fakeserver.Fault{ErrorCondition: cond})
+			// Pretty-printed: whitespace before <error/> (mellium's
+			// stanza.UnmarshalError panics on it).
+			e.faultOnce(1, fakeserver.Fault{ErrorCondition: cond, Whitespace: true})
 			rep, err := e.syncer.CatchUp(e.ctx, a)
 			require.NoError(t, err)
 			assert.True(t, rep.Complete)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"mellium.im/xmpp/stanza"
 )
 
 // decodeFirst returns a decoder positioned after the first start element of
@@ -293,4 +294,60 @@ func FuzzParseFin(f *testing.F) {
 			t.Fatalf("negative count or index accepted: %+v", fin)
 		}
 	})
+}
+
+// TestReadReply: the IQ reply of a query is a stanza error or a <fin/>,
+// whatever whitespace and extra children surround them; anything else is
+// malformed. Hostile replies get an error, never a panic.
+func TestReadReply(t *testing.T) {
+	const (
+		iqError  = `<iq xmlns='jabber:client' type='error' id='1'>`
+		iqResult = `<iq xmlns='jabber:client' type='result' id='1'>`
+		notFound = `<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>gone</text></error>`
+		fin      = `<fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><first>a</first><last>b</last></set></fin>`
+	)
+	for _, tc := range []struct {
+		name, xml string
+		cond      stanza.Condition // a stanza error with this condition
+		fin       bool             // a fin
+		want      error
+	}{
+		{"error", iqError + notFound + `</iq>`, stanza.ItemNotFound, false, nil},
+		{"pretty error", iqError + "\n  " + notFound + "\n</iq>", stanza.ItemNotFound, false, nil},
+		{"error after the query echo", iqError + `<query xmlns='urn:xmpp:mam:2'><x/></query>` + notFound + `</iq>`, stanza.ItemNotFound, false, nil},
+		{"error without condition", iqError + `<error type='cancel'/></iq>`, "", false, nil},
+		{"error reply without error", iqError + `text</iq>`, "", false, ErrMalformed},
+		{"empty error reply", iqError + `</iq>`, "", false, ErrMalformed},
+		{"truncated error", iqError + `<error type='cancel'><item-not-found`, "", false, ErrMalformed},
+		{"fin", iqResult + fin + `</iq>`, "", true, nil},
+		{"pretty fin", iqResult + "\n " + fin + "\n</iq>", "", true, nil},
+		{"no fin", iqResult + `</iq>`, "", false, ErrMissingFin},
+		{"whitespace only", iqResult + "\n  \n</iq>", "", false, ErrMissingFin},
+		{"wrong payload", iqResult + `<query xmlns='urn:xmpp:mam:2'/></iq>`, "", false, ErrWrongPayload},
+		{"get", `<iq xmlns='jabber:client' type='get' id='1'>` + fin + `</iq>`, "", false, ErrMalformed},
+		{"spoofed", `<iq xmlns='jabber:client' type='result' id='1' from='mallory@evil.example'>` + fin + `</iq>`, "", false, ErrSpoofedReply},
+		{"not an element", `text`, "", false, ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &query{id: "q", acceptZero: true}
+			r := &sliceReader{}
+			if els := elements([]byte(tc.xml)); len(els) > 0 {
+				r.toks = els[0]
+			}
+			var got Fin
+			var err error
+			require.NotPanics(t, func() { got, err = readReply(r, q) })
+			switch {
+			case tc.want != nil:
+				require.ErrorIs(t, err, tc.want)
+			case tc.fin:
+				require.NoError(t, err)
+				assert.Equal(t, Fin{Complete: true, Stable: true, First: "a", Last: "b", FirstIndex: -1, Count: -1}, got)
+			default:
+				var se stanza.Error
+				require.ErrorAs(t, err, &se)
+				assert.Equal(t, tc.cond, se.Condition)
+			}
+		})
+	}
 }

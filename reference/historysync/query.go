@@ -349,7 +349,7 @@ func readReply(resp xml.TokenReader, q *query) (Fin, error) {
 	}
 	switch iq.Type {
 	case stanza.ErrorIQ:
-		se, err := stanza.UnmarshalError(resp)
+		se, err := readStanzaError(resp)
 		if err != nil {
 			return Fin{}, fmt.Errorf("%w: unreadable error reply: %w", ErrMalformed, err)
 		}
@@ -373,6 +373,40 @@ func readReply(resp xml.TokenReader, q *query) (Fin, error) {
 		case xml.EndElement:
 			return Fin{}, ErrMissingFin
 		}
+	}
+}
+
+// readStanzaError reads the <error/> child of an error reply (r is
+// positioned after the IQ's start token), skipping whitespace and other
+// children. stanza.UnmarshalError is not used: it panics when text, such as
+// the whitespace of a pretty-printed reply, precedes <error/>.
+func readStanzaError(r xml.TokenReader) (stanza.Error, error) {
+	inner := xmlstream.Inner(r)
+	for {
+		tok, err := inner.Token()
+		if tok == nil {
+			if err == nil || errors.Is(err, io.EOF) {
+				return stanza.Error{}, errors.New("no <error/> in the reply")
+			}
+			return stanza.Error{}, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if start.Name.Local != "error" {
+			if err := skip(inner); err != nil {
+				return stanza.Error{}, err
+			}
+			continue
+		}
+		var se stanza.Error
+		// The decoder checks that <error/> is complete and well nested.
+		d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(start), inner))
+		if err := d.Decode(&se); err != nil {
+			return stanza.Error{}, err
+		}
+		return se, nil
 	}
 }
 
