@@ -229,21 +229,6 @@ func (e *expr) root() (*expr, int) {
 	return nil, fields
 }
 
-// lastField returns the name of the outermost field selection of a map
-// path (pending in c.state.pending), or "".
-func (e *expr) lastField() string {
-	for e != nil {
-		switch e.Kind {
-		case kField:
-			return e.Name
-		case kDeref, kAddr:
-			e = e.Args[0]
-		default:
-			return ""
-		}
-	}
-	return ""
-}
 
 func leaf(kind exprKind, name string, index int) *expr {
 	return &expr{Kind: kind, Name: name, Index: index}

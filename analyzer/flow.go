@@ -1,7 +1,6 @@
 package analyzer
 
 import (
-	"math/bits"
 	"slices"
 
 	"golang.org/x/tools/go/ssa"
@@ -25,13 +24,6 @@ func (b bitset) empty() bool {
 	return true
 }
 
-func (b bitset) count() int {
-	n := 0
-	for _, w := range b {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
 
 // or adds o to b and reports whether b changed.
 func (b bitset) or(o bitset) bool {

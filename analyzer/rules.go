@@ -960,7 +960,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 				continue
 			}
 			for gi, grp := range groups {
-				if condMentionsKey(fi, ifi.Cond, grp.k, 0) {
+				if condMentionsKey(fi, ifi.Cond, grp.k, 0) || condNilChecks(fi, ifi.Cond, grp.k, grp.m) {
 					addAbsent(b.Succs[0], gi)
 					addAbsent(b.Succs[1], gi)
 				}

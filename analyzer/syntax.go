@@ -308,10 +308,6 @@ func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
 	return nil
 }
 
-// lineOf returns the line of pos.
-func (s *syntaxIndex) lineOf(pos token.Pos) int {
-	return s.fset.Position(pos).Line
-}
 
 // shortPos renders pos as file.go:line.
 func (s *syntaxIndex) shortPos(pos token.Pos) string {

@@ -157,3 +157,29 @@ func (c *Client) startOrFinish(id uint64, finished bool) error {
 	}
 	return nil
 }
+
+type Subscription struct {
+	conn *Client
+	id   uint64
+}
+
+func (c *Client) unsubscribe(s *Subscription) error {
+	c.mu.Lock()
+	delete(c.pending, s.id)
+	c.mu.Unlock()
+	return nil
+}
+
+var errBadSubscription = errors.New("bad subscription")
+
+// clean: the nil checks decide on the values the entry is reached through.
+func (s *Subscription) drain() error {
+	if s == nil {
+		return errBadSubscription
+	}
+	conn := s.conn
+	if conn == nil {
+		return errBadSubscription
+	}
+	return conn.unsubscribe(s)
+}

@@ -144,3 +144,46 @@ func (c *Client) sendAsyncFixed(call *Call) {
 }
 
 var errBusy = errors.New("busy")
+
+var errSkip = errors.New("skip")
+
+// clean: nothing that can fail runs between the insert and the return:
+// the function records the entry and reports a result on purpose.
+func (c *Client) record(seq uint64) error {
+	c.pending[seq] = &Call{}
+	return errSkip
+}
+
+// register inserts and fails without leaving the entry behind.
+// clean: the failing path deletes.
+func (c *Client) register(seq uint64) error {
+	c.pending[seq] = &Call{}
+	if err := c.write(seq); err != nil {
+		delete(c.pending, seq)
+		return err
+	}
+	return nil
+}
+
+// clean: register failed, so it left nothing in the map.
+func (c *Client) useRegister(seq uint64) error {
+	if err := c.register(seq); err != nil {
+		return err
+	}
+	return nil
+}
+
+// A table filled by key and never deleted from entry by entry is bounded
+// by design: failing paths do not leak from it.
+type Tables struct {
+	typeIDs map[uint64]string
+}
+
+// clean: typeIDs is a table (no single-entry delete anywhere).
+func (t *Tables) learn(id uint64, name string) error {
+	t.typeIDs[id] = name
+	if name == "" {
+		return errBusy
+	}
+	return nil
+}
