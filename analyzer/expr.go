@@ -229,7 +229,6 @@ func (e *expr) root() (*expr, int) {
 	return nil, fields
 }
 
-
 func leaf(kind exprKind, name string, index int) *expr {
 	return &expr{Kind: kind, Name: name, Index: index}
 }

@@ -24,7 +24,6 @@ func (b bitset) empty() bool {
 	return true
 }
 
-
 // or adds o to b and reports whether b changed.
 func (b bitset) or(o bitset) bool {
 	changed := false

@@ -308,7 +308,6 @@ func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
 	return nil
 }
 
-
 // shortPos renders pos as file.go:line.
 func (s *syntaxIndex) shortPos(pos token.Pos) string {
 	p := s.fset.Position(pos)
