@@ -418,6 +418,17 @@ func (s *Server) Connect(ctx context.Context) (*xmpp.Session, error) {
 	}
 
 	clientEnd, serverEnd := net.Pipe()
+	// mellium ties the connection's deadlines to the negotiation context
+	// through a goroutine that may still see that context end after the
+	// negotiation returned, and then sets a deadline in the past for a moment:
+	// a write in that moment fails with "i/o timeout". So negotiate under a
+	// context that never ends and let ctx cut the negotiation short by
+	// closing the pipe instead.
+	nctx := context.WithoutCancel(ctx)
+	stopWatch := context.AfterFunc(ctx, func() {
+		_ = serverEnd.Close()
+		_ = clientEnd.Close()
+	})
 	type negotiated struct {
 		sess *xmpp.Session
 		err  error
@@ -426,7 +437,7 @@ func (s *Server) Connect(ctx context.Context) (*xmpp.Session, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		sess, err := xmpp.ReceiveSession(ctx, serverEnd, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		sess, err := xmpp.ReceiveSession(nctx, serverEnd, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
 				xmpp.SASLServer(func(*sasl.Negotiator) bool { return true }, sasl.Plain),
 				xmpp.BindCustom(func(_ jid.JID, resource string) (jid.JID, error) {
@@ -440,25 +451,26 @@ func (s *Server) Connect(ctx context.Context) (*xmpp.Session, error) {
 		done <- negotiated{sess: sess, err: err}
 	}()
 
-	client, err := xmpp.NewSession(ctx, s.account.Domain(), s.account, clientEnd, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+	client, err := xmpp.NewSession(nctx, s.account.Domain(), s.account, clientEnd, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
 			xmpp.SASL("", Password, sasl.Plain),
 			xmpp.BindResource(),
 		}}
 	}))
 	if err != nil {
+		stopWatch()
 		_ = serverEnd.Close()
 		_ = clientEnd.Close()
 		<-done
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		return nil, fmt.Errorf("fakeserver: negotiating client session: %w", err)
 	}
-	var srv negotiated
-	select {
-	case srv = <-done:
-	case <-ctx.Done():
+	srv := <-done // ends with the pipe if ctx does
+	if !stopWatch() {
 		_ = serverEnd.Close()
 		_ = clientEnd.Close()
-		<-done
 		return nil, fmt.Errorf("fakeserver: negotiating server session: %w", ctx.Err())
 	}
 	if srv.err != nil {

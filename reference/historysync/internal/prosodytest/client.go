@@ -80,7 +80,12 @@ func (s *Server) Dial(ctx context.Context, j jid.JID, password string, opts ...D
 		_ = conn.SetDeadline(deadline)
 	}
 	stopWatch := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	sess, err := xmpp.NewSession(ctx, j.Domain(), j, conn, xmpp.Secure, xmpp.NewNegotiator(
+	// Not ctx itself: mellium ties the connection's deadlines to the
+	// negotiation context through a goroutine that may still see it end after
+	// the negotiation returned (the caller's deferred cancel) and then sets a
+	// deadline in the past for a moment, failing a write made in that moment.
+	// The deadline and watch above bound the negotiation instead.
+	sess, err := xmpp.NewSession(context.WithoutCancel(ctx), j.Domain(), j, conn, xmpp.Secure, xmpp.NewNegotiator(
 		func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 			return xmpp.StreamConfig{
 				Features: []xmpp.StreamFeature{
@@ -103,7 +108,7 @@ func (s *Server) Dial(ctx context.Context, j jid.JID, password string, opts ...D
 		return nil, fmt.Errorf("log in to %s as %s: %w", addr, j, err)
 	}
 	if cfg.available {
-		if err := sess.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
+		if err := sess.Send(context.WithoutCancel(ctx), stanza.Presence{}.Wrap(nil)); err != nil { // see NewSession above
 			conn.Close()
 			return nil, fmt.Errorf("log in to %s as %s: initial presence: %w", addr, j, err)
 		}
