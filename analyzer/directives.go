@@ -166,7 +166,7 @@ func parseDirectives(fset *token.FileSet, info *types.Info, files []*ast.File) *
 					}
 					if len(field.Names) == 0 {
 						// An embedded field is named by its type.
-						if obj, ok := info.Implicits[field].(types.Object); ok {
+						if obj := info.Implicits[field]; obj != nil {
 							objs = append(objs, obj)
 						}
 					}

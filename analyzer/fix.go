@@ -216,7 +216,7 @@ func (a *checker) renderSource(fi *funcInfo, m, k *expr, syncMap bool) (releaseS
 				return "", false
 			}
 			p := fi.fn.Params[e.Index]
-			obj := p.Object()
+			obj, _ := p.Object().(*types.Var)
 			if obj == nil || p.Name() == "" || p.Name() == "_" {
 				return "", false
 			}

@@ -584,7 +584,7 @@ func TestBrokenWriteEndsSession(t *testing.T) {
 	rep, err := e.syncer.CatchUp(e.ctx, a)
 	require.ErrorIs(t, err, ErrPageTimeout)
 	assert.Equal(t, 50, rep.Inserted, "the first page was committed")
-	assert.EqualValues(t, 1, e.srv.Stats().Queries)
+	assert.Equal(t, 1, e.srv.Stats().Queries)
 	select {
 	case err := <-e.served:
 		require.Error(t, err)

@@ -3,6 +3,7 @@ package historysync
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"testing"
 	"time"
 
@@ -195,7 +196,7 @@ func TestCheckPage(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, tc.want)
-			if tc.want == ErrPageMismatch || tc.want == ErrFlood {
+			if errors.Is(tc.want, ErrPageMismatch) || errors.Is(tc.want, ErrFlood) {
 				return
 			}
 			assert.NotErrorIs(t, err, ErrPageMismatch)

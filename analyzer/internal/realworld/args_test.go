@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -86,12 +85,12 @@ func TestParseFlags(t *testing.T) {
 
 func TestParseVmRSS(t *testing.T) {
 	status := "Name:\tmapleak\nVmPeak:\t 9999 kB\nVmRSS:\t  123456 kB\nThreads:\t8\n"
-	if got, err := parseVmRSS([]byte(status)); err != nil || got != 123456*1024 {
-		t.Errorf("parseVmRSS = %d, %v", got, err)
+	if got, err := parseVMRSS([]byte(status)); err != nil || got != 123456*1024 {
+		t.Errorf("parseVMRSS = %d, %v", got, err)
 	}
 	for _, bad := range []string{"Name:\tx\n", "VmRSS:\t12 MB\n", "VmRSS:\tlots kB\n"} {
-		if _, err := parseVmRSS([]byte(bad)); err == nil {
-			t.Errorf("parseVmRSS(%q) accepted", bad)
+		if _, err := parseVMRSS([]byte(bad)); err == nil {
+			t.Errorf("parseVMRSS(%q) accepted", bad)
 		}
 	}
 }
@@ -134,7 +133,7 @@ func TestRunLimitedKillsOnMemory(t *testing.T) {
 	if err != nil {
 		t.Skip("no sleep command")
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	start := time.Now()
 	_, _, err = runLimited(context.Background(), log, t.TempDir(), os.Environ(), 1, sleep, "30")
 	var memErr *memoryError

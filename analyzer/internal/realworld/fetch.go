@@ -247,7 +247,10 @@ func listPackageErrors(ctx context.Context, log *slog.Logger, dir string, env []
 func (f *fetcher) pruneStaging() {
 	root := filepath.Join(f.cacheDir, "modules")
 	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() || path == root {
+		if err != nil {
+			return nil //nolint:nilerr // best effort: what cannot be read is left alone
+		}
+		if !d.IsDir() || path == root {
 			return nil
 		}
 		if strings.HasPrefix(d.Name(), ".staging-") {

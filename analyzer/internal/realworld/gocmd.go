@@ -145,12 +145,12 @@ func residentMemory(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseVmRSS(data)
+	return parseVMRSS(data)
 }
 
-// parseVmRSS extracts the VmRSS line ("VmRSS:\t  123456 kB") of a
+// parseVMRSS extracts the VmRSS line ("VmRSS:\t  123456 kB") of a
 // /proc/PID/status file.
-func parseVmRSS(status []byte) (int64, error) {
+func parseVMRSS(status []byte) (int64, error) {
 	for _, line := range strings.Split(string(status), "\n") {
 		rest, ok := strings.CutPrefix(line, "VmRSS:")
 		if !ok {

@@ -189,7 +189,7 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 	if cacheDir == "" {
 		uc, err := os.UserCacheDir()
 		if err != nil {
-			return exitUsage, fmt.Errorf("no user cache directory (%v): use -cache", err)
+			return exitUsage, fmt.Errorf("no user cache directory (%w): use -cache", err)
 		}
 		cacheDir = filepath.Join(uc, "mapleak-realworld")
 	}

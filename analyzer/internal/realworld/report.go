@@ -140,7 +140,7 @@ func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
 			fmt.Fprintf(tw, "\t\t\t\t%s\n", d)
 		}
 	}
-	tw.Flush()
+	_ = tw.Flush() // report output: a failing writer is not worth an error path
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -162,7 +162,7 @@ func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.ModuleVersion, fetch, roundDuration(j.AnalysisTook), status)
 	}
-	tw.Flush()
+	_ = tw.Flush() // report output: a failing writer is not worth an error path
 
 	var errorRows []RowResult
 	for _, r := range ev.Rows {
@@ -257,7 +257,7 @@ func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Dura
 			for _, f := range rep.Shown {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Location(), f.Function, f.Category, oneLine(f.Message, 160))
 			}
-			tw.Flush()
+			_ = tw.Flush() // report output: a failing writer is not worth an error path
 		}
 		if len(rep.Problems) > 0 {
 			fmt.Fprintf(w, "%d load/analysis problem(s):\n", len(rep.Problems))
