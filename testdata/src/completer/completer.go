@@ -183,3 +183,57 @@ func (s *Subscription) drain() error {
 	}
 	return conn.unsubscribe(s)
 }
+
+func (c *Client) work(id uint64) error { return nil }
+
+func (c *Client) untrack(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// clean: the function owns the entry (it inserts it) and a deferred
+// closure releases it; the early return before the insert found the entry
+// present and belonging to someone else, so it made no entry to release.
+func (c *Client) trackOnce(id uint64) error {
+	c.mu.Lock()
+	if _, dup := c.pending[id]; dup {
+		c.mu.Unlock()
+		return errors.New("duplicate")
+	}
+	c.pending[id] = &call{}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	return c.work(id)
+}
+
+// clean: the same with a deferred releasing helper.
+func (c *Client) trackOnceHelper(id uint64) error {
+	c.mu.Lock()
+	if _, dup := c.pending[id]; dup {
+		c.mu.Unlock()
+		return errors.New("duplicate")
+	}
+	c.pending[id] = &call{}
+	c.mu.Unlock()
+	defer c.untrack(id)
+	return c.work(id)
+}
+
+// clean: the same with a deferred closure and no mutex, and an early
+// return before the insert that does not look at the map at all.
+func (c *Client) trackValid(id uint64) error {
+	if id == 0 {
+		return errors.New("zero id")
+	}
+	if _, dup := c.pending[id]; dup {
+		return errors.New("duplicate")
+	}
+	c.pending[id] = &call{}
+	defer func() { delete(c.pending, id) }()
+	return c.work(id)
+}
