@@ -343,11 +343,19 @@ func TestSettingsDoNotLeak(t *testing.T) {
 // interleaved, over one fixture: the default one reports the classic pending
 // call left behind on a write error, one whose patterns match nothing does
 // not, and track-all adds a finding on a cache keyed by name.
+//
+// All plugins are constructed before any analyzer is built, and the
+// analyzers are built in the reverse order, as golangci-lint may do: a
+// plugin or analyzer that read "the latest settings" from shared state,
+// rather than its own, would run with another plugin's settings here.
 func TestSettingsChangeFindings(t *testing.T) {
 	testdata := analysistest.TestData()
-	defaults := buildOne(t, newPlugin(t, nil))
-	narrowed := buildOne(t, newPlugin(t, map[string]any{"keys": `^nothing$`, "maps": `^nothing$`}))
-	trackAll := buildOne(t, newPlugin(t, map[string]any{"track-all": true}))
+	defaultsPlugin := newPlugin(t, nil)
+	narrowedPlugin := newPlugin(t, map[string]any{"keys": `^nothing$`, "maps": `^nothing$`})
+	trackAllPlugin := newPlugin(t, map[string]any{"track-all": true})
+	trackAll := buildOne(t, trackAllPlugin)
+	narrowed := buildOne(t, narrowedPlugin)
+	defaults := buildOne(t, defaultsPlugin)
 
 	analysistest.Run(ignoreFacts{t}, testdata, defaults, "leak")
 	if got := diagnostics(t, narrowed, "leak"); len(got) != 0 {
