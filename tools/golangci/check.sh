@@ -7,7 +7,8 @@
 #   - the classic pending[id] leak and a port of the Dino history-sync bug are
 #     reported with the default settings,
 #   - narrowing keys/maps drops the Dino finding, track-all adds one,
-#   - //nolint:mapleak and //mapleak:ignore <reason> silence whole findings,
+#   - //nolint:mapleak and //mapleak:ignore <reason> silence whole findings
+#     (and a copy of the fixture without them reports those functions),
 #   - a misspelt setting is a configuration error naming it,
 #   - the analyzer's own testdata/src/*dino* fixture, once present, gives the
 #     findings its `// want` comments expect.

@@ -243,3 +243,54 @@ func TestMisspeltSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectivesSilence shows that the fixture's //mapleak:ignore and
+// //nolint:mapleak directives are what keeps rpc/ignore.go and rpc/nolint.go
+// quiet in TestScenarios: on a copy of the fixture with the directives
+// removed, golangci-lint reports each of the three silenced functions.
+func TestDirectivesSilence(t *testing.T) {
+	bin := golangciLint(t)
+	fixture := filepath.Join(t.TempDir(), "fixture")
+	if err := os.CopyFS(fixture, os.DirFS(filepath.Join("testdata", "fixture"))); err != nil {
+		t.Fatal(err)
+	}
+	directive := regexp.MustCompile(`(?m)[ \t]*//(mapleak:ignore|nolint:mapleak).*$`)
+	for _, name := range []string{"ignore.go", "nolint.go"} {
+		path := filepath.Join(fixture, "rpc", name)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripped := directive.ReplaceAll(src, nil)
+		if len(stripped) == len(src) {
+			t.Fatalf("rpc/%s has no directive to remove", name)
+		}
+		if err := os.WriteFile(path, stripped, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config, err := filepath.Abs(filepath.Join("testdata", "scenarios", "default.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issues, code, stderr := run(t, bin, fixture, config, t.TempDir(), "off")
+	if code != 0 && code != 1 {
+		t.Fatalf("golangci-lint exited %d:\n%s", code, stderr)
+	}
+	var silenced []string
+	for _, i := range issues {
+		if i.FromLinter == "mapleak" && (i.Pos.Filename == "rpc/ignore.go" || i.Pos.Filename == "rpc/nolint.go") {
+			silenced = append(silenced, i.String())
+		}
+	}
+	want := []string{"rpc/ignore.go:9:", "rpc/ignore.go:25:", "rpc/nolint.go:10:"}
+	if len(silenced) != len(want) {
+		t.Fatalf("without the directives golangci-lint reported %d issue(s) in rpc/ignore.go and rpc/nolint.go, want %d (%v):\n%s", len(silenced), len(want), want, strings.Join(silenced, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(silenced[i], w) || !strings.Contains(silenced[i], "pending[id] is not deleted") {
+			t.Errorf("issue %d = %q, want one at %s about pending[id]", i, silenced[i], w)
+		}
+	}
+	t.Logf("without the directives:\n  %s", strings.Join(silenced, "\n  "))
+}

@@ -2,7 +2,8 @@
 // mapleak module plugin works inside golangci-lint: it reports the classic
 // request-ID leak and a port of the Dino history-sync bug, its settings change
 // the findings, a misspelt setting is a clear error, and both
-// //nolint:mapleak and //mapleak:ignore silence a whole finding.
+// //nolint:mapleak and //mapleak:ignore silence a whole finding (the same
+// fixture without its directives reports the silenced functions).
 //
 // The tests run the binary named by $MAPLEAK_GOLANGCI_LINT (tools/golangci/check.sh
 // builds it and sets it), or build one with ../build.sh. The fixture module is
