@@ -410,9 +410,18 @@ func TestDropsDoNotAllocate(t *testing.T) {
 						s.handleResult(tc.from, reader)
 					})
 					t.Logf("%.4f allocations per dropped result", allocs)
-					// A stray allocation by the runtime is tolerated; one per
-					// result, or per hundred results, is not.
-					assert.Less(t, allocs, 0.01)
+					switch {
+					case raceEnabled && tc.reason == "flood":
+						// A flood is dropped after its tokens were read into
+						// a pooled scratch buffer, and under the race
+						// detector sync.Pool drops a random quarter of what
+						// is put back, on purpose: allocations happen there.
+						t.Log("race detector: sync.Pool drops items, allocation count not checked")
+					default:
+						// A stray allocation by the runtime is tolerated;
+						// one per result, or per hundred results, is not.
+						assert.Less(t, allocs, 0.01)
+					}
 					assert.EqualValues(t, runs+1, s.Stats().Dropped[tc.reason]-before)
 				})
 			}
