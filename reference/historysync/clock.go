@@ -32,8 +32,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // withTimeout returns a context cancelled with cause after d on clock c. For
-// the system clock it is a real deadline, which mellium also uses as the write
-// deadline of the stanza.
+// the system clock it is a context with a real deadline.
 func withTimeout(parent context.Context, c Clock, d time.Duration, cause error) (context.Context, context.CancelFunc) {
 	if _, ok := c.(systemClock); ok {
 		return context.WithTimeoutCause(parent, d, cause)

@@ -105,6 +105,17 @@
 // connection for the same reason. After that, create a new session and a new
 // Syncer over the same Store: it resumes from the stored ranges.
 //
+// mellium (v0.22.0) watches every write's context from a goroutine that, if
+// the context ends after the write returned but before that goroutine ran,
+// may still set a write deadline in the past for a moment and fail a
+// concurrent write on the same session with "i/o timeout". The Syncer never
+// lets the context of a query it wrote end after SendIQ returned, so its
+// queries do not trigger this. A client should do the same for its own
+// writes on the session: pass a context that is not cancelled right after
+// the write (for example context.WithoutCancel, bounded by the connection's
+// own deadlines), or a failing client write may break a query and close the
+// session.
+//
 // # Observability
 //
 // Stats returns counters and gauges (queries, pages, messages, duplicates,

@@ -189,7 +189,8 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		return res, s.queryError(qctx, q, qctx.Err())
 	}
 	s.stats.inFlight.Add(1)
-	resp, err := s.session.SendIQ(qctx, iq.Wrap(hq.TokenReader()))
+	sendCtx, detach := newSendContext(qctx)
+	resp, err := s.session.SendIQ(sendCtx, iq.Wrap(hq.TokenReader()))
 	s.stats.inFlight.Add(-1)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -200,6 +201,9 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		}
 		return res, s.queryError(qctx, q, err)
 	}
+	// The query was written and answered: the deferred cancel of qctx must
+	// not reach mellium's write watcher (see sendContext).
+	detach()
 	fin, replyErr := readReply(resp, q)
 	tokens, captures := s.tracker.finish(q)
 	// Take the archive lock before letting Serve continue (resp.Close), so
@@ -283,6 +287,48 @@ func (s *Syncer) safeApply(apply applyFunc, p *page) (res CommitResult, err erro
 		}
 	}()
 	return apply(p)
+}
+
+// sendContext is the context a query hands to Session.SendIQ. It is done
+// when the query's context is done while the query is being written or
+// answered, and never after detach.
+//
+// mellium (v0.22.0, session.go send) ties a write to its context with a
+// goroutine started for every stanza it writes, which waits for either the
+// context's end or the write's end and, on the context's end, sets a write
+// deadline in the past on the connection, then clears it. If that goroutine
+// has not yet run when the write has ended and the context then ends too,
+// both are ready and it may pick the context's end: it then sets the past
+// deadline after the write returned, and a write of another goroutine at that
+// moment (another query, or the client's own stanza) fails with "i/o
+// timeout", leaving a partial stanza on the stream. runQuery cancels its
+// context as soon as the reply is in, so every query would open that window.
+// Detaching the send context once SendIQ returned closes it: the watcher, if
+// still pending, then only ever sees the write's end.
+type sendContext struct {
+	context.Context
+	done chan struct{}
+}
+
+// newSendContext returns a sendContext over ctx and the function that detaches
+// it from ctx. The function reports whether the sendContext was still open.
+func newSendContext(ctx context.Context) (*sendContext, func() bool) {
+	c := &sendContext{Context: ctx, done: make(chan struct{})}
+	stop := context.AfterFunc(ctx, func() { close(c.done) })
+	return c, stop
+}
+
+// Done is closed when the parent context ended before detach.
+func (c *sendContext) Done() <-chan struct{} { return c.done }
+
+// Err is the parent's error once Done is closed, nil before.
+func (c *sendContext) Err() error {
+	select {
+	case <-c.done:
+		return c.Context.Err()
+	default:
+		return nil
+	}
 }
 
 // queryContext returns the context of one query: bound to the Syncer (Close,
