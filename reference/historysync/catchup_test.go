@@ -165,6 +165,48 @@ func TestFirstSyncSince(t *testing.T) {
 	}
 }
 
+// TestFirstSyncSinceBackfillsToMovingBound: a FirstSyncSince back-fill cut
+// short by the per-run cap continues on the next run down to the bound and
+// no further; once the clock moves on, the bound moves with it and later runs
+// fetch only what is new.
+func TestFirstSyncSinceBackfillsToMovingBound(t *testing.T) {
+	const every, since = 2 * time.Hour, 5 * 24 * time.Hour
+	now := base.Add(10 * 24 * time.Hour)
+	clock := newFakeClock(now)
+	e := newEnv(t, nil, WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncSince, Since: since, MaxMessages: 5}),
+		WithClock(clock))
+	r := room("moving")
+	ids := e.fill(r, 0, 120, func(i int) time.Time { return base.Add(time.Duration(i) * every) }) // 60 in the last 5 days
+
+	rep, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	assert.False(t, rep.Complete, "the cap stopped the back-fill")
+	assert.Equal(t, 55, rep.Inserted, "the newest page and 5 older messages")
+	requireSameIDs(t, ids[65:], e.storedIDs(r), "after the first run")
+
+	rep, err = e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	assert.True(t, rep.Complete, "the back-fill reached the bound")
+	assert.Equal(t, 5, rep.Inserted)
+	requireSameIDs(t, ids[60:], e.storedIDs(r), "messages from the last five days")
+	for _, q := range e.srv.Queries() {
+		assert.False(t, q.Start.Before(now.Add(-since)), "query %d starts at %v, before the bound", q.Seq, q.Start)
+	}
+
+	// A day later: two days' worth of messages are new, the bound has moved
+	// a day forward, and nothing older than what is stored is fetched.
+	clock.Advance(24 * time.Hour)
+	more := e.fill(r, 120, 12, func(i int) time.Time { return base.Add(time.Duration(i) * every) })
+	before := e.srv.Stats().Queries
+	rep, err = e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	assert.True(t, rep.Complete)
+	assert.Equal(t, 12, rep.Inserted)
+	assert.Equal(t, 1, e.srv.Stats().Queries-before, "only the newest page")
+	requireSameIDs(t, append(ids[60:], more...), e.storedIDs(r), "after the bound moved")
+	e.requireIdle()
+}
+
 // TestMaxMessagesResume: the per-run cap stops gap filling; progress is
 // committed page by page and the next run, even after a restart, continues
 // without gaps or duplicates.
