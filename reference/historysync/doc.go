@@ -102,8 +102,11 @@
 // A Syncer serves one session. Syncer.Serve fails every in-flight query with
 // ErrSessionClosed when the session ends; if a query cannot be written (the
 // stream may then hold a partial stanza) the Syncer closes the session's
-// connection for the same reason. After that, create a new session and a new
-// Syncer over the same Store: it resumes from the stored ranges.
+// connection for the same reason, and so it does when a reply stops in the
+// middle of its stanza for a page timeout (a blocked read, which no context
+// can end, would otherwise hold the query and Serve forever). After that,
+// create a new session and a new Syncer over the same Store: it resumes from
+// the stored ranges.
 //
 // mellium (v0.22.0) watches every write's context from a goroutine that, if
 // the context ends after the write returned but before that goroutine ran,

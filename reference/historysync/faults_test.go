@@ -240,6 +240,52 @@ func TestDropReplyTimesOut(t *testing.T) {
 	assert.Empty(t, e.storedIDs(a))
 }
 
+// TestStalledReplyEndsSession: a reply that stops in the middle of its
+// stanza (<iq><fin> and then nothing) blocks the read of the reply, and with
+// it the session's Serve loop; no context can cut a blocked read short. The
+// page timeout must still end the query: the Syncer closes the session, the
+// query fails with ErrPageTimeout and releases its buffer, and a new session
+// over the same store finishes the sync.
+func TestStalledReplyEndsSession(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 20, stamps(base, 10))
+	e.faultOnce(1, fakeserver.Fault{StallInReply: true})
+
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	syncer := e.syncer
+	go func() {
+		rep, err := syncer.CatchUp(e.ctx, a)
+		done <- result{rep, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(testTimeout / 2):
+		t.Fatalf("CatchUp still blocked %v after a reply stalled mid-stanza (page timeout 100ms)", testTimeout/2)
+	}
+	require.ErrorIs(t, res.err, ErrPageTimeout)
+	require.ErrorIs(t, res.err, ErrSessionClosed)
+	e.requireIdle()
+	assert.EqualValues(t, 1, e.syncer.Stats().Timeouts)
+	assert.Empty(t, e.storedIDs(a))
+	select {
+	case err := <-e.served:
+		e.served <- err // for stop
+	case <-time.After(testTimeout / 2):
+		t.Fatal("Serve did not return after the Syncer closed the stalled session")
+	}
+
+	e.reconnect()
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+}
+
 func TestSlowRepliesWithinTimeout(t *testing.T) {
 	e := newEnv(t, nil, WithPageTimeout(5*time.Second))
 	a := e.account()

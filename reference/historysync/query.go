@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -204,7 +205,7 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 	// The query was written and answered: the deferred cancel of qctx must
 	// not reach mellium's write watcher (see sendContext).
 	detach()
-	fin, replyErr := readReply(resp, q)
+	fin, replyErr := s.readReplyBounded(resp, q)
 	tokens, captures := s.tracker.finish(q)
 	// Take the archive lock before letting Serve continue (resp.Close), so
 	// that a live message arriving after this reply is committed after this
@@ -370,6 +371,26 @@ func (s *Syncer) queryError(qctx context.Context, q *query, err error) error {
 		err = fmt.Errorf("%w: %w", context.Cause(s.ctx), err)
 	}
 	return fmt.Errorf("mam query %s to %s: %w", q.id, q.archive, err)
+}
+
+// readReplyBounded is readReply with a deadline. mellium returns the reply
+// as soon as its start tag arrived; a server that stops in the middle of the
+// reply leaves readReply (and Serve, which waits for it) blocked on the
+// connection, where no context reaches. If the rest of the reply does not
+// arrive within a page timeout, the session is broken (its connection
+// closed), which ends the read, and the page fails with ErrPageTimeout.
+func (s *Syncer) readReplyBounded(resp xml.TokenReader, q *query) (Fin, error) {
+	var stalled atomic.Bool
+	watchdog := s.cfg.clock.AfterFunc(s.cfg.pageTimeout, func() {
+		stalled.Store(true)
+		s.breakSession(fmt.Errorf("mam query %s to %s: reply incomplete after %v", q.id, q.archive, s.cfg.pageTimeout))
+	})
+	fin, err := readReply(resp, q)
+	if !watchdog.Stop() && stalled.Load() {
+		s.stats.timeouts.Add(1)
+		return Fin{}, fmt.Errorf("%w: %w: reply incomplete after %v", ErrSessionClosed, ErrPageTimeout, s.cfg.pageTimeout)
+	}
+	return fin, err
 }
 
 // readReply reads the IQ reply of query q: a stanza error, or a <fin/>. It

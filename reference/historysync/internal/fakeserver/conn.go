@@ -684,6 +684,12 @@ func (r *answer) reply() bool {
 		r.flush()
 		<-c.ctx.Done()
 		return false
+	case f.StallInReply:
+		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", from)
+		w.start("fin", "xmlns", nsMAM, "queryid", q.QueryID)
+		r.flush()
+		<-c.ctx.Done()
+		return false
 	case f.RawPayload != "":
 		w.start("iq", "type", "result", "id", q.IQID, "to", c.fullStr, "from", from)
 		w.raw([]byte(f.RawPayload))

@@ -90,6 +90,12 @@ type Fault struct {
 	// fin.
 	DropReply bool
 
+	// StallInReply sends the page's results and the start of the reply
+	// (<iq type='result'><fin>) and then nothing more, holding the query
+	// until the connection ends: a server that hangs in the middle of a
+	// stanza.
+	StallInReply bool
+
 	// UnbalancedFin writes <first/> without <last/> in the fin's RSM set.
 	UnbalancedFin bool
 	// MismatchedFin writes first/last ids that are not among the results.
