@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"expvar"
 	"fmt"
 	"runtime"
 	"strings"
@@ -466,21 +467,58 @@ func TestEventCallbackPanic(t *testing.T) {
 	e.requireInSync(a)
 }
 
-// TestStatsExport: Stats and Var render JSON for expvar.
+// TestStatsExport: Stats and Var render JSON for expvar with every counter
+// and gauge the package documents, and a published Var reports live values.
 func TestStatsExport(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, fastRetry(2))
 	a := e.account()
-	e.fill(a, 0, 10, stamps(base, 10))
+	e.fill(a, 0, 60, stamps(base, 10))
+	e.faultOnce(1, fakeserver.Fault{ErrorCondition: stanza.InternalServerError}) // one retry
 	_, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
-	var decoded map[string]any
-	require.NoError(t, json.Unmarshal([]byte(e.syncer.Stats().String()), &decoded))
-	assert.EqualValues(t, 1, decoded["queries"])
-	assert.EqualValues(t, 10, decoded["inserted"])
-	assert.Contains(t, decoded, "dropped")
-	assert.Contains(t, decoded, "tracked_queries")
-	require.NoError(t, json.Unmarshal([]byte(e.syncer.Var().String()), &decoded))
-	assert.EqualValues(t, 1, decoded["pages"])
+	e.faultAlways(fakeserver.Fault{UnknownQueryIDResults: 2, SpoofedResults: 1})
+	e.fill(a, 60, 5, stamps(base, 10))
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.waitServerIdle()
+	e.requireIdle()
+
+	name := fmt.Sprintf("historysync-test-%p", e.syncer) // unique, also with -count
+	expvar.Publish(name, e.syncer.Var())
+	published := expvar.Get(name)
+	require.NotNil(t, published)
+
+	var fields map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(published.String()), &fields))
+	for _, key := range []string{"queries", "pages", "messages", "inserted", "duplicates", "retries", "timeouts",
+		"failures", "cursor_resets", "gaps_detected", "gaps_closed", "live", "syncs", "events_dropped", "dropped",
+		"in_flight", "tracked_queries", "buffered_results", "buffered_bytes", "peak_buffered_bytes"} {
+		assert.Contains(t, fields, key)
+	}
+	var got Stats
+	require.NoError(t, json.Unmarshal([]byte(published.String()), &got))
+	want := e.syncer.Stats()
+	assert.Equal(t, want, got, "the published Var is the current Stats")
+	assert.EqualValues(t, 4, got.Queries, "the newest page, its retry, one older page, then the incremental page")
+	assert.EqualValues(t, 3, got.Pages)
+	assert.EqualValues(t, 110, got.Messages, "pages of 50 and 10, then the incremental page of 50 (45 of them the overlap)")
+	assert.EqualValues(t, 65, got.Inserted)
+	assert.Zero(t, got.Duplicates, "the overlap is recognised before the commit")
+	assert.EqualValues(t, 1, got.Retries)
+	assert.EqualValues(t, 2, got.Syncs)
+	assert.EqualValues(t, 2, got.Dropped["unknown"])
+	assert.EqualValues(t, 1, got.Dropped["spoofed"])
+	assert.Positive(t, got.PeakBufferedBytes)
+	assert.Len(t, got.Dropped, int(numDropReasons)-1, "every drop reason is reported, zero or not")
+
+	// The snapshot is a Var too, and the published Var follows the Syncer.
+	var snapshot Stats
+	require.NoError(t, json.Unmarshal([]byte(want.String()), &snapshot))
+	assert.Equal(t, want, snapshot)
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal([]byte(published.String()), &got))
+	assert.EqualValues(t, 5, got.Queries, "live value after another run")
 }
 
 // TestPositionSpaceExhausted: a gap too large for the positions between two
