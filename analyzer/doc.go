@@ -84,8 +84,13 @@
 // that releases it later: a goroutine, time.AfterFunc, a closure stored
 // or passed on, a channel or struct field that the package's release code
 // reads keys from, or a value sent on a channel that carries the key in
-// such a field; by a check of a "closed" flag or channel that the package
-// sets where it empties the map. A map swept by a periodic reaper (a
+// such a field; by a check of a "closed" marker that the package sets
+// where it empties the map: a bool field set to true, a channel closed,
+// or a field set to a constant state that is kept until the map is
+// emptied (nc.status = CLOSED ... nc.subs = nil; a state overwritten
+// later in that function, or set only after the emptying, is no marker),
+// checked in place (c.closed, nc.status != CLOSED) or through a one-line
+// predicate of the package (nc.isClosed()). A map swept by a periodic reaper (a
 // range loop deleting expired entries, run by a timer) loses its entries
 // on every path. Paths that end in panic, os.Exit, log.Fatal,
 // runtime.Goexit or another function that never returns are not return

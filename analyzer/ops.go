@@ -97,7 +97,7 @@ type funcInfo struct {
 	locks   []*lockOp
 	waits   []ssa.Instruction // receives, blocking selects, WaitGroup.Wait
 	closes  []*expr           // channels closed
-	flagSet []*types.Var      // bool fields set to true
+	flagSet []stateStore      // fields set to a constant (closed = true, state = stateClosed)
 	returns []*ssa.Return
 	callees []*ssa.Function // in-package functions called (for the summary worklist)
 	stored  map[*types.Var]bool
@@ -216,10 +216,12 @@ func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.S
 		op.initOnly = a.isInitStore(fi, b, st)
 		a.describeMap(fi, op)
 		add(op)
-	case isBoolConstTrue(st.Val):
-		if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
-			if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
-				fi.flagSet = append(fi.flagSet, v)
+	default:
+		if c, ok := st.Val.(*ssa.Const); ok && c.Value != nil {
+			if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
+				if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
+					fi.flagSet = append(fi.flagSet, stateStore{fieldState{v, c.Value.ExactString()}, st})
+				}
 			}
 		}
 	}
@@ -1005,11 +1007,6 @@ func chanElem(t types.Type) types.Type {
 func isNilConst(v ssa.Value) bool {
 	c, ok := v.(*ssa.Const)
 	return ok && c.Value == nil
-}
-
-func isBoolConstTrue(v ssa.Value) bool {
-	c, ok := v.(*ssa.Const)
-	return ok && c.Value != nil && c.Value.String() == "true"
 }
 
 // closureValue returns v if it is a function value whose body the

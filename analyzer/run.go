@@ -39,7 +39,7 @@ type checker struct {
 	// Package-wide facts about release code.
 	releaseKeyFields map[*types.Var]bool         // fields release code reads keys from
 	releaseChanElems []types.Type                // channel element types release code reads keys from
-	closingFlags     map[*types.Var][]*types.Var // bool field set when these maps are emptied
+	closingFlags     map[fieldState][]*types.Var // field state set when these maps are emptied
 	closingChans     map[*types.Var][]*types.Var // channel field closed when these maps are emptied
 
 	noRemoval  map[*types.Var]bool       // maps rule 3 reports
@@ -82,7 +82,7 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 		closures:         make(map[*ssa.Function]*ssa.MakeClosure),
 		localIDs:         make(map[ssa.Value]string),
 		releaseKeyFields: make(map[*types.Var]bool),
-		closingFlags:     make(map[*types.Var][]*types.Var),
+		closingFlags:     make(map[fieldState][]*types.Var),
 		closingChans:     make(map[*types.Var][]*types.Var),
 		impls:            make(map[string][]*types.Func),
 	}
@@ -843,23 +843,44 @@ func usesClock(fn *ssa.Function) bool {
 	return false
 }
 
+// A fieldState is a field holding a constant: closed == true,
+// state == stateClosed.
+type fieldState struct {
+	field *types.Var
+	value string // constant.Value.ExactString
+}
+
+// A stateStore is a store of a constant into a field.
+type stateStore struct {
+	fieldState
+	store *ssa.Store
+}
+
 // computeClosing finds the "closed" markers of maps: a bool field set to
-// true, or a channel closed, by a function that empties the map. A path
-// that sees the marker may leave the entry: the map is (being) emptied.
+// true, a field set to a constant state that the function keeps until it
+// empties the map (nc.status = CLOSED ... nc.subs = nil), or a channel
+// closed, by a function that empties the map. A path that sees the
+// marker may leave the entry: the map is (being) emptied.
 func (a *checker) computeClosing() {
 	for _, fn := range a.funcs {
 		fi := a.infos[fn]
 		var emptied []*types.Var
+		var empties []*mapOp
 		for _, op := range fi.ops {
-			if op.kind == opRelease && op.whole && !op.initOnly && op.mapVar != nil && !slices.Contains(emptied, op.mapVar) {
-				emptied = append(emptied, op.mapVar)
+			if op.kind == opRelease && op.whole && !op.initOnly && op.mapVar != nil {
+				empties = append(empties, op)
+				if !slices.Contains(emptied, op.mapVar) {
+					emptied = append(emptied, op.mapVar)
+				}
 			}
 		}
 		if len(emptied) == 0 {
 			continue
 		}
-		for _, f := range fi.flagSet {
-			a.closingFlags[f] = append(a.closingFlags[f], emptied...)
+		for _, s := range fi.flagSet {
+			if s.value == "true" || keptUntilEmptied(fi, s, empties) {
+				a.closingFlags[s.fieldState] = append(a.closingFlags[s.fieldState], emptied...)
+			}
 		}
 		for _, ch := range fi.closes {
 			if v := a.classOf(fi, ch); v != nil {
@@ -867,6 +888,61 @@ func (a *checker) computeClosing() {
 			}
 		}
 	}
+}
+
+// keptUntilEmptied reports whether a state other than closed = true is a
+// closing marker: its store runs before an emptying of the map on every
+// path to it, and no later store of the function changes the field again
+// (a reconnect that empties the map between "reconnecting" and
+// "connected" marks neither).
+func keptUntilEmptied(fi *funcInfo, s stateStore, empties []*mapOp) bool {
+	if !slices.ContainsFunc(empties, func(op *mapOp) bool {
+		return op.block != nil && op.index < len(op.block.Instrs) && instrDominates(s.store, op.block.Instrs[op.index])
+	}) {
+		return false
+	}
+	for _, o := range fi.flagSet {
+		if o.store != s.store && o.field == s.field && reachableAfter(s.store, o.store) {
+			return false
+		}
+	}
+	// Stores of non-constant values to the field.
+	for _, b := range fi.fn.Blocks {
+		for _, instr := range b.Instrs {
+			if st, ok := instr.(*ssa.Store); ok && st != s.store {
+				if _, isConst := st.Val.(*ssa.Const); isConst {
+					continue
+				}
+				if fa, ok := st.Addr.(*ssa.FieldAddr); ok && fieldVar(fa.X.Type(), fa.Field) == s.field && reachableAfter(s.store, st) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// reachableAfter reports whether y may run after x in their function.
+func reachableAfter(x, y ssa.Instruction) bool {
+	bx, by := x.Block(), y.Block()
+	if bx == by && indexOf(x) < indexOf(y) {
+		return true
+	}
+	seen := map[*ssa.BasicBlock]bool{}
+	work := slices.Clone(bx.Succs)
+	for len(work) > 0 {
+		b := work[len(work)-1]
+		work = work[:len(work)-1]
+		if seen[b] {
+			continue
+		}
+		if b == by {
+			return true
+		}
+		seen[b] = true
+		work = append(work, b.Succs...)
+	}
+	return false
 }
 
 // closingEdges returns, for fi's function, the blocks entered only when a
@@ -884,47 +960,85 @@ func (a *checker) closingEdges(fi *funcInfo) map[*ssa.BasicBlock][]*types.Var {
 		if !ok || len(b.Succs) != 2 {
 			continue
 		}
-		cond, onTrue := ifi.Cond, true
-		if u, ok := cond.(*ssa.UnOp); ok && u.Op == token.NOT {
-			cond, onTrue = u.X, false
+		onTrue, onFalse := a.closingCond(ifi.Cond, 0)
+		for i, maps := range [2][]*types.Var{onTrue, onFalse} {
+			if succ := b.Succs[i]; len(maps) > 0 && len(succ.Preds) == 1 {
+				out[succ] = append(out[succ], maps...)
+			}
 		}
-		var maps []*types.Var
-		switch c := cond.(type) {
+	}
+	return out
+}
+
+// closingCond returns the maps a branch condition says are (being)
+// emptied when it holds and when it does not: a closed flag or state
+// (c.closed, !c.closed, nc.status == CLOSED, nc.status != CLOSED), a
+// select case on a closed channel, or a predicate of this package whose
+// body is one such condition (nc.isClosed()).
+func (a *checker) closingCond(cond ssa.Value, depth int) (onTrue, onFalse []*types.Var) {
+	state := func(v ssa.Value, value string) []*types.Var {
+		switch v := v.(type) {
 		case *ssa.UnOp:
-			if fa, ok := c.X.(*ssa.FieldAddr); ok && c.Op == token.MUL {
-				maps = a.closingFlags[fieldVar(fa.X.Type(), fa.Field)]
+			if fa, ok := v.X.(*ssa.FieldAddr); ok && v.Op == token.MUL {
+				return a.closingFlags[fieldState{fieldVar(fa.X.Type(), fa.Field), value}]
 			}
 		case *ssa.Field:
-			maps = a.closingFlags[fieldVar(c.X.Type(), c.Field)]
-		case *ssa.BinOp:
-			// Select case on a closed channel.
-			if ex, ok := c.X.(*ssa.Extract); ok && ex.Index == 0 && c.Op == token.EQL {
-				if sel, ok := ex.Tuple.(*ssa.Select); ok {
-					if k, ok := c.Y.(*ssa.Const); ok && k.Value != nil {
-						i := int(k.Int64())
-						if i >= 0 && i < len(sel.States) {
-							if u, ok := sel.States[i].Chan.(*ssa.UnOp); ok && u.Op == token.MUL {
-								if fa, ok := u.X.(*ssa.FieldAddr); ok {
-									maps = a.closingChans[fieldVar(fa.X.Type(), fa.Field)]
-								}
+			return a.closingFlags[fieldState{fieldVar(v.X.Type(), v.Field), value}]
+		}
+		return nil
+	}
+	switch c := cond.(type) {
+	case *ssa.UnOp:
+		if c.Op == token.NOT {
+			f, t := a.closingCond(c.X, depth)
+			return t, f
+		}
+		return state(c, "true"), state(c, "false")
+	case *ssa.Field:
+		return state(c, "true"), state(c, "false")
+	case *ssa.Call:
+		callee := c.Call.StaticCallee()
+		if depth > 0 || callee == nil || a.infos[callee] == nil || len(callee.Blocks) != 1 {
+			return nil, nil
+		}
+		if ret, ok := callee.Blocks[0].Instrs[len(callee.Blocks[0].Instrs)-1].(*ssa.Return); ok && len(ret.Results) == 1 {
+			return a.closingCond(ret.Results[0], depth+1)
+		}
+	case *ssa.BinOp:
+		if c.Op != token.EQL && c.Op != token.NEQ {
+			return nil, nil
+		}
+		// Select case on a closed channel.
+		if ex, ok := c.X.(*ssa.Extract); ok && ex.Index == 0 && c.Op == token.EQL {
+			if sel, ok := ex.Tuple.(*ssa.Select); ok {
+				if k, ok := c.Y.(*ssa.Const); ok && k.Value != nil {
+					i := int(k.Int64())
+					if i >= 0 && i < len(sel.States) {
+						if u, ok := sel.States[i].Chan.(*ssa.UnOp); ok && u.Op == token.MUL {
+							if fa, ok := u.X.(*ssa.FieldAddr); ok {
+								return a.closingChans[fieldVar(fa.X.Type(), fa.Field)], nil
 							}
 						}
 					}
 				}
 			}
+			return nil, nil
 		}
-		if len(maps) == 0 {
-			continue
+		x, y := c.X, c.Y
+		if _, ok := x.(*ssa.Const); ok {
+			x, y = y, x
 		}
-		succ := b.Succs[1]
-		if onTrue {
-			succ = b.Succs[0]
+		k, ok := y.(*ssa.Const)
+		if !ok || k.Value == nil {
+			return nil, nil
 		}
-		if len(succ.Preds) == 1 {
-			out[succ] = append(out[succ], maps...)
+		maps := state(x, k.Value.ExactString())
+		if c.Op == token.EQL {
+			return maps, nil
 		}
+		return nil, maps
 	}
-	return out
+	return nil, nil
 }
 
 // report queues a diagnostic; emit applies the suppression directives.
