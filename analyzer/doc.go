@@ -111,11 +111,14 @@
 //	pending[seq] is not deleted when returning at client.go:88 (error path)
 //
 // A successful return that keeps the entry is not reported: the reply
-// handler owns the entry now. Neither is a return reached when nothing
-// that can fail ran after the insert (return errSkip right after it), a
-// helper's failure when all its callers clean up after it, nor a failing
-// exit of an owner loop (for { ... } or for x := range ch, a connection's
-// reader) which abandons its state as a whole. When a helper inserted the
+// handler owns the entry now. Neither is a return reached straight from
+// the insert, with no branch and nothing that can fail in between (return
+// errSkip right after it, or return problems.err() where err() only joins
+// the errors collected before: a validator that records the entry and
+// reports what it found), a helper's failure when all its callers clean
+// up after it, nor a failing exit of an owner loop (for { ... } or
+// for x := range ch, a connection's reader) which abandons its state as a
+// whole. When a helper inserted the
 // entry under a key it made itself (send() registering a fresh sequence
 // number), the caller can only be responsible when it stops waiting for
 // that entry's reply: a timeout or cancellation case of a select that

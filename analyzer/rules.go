@@ -108,9 +108,10 @@ func (a *checker) checkInserts(fi *funcInfo) {
 					continue
 				}
 				// Nothing that can fail runs between the insert and the
-				// return: the function records the entry and reports a
-				// result on purpose (return errSkip).
-				if ret.Block() == ins.block && !fallibleBetween(ins.block, ins.index, len(ins.block.Instrs)-1) {
+				// return, and nothing is decided there: the function
+				// records the entry and reports a result on purpose
+				// (return errSkip, return problems.err()).
+				if a.straightToReturn(ins, ret) {
 					continue
 				}
 				if !slices.ContainsFunc(leaks[i], func(l leak) bool { return l.ret == ret }) {
@@ -334,23 +335,33 @@ func returnsNothing(fi *funcInfo, ret *ssa.Return) bool {
 	return true
 }
 
+// straightToReturn reports whether ret follows the insert ins without a
+// branch (the insert's block leads to ret's block through blocks with a
+// single successor) and nothing that may fail or wait runs in between.
+func (a *checker) straightToReturn(ins *mapOp, ret *ssa.Return) bool {
+	b, from := ins.block, ins.index
+	for steps := 0; b != nil && steps <= len(b.Parent().Blocks); steps++ {
+		if b == ret.Block() {
+			return !a.fallibleBetween(b, from, len(b.Instrs)-1)
+		}
+		if len(b.Succs) != 1 || a.fallibleBetween(b, from, len(b.Instrs)) {
+			return false
+		}
+		b, from = b.Succs[0], -1
+	}
+	return false
+}
+
 // fallibleBetween reports whether an instruction of b between from and to
 // (exclusive) may fail or wait: a call (other than error constructors), a
 // receive, a select.
-func fallibleBetween(b *ssa.BasicBlock, from, to int) bool {
+func (a *checker) fallibleBetween(b *ssa.BasicBlock, from, to int) bool {
 	for i := from + 1; i < to && i < len(b.Instrs); i++ {
 		switch instr := b.Instrs[i].(type) {
 		case *ssa.Call:
-			if callee := instr.Call.StaticCallee(); callee != nil && callee.Pkg != nil {
-				switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
-				case "errors.New", "fmt.Errorf", "fmt.Sprintf":
-					continue
-				}
+			if !a.buildsErrorOnly(instr.Call, 0) {
+				return true
 			}
-			if _, ok := instr.Call.Value.(*ssa.Builtin); ok {
-				continue
-			}
-			return true
 		case *ssa.UnOp:
 			if instr.Op == token.ARROW {
 				return true
@@ -360,6 +371,52 @@ func fallibleBetween(b *ssa.BasicBlock, from, to int) bool {
 		}
 	}
 	return false
+}
+
+// buildsErrorOnly reports whether a call only builds a value from what it
+// is given: a builtin, an error or string constructor (errors.New,
+// errors.Join, fmt.Errorf, fmt.Sprintf), or a function of this package
+// with a single block that returns what such a constructor built and does
+// nothing else (an accumulator's err() method: return
+// errors.Join(p.errs...)). It does nothing that could fail, and decides
+// nothing (a validate() that returns errInvalid on a branch does).
+func (a *checker) buildsErrorOnly(call ssa.CallCommon, depth int) bool {
+	if _, ok := call.Value.(*ssa.Builtin); ok {
+		return true
+	}
+	callee := call.StaticCallee()
+	if callee == nil || callee.Pkg == nil {
+		return false
+	}
+	switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
+	case "errors.New", "errors.Join", "fmt.Errorf", "fmt.Sprintf":
+		return true
+	}
+	if depth > 0 || a.infos[callee] == nil || len(callee.Blocks) != 1 {
+		return false
+	}
+	built := false
+	for _, instr := range callee.Blocks[0].Instrs {
+		switch instr := instr.(type) {
+		case *ssa.Call:
+			if !a.buildsErrorOnly(instr.Call, depth+1) {
+				return false
+			}
+		case *ssa.Return:
+			for _, r := range instr.Results {
+				if c, ok := r.(*ssa.Call); ok && a.buildsErrorOnly(c.Call, depth+1) {
+					built = true
+				}
+			}
+		case *ssa.Go, *ssa.Defer, *ssa.Send, *ssa.Select, *ssa.Store, *ssa.MapUpdate, *ssa.Panic:
+			return false
+		case *ssa.UnOp:
+			if instr.Op == token.ARROW {
+				return false
+			}
+		}
+	}
+	return built
 }
 
 // cleanedByCallers reports whether every caller of fi's function (an
