@@ -84,7 +84,10 @@
 // that releases it later: a goroutine, time.AfterFunc, a closure stored
 // or passed on, a channel or struct field that the package's release code
 // reads keys from, or a value sent on a channel that carries the key in
-// such a field; by a check of a "closed" marker that the package sets
+// such a field (code started that way releases the entry only if it
+// names the key: a reconnect watcher that empties the whole map, or a
+// reply handler that deletes whatever key a reply carries, is no
+// hand-off); by a check of a "closed" marker that the package sets
 // where it empties the map: a bool field set to true, a channel closed,
 // or a field set to a constant state that is kept until the map is
 // emptied (nc.status = CLOSED ... nc.subs = nil; a state overwritten

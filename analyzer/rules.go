@@ -604,7 +604,7 @@ func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 	covered := make([]bool, len(inserts))
 	idx := newInsertIndex(inserts)
 	for _, r := range fi.ops {
-		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) {
+		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) || r.async && !namesKey(r) {
 			continue
 		}
 		for _, i := range idx.candidates(r) {
@@ -620,6 +620,13 @@ func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 		}
 	}
 	return kept
+}
+
+// namesKey reports whether a release names one entry: an asynchronous
+// release of the whole map (a reconnect watcher's clear), or of keys the
+// caller cannot name, is no hand-off of the entry.
+func namesKey(r *mapOp) bool {
+	return !r.whole && r.k != nil && r.k.Kind != kAny
 }
 
 // An astLoop is a loop statement of a function: owner loops are

@@ -540,7 +540,7 @@ func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 func (a *checker) addReleaseKillsFiltered(fi *funcInfo, g *flow, inserts []*mapOp, withMay bool) {
 	idx := newInsertIndex(inserts)
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess || r.may && !withMay {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.may && !withMay || r.async && !namesKey(r) {
 			continue
 		}
 		mask := newBitset(len(inserts))
