@@ -349,7 +349,7 @@ type mutexRef struct {
 func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, bool) {
 	// The lock held at the operation itself.
 	for _, lo := range fi.locks {
-		if !lo.lock || lo.deferred || lo.src == "" {
+		if !lo.lock || lo.deferred || a.lockSource(lo) == "" {
 			continue
 		}
 		if op.instr != nil && a.lockStateAt(fi, lo.mu, op.instr) == lockHeld {
@@ -370,7 +370,7 @@ func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, 
 	if hit == nil {
 		return nil, true
 	}
-	if hit.ofi == fi && hit.lo.src != "" {
+	if hit.ofi == fi && a.lockSource(hit.lo) != "" {
 		return a.mutexFrom(fi, hit.lo), true
 	}
 	// Spell the sibling mutex of the map's field: c.pending -> c.mu.
@@ -433,8 +433,8 @@ func (a *checker) heldAt(fi *funcInfo, op *mapOp) *lockOp {
 
 func (a *checker) mutexFrom(fi *funcInfo, lo *lockOp) *mutexRef {
 	ref := &mutexRef{canon: lo.mu}
-	ref.src = releaseSource{mapSrc: lo.src, after: lo.instr.Pos()}
-	if e, err := parser.ParseExpr(lo.src); err == nil {
+	ref.src = releaseSource{mapSrc: a.lockSource(lo), after: lo.instr.Pos()}
+	if e, err := parser.ParseExpr(ref.src.mapSrc); err == nil {
 		scope := a.innermost(lo.instr.Pos())
 		for _, id := range baseIdents(e) {
 			if scope == nil {

@@ -82,10 +82,26 @@ type keyOut struct {
 type lockOp struct {
 	instr    ssa.Instruction
 	mu       string // canonical expr of the mutex address
-	src      string // source of the mutex expression (c.mu)
 	lock     bool
 	read     bool
 	deferred bool
+
+	src       string // source of the mutex expression (c.mu); see lockSource
+	srcLooked bool
+}
+
+// lockSource returns the source of lo's mutex expression (c.mu), or "" if
+// it has none (a mutex locked through a method value).
+func (a *checker) lockSource(lo *lockOp) string {
+	if !lo.srcLooked {
+		lo.srcLooked = true
+		if call := a.syn.call(lo.instr.Pos()); call != nil {
+			if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+				lo.src = exprString(sel.X)
+			}
+		}
+	}
+	return lo.src
 }
 
 // funcInfo is what the analysis knows about one function.
@@ -469,7 +485,8 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 	if obj == nil {
 		return false
 	}
-	if recv := methodRecvName(obj); recv != "" && obj.Pkg() != nil && obj.Pkg().Path() == "sync" {
+	if obj.Pkg() != nil && obj.Pkg().Path() == "sync" && methodRecvName(obj) != "" {
+		recv := methodRecvName(obj)
 		switch recv + "." + obj.Name() {
 		case "Map.Store", "Map.LoadOrStore", "Map.Swap":
 			if len(args) >= 2 {
@@ -518,13 +535,9 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 		case "Mutex.Lock", "Mutex.Unlock", "RWMutex.Lock", "RWMutex.Unlock", "RWMutex.RLock", "RWMutex.RUnlock":
 			if len(args) >= 1 {
 				name := obj.Name()
-				lo := &lockOp{instr: instr, mu: c.of(args[0]).String(), lock: name == "Lock" || name == "RLock", read: name == "RLock" || name == "RUnlock", deferred: mode == modeDefer}
-				if call := a.syn.call(instr.Pos()); call != nil {
-					if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
-						lo.src = exprString(sel.X)
-					}
-				}
-				fi.locks = append(fi.locks, lo)
+				// The source of the mutex is looked up when a fix needs it:
+				// most locks never concern a map mapleak reports.
+				fi.locks = append(fi.locks, &lockOp{instr: instr, mu: c.of(args[0]).String(), lock: name == "Lock" || name == "RLock", read: name == "RLock" || name == "RUnlock", deferred: mode == modeDefer})
 			}
 			return true
 		case "WaitGroup.Wait", "Cond.Wait":
@@ -1112,17 +1125,8 @@ func (a *checker) implementations(t types.Type, name string) []*types.Func {
 		return fns
 	}
 	var found []*types.Func
-	for _, c := range a.concreteTypes() {
-		var recv types.Type
-		switch {
-		case types.Implements(c, iface):
-			recv = c
-		case types.Implements(types.NewPointer(c), iface):
-			recv = types.NewPointer(c)
-		default:
-			continue
-		}
-		obj, _, _ := types.LookupFieldOrMethod(recv, true, c.Obj().Pkg(), name)
+	for _, recv := range a.implementers(t, iface) {
+		obj, _, _ := types.LookupFieldOrMethod(recv, true, derefNamed(recv).Obj().Pkg(), name)
 		fn, ok := obj.(*types.Func)
 		if !ok || slices.Contains(found, fn) {
 			continue
@@ -1134,6 +1138,36 @@ func (a *checker) implementations(t types.Type, name string) []*types.Func {
 	}
 	a.impls[key] = found
 	return found
+}
+
+// implementers returns the concrete types (T or *T) of concreteTypes that
+// implement the interface iface, the underlying type of t, computed once
+// per interface for all of its methods.
+func (a *checker) implementers(t types.Type, iface *types.Interface) []types.Type {
+	key := types.TypeString(t, nil)
+	if recvs, ok := a.implementing[key]; ok {
+		return recvs
+	}
+	var recvs []types.Type
+	for _, c := range a.concreteTypes() {
+		switch {
+		case types.Implements(c, iface):
+			recvs = append(recvs, c)
+		case types.Implements(types.NewPointer(c), iface):
+			recvs = append(recvs, types.NewPointer(c))
+		}
+	}
+	if a.implementing == nil {
+		a.implementing = make(map[string][]types.Type)
+	}
+	a.implementing[key] = recvs
+	return recvs
+}
+
+// derefNamed returns the named type t is or points to.
+func derefNamed(t types.Type) *types.Named {
+	named, _ := types.Unalias(derefType(t)).(*types.Named)
+	return named
 }
 
 // isStdPackage reports whether path is a standard library package.

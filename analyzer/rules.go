@@ -602,10 +602,13 @@ func (a *checker) addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 // goroutine that removes the entry before inserting it).
 func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 	covered := make([]bool, len(inserts))
-	idx := newInsertIndex(inserts)
+	var idx *insertIndex // built for the first deferred or async release
 	for _, r := range fi.ops {
 		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) || r.async && !namesKey(r) {
 			continue
+		}
+		if idx == nil {
+			idx = newInsertIndex(inserts)
 		}
 		for _, i := range idx.candidates(r) {
 			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && a.releases(fi, r, inserts[i]) {

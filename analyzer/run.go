@@ -47,9 +47,11 @@ type checker struct {
 	locks      map[*funcInfo]*lockStates // lock states, computed on demand
 
 	impls        map[string][]*types.Func                // the implementations of an interface method
+	implementing map[string][]types.Type                 // the concrete types implementing an interface
 	swept        map[*types.Var]bool                     // maps a periodic sweeper reaps
 	concrete     []*types.Named                          // candidate implementations of interfaces
 	sites        map[*ssa.Function][]ssa.CallInstruction // static calls of each function
+	callers      map[*ssa.Function][]*ssa.Function       // in-package callers of each function (summary worklist)
 	escapedFuncs map[*ssa.Function]bool                  // functions also used as values
 
 	findings []*finding
@@ -94,11 +96,11 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 	}
 	a.setup()
 	a.computeReleaseSources()
-	a.computeSummaries()
-	if a.moreReleaseSources() {
+	a.computeSummaries(a.funcs)
+	if again := a.moreReleaseSources(); len(again) > 0 {
 		// Release code reached through helpers reads keys from more
 		// fields or channels: hand-offs found now may change summaries.
-		a.computeSummaries()
+		a.computeSummaries(again)
 	}
 	a.exportFacts()
 	a.computeClosing()
@@ -183,7 +185,9 @@ func (a *checker) setup() {
 	// Constructor summaries are known now: forget expressions computed
 	// without them.
 	for _, fi := range a.infos {
-		fi.canon = newCanonicalizer(a, fi.fn)
+		if c := fi.canon; len(c.memo) > 0 || len(c.locals) > 0 || len(c.cells) > 0 {
+			fi.canon = newCanonicalizer(a, fi.fn)
+		}
 	}
 }
 
@@ -687,10 +691,17 @@ func (a *checker) computeReleaseSources() {
 }
 
 // moreReleaseSources adds the key sources of releases done through
-// helpers, and reports whether a key leaving some function may now be a
-// hand-off.
-func (a *checker) moreReleaseSources() bool {
-	fields, elems := len(a.releaseKeyFields), len(a.releaseChanElems)
+// helpers and returns the functions whose operations may change with
+// them: those with keys leaving through fields or channels (whether that
+// is a hand-off depends on the sources) and those storing into a field
+// release code now reads keys from. It returns nil when no key leaving
+// any function can be a hand-off now that was not before.
+func (a *checker) moreReleaseSources() []*ssa.Function {
+	fields := make(map[*types.Var]bool, len(a.releaseKeyFields))
+	for f := range a.releaseKeyFields {
+		fields[f] = true
+	}
+	elems := len(a.releaseChanElems)
 	for _, fn := range a.funcs {
 		for _, op := range a.infos[fn].ops {
 			if op.kind == opRelease && !op.whole && op.via != "" && op.keyVal != nil {
@@ -698,15 +709,45 @@ func (a *checker) moreReleaseSources() bool {
 			}
 		}
 	}
-	if len(a.releaseKeyFields) == fields && len(a.releaseChanElems) == elems {
-		return false
+	if len(a.releaseKeyFields) == len(fields) && len(a.releaseChanElems) == elems {
+		return nil
 	}
 	// Only a key leaving through a field or channel that release code now
 	// reads back changes anything.
+	changes := false
 	for _, fn := range a.funcs {
 		for _, out := range a.infos[fn].outs {
 			if out.field != nil && a.releaseKeyFields[out.field] || out.elem != nil {
-				return true
+				changes = true
+			}
+		}
+	}
+	if !changes {
+		return nil
+	}
+	var again []*ssa.Function
+	for _, fn := range a.funcs {
+		if len(a.infos[fn].outs) > 0 || storesIntoNew(fn, a.releaseKeyFields, fields) {
+			again = append(again, fn)
+		}
+	}
+	return again
+}
+
+// storesIntoNew reports whether fn stores into a field of now that is
+// not in before.
+func storesIntoNew(fn *ssa.Function, now, before map[*types.Var]bool) bool {
+	if len(now) == len(before) {
+		return false
+	}
+	for _, b := range fn.Blocks {
+		for _, instr := range b.Instrs {
+			if st, ok := instr.(*ssa.Store); ok {
+				if fa, ok := st.Addr.(*ssa.FieldAddr); ok {
+					if f := fieldVar(fa.X.Type(), fa.Field); f != nil && now[f] && !before[f] {
+						return true
+					}
+				}
 			}
 		}
 	}

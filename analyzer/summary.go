@@ -331,6 +331,9 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 			inserts = append(inserts, op)
 		}
 	}
+	if len(inserts) == 0 {
+		return nil
+	}
 	inserts = a.dropCovered(fi, inserts)
 	if len(inserts) == 0 {
 		return nil
@@ -609,18 +612,37 @@ func (a *checker) freeNilCond(fi *funcInfo, b *ssa.BasicBlock) (int, bool) {
 }
 
 // computeSummaries computes the summaries of the package's functions to a
-// fixpoint over the calls between them.
-func (a *checker) computeSummaries() {
-	callers := make(map[*ssa.Function][]*ssa.Function)
-	queue := make([]*ssa.Function, 0, len(a.funcs))
+// fixpoint over the calls between them, starting from the operations of
+// funcs (all of them the first time; later, those whose operations may
+// have changed) and recollecting the callers of every function whose
+// summary changes.
+func (a *checker) computeSummaries(funcs []*ssa.Function) {
+	if a.callers == nil {
+		a.callers = make(map[*ssa.Function][]*ssa.Function)
+	}
+	callers := a.callers
+	queue := make([]*ssa.Function, 0, len(funcs))
 	queued := make(map[*ssa.Function]bool)
-	for _, fn := range a.funcs {
+	for _, fn := range funcs {
 		queue = append(queue, fn)
 		queued[fn] = true
 	}
 	// Closures are summarized before their parents: they come after them
 	// in SrcFuncs, so process the queue backwards first.
 	slices.Reverse(queue)
+	// The renderings of the summaries, compared to detect changes.
+	rendered := make(map[*summary]string)
+	render := func(s *summary) string {
+		if s == nil {
+			return ""
+		}
+		r, ok := rendered[s]
+		if !ok {
+			r = s.String()
+			rendered[s] = r
+		}
+		return r
+	}
 	rounds := make(map[*ssa.Function]int)
 	for len(queue) > 0 {
 		fn := queue[0]
@@ -641,7 +663,7 @@ func (a *checker) computeSummaries() {
 		}
 		s := a.summarize(fi)
 		old := a.sums[fn]
-		if summaryString(old) == summaryString(s) {
+		if render(old) == render(s) {
 			continue
 		}
 		a.sums[fn] = s
@@ -674,13 +696,6 @@ func (a *checker) computeSummaries() {
 // summaries of the exported functions that call them.
 func reachableFromOutside(fn *types.Func) bool {
 	return fn.Exported()
-}
-
-func summaryString(s *summary) string {
-	if s == nil {
-		return ""
-	}
-	return s.String()
 }
 
 // exportFacts exports the summaries of the package's named functions.
