@@ -203,22 +203,19 @@ func (c *Client) trackOnce(id uint64) error {
 	}
 	c.pending[id] = &call{}
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-	}()
+	defer func() { c.mu.Lock(); delete(c.pending, id); c.mu.Unlock() }()
 	return c.work(id)
 }
 
-// clean: the same with a deferred releasing helper.
+// clean: the same with a deferred releasing helper, and the entry found
+// present with a nil check.
 func (c *Client) trackOnceHelper(id uint64) error {
 	c.mu.Lock()
-	if _, dup := c.pending[id]; dup {
+	if c.pending[id] != nil {
 		c.mu.Unlock()
 		return errors.New("duplicate")
 	}
-	c.pending[id] = &call{}
+	c.pending[id] = &call{parts: 1}
 	c.mu.Unlock()
 	defer c.untrack(id)
 	return c.work(id)
