@@ -128,6 +128,17 @@ func loadNetHTTP(b *testing.B) []*packages.Package {
 	return netHTTP.pkgs
 }
 
+// prereqsAnalyzer returns an analyzer that runs mapleak's prerequisites
+// and does nothing else.
+func prereqsAnalyzer() *analysis.Analyzer {
+	return &analysis.Analyzer{
+		Name:     "prereqs",
+		Doc:      "prereqs runs mapleak's prerequisites and nothing else.",
+		Requires: analyzer.Analyzer.Requires,
+		Run:      func(*analysis.Pass) (any, error) { return nil, nil },
+	}
+}
+
 // BenchmarkVsNilness runs mapleak and x/tools' nilness, alternately, over
 // net/http and all its dependencies (the same loaded packages, every one
 // of them a root, so that both analyzers visit the same code), and reports
@@ -151,12 +162,7 @@ func loadNetHTTP(b *testing.B) []*packages.Package {
 func BenchmarkVsNilness(b *testing.B) {
 	pkgs := loadNetHTTP(b)
 	mapleak, nilnessA := newTimedAnalyzer(analyzer.Analyzer), newTimedAnalyzer(nilness.Analyzer)
-	prereqs := newTimedAnalyzer(&analysis.Analyzer{
-		Name:     "prereqs",
-		Doc:      "prereqs runs mapleak's prerequisites and nothing else.",
-		Requires: analyzer.Analyzer.Requires,
-		Run:      func(*analysis.Pass) (any, error) { return nil, nil },
-	})
+	prereqs := newTimedAnalyzer(prereqsAnalyzer())
 	var mc, nc, pc cost
 	runs := []struct {
 		a *timedAnalyzer
@@ -183,20 +189,25 @@ func BenchmarkVsNilness(b *testing.B) {
 // blocks with 500 inserts into a tracked map, and the same function at half
 // that size, alternately, and reports the ratio of their times
 // (large/small; 2.0 is linear): end to end (buildssa and its prerequisites
-// over the generated package and its one import, errors, included), in CPU
-// time, and in CPU time of mapleak's own Run.
+// included; the package imports nothing), in CPU time, and in CPU time of
+// mapleak's own Run.
 func BenchmarkLinearity(b *testing.B) {
 	const inserts = 500
 	small := loadGenerated(b, inserts/2)
 	large := loadGenerated(b, inserts)
-	mapleak := newTimedAnalyzer(analyzer.Analyzer)
-	var sc, lc cost
+	mapleak, prereqs := newTimedAnalyzer(analyzer.Analyzer), newTimedAnalyzer(prereqsAnalyzer())
+	var sc, lc, psc, plc cost
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		sc.add(mapleak.analyze(b, small.pkgs))
 		lc.add(mapleak.analyze(b, large.pkgs))
+		psc.add(prereqs.analyze(b, small.pkgs))
+		plc.add(prereqs.analyze(b, large.pkgs))
 	}
 	reportRatio(b, "large", "small", lc, sc)
+	// The prerequisites alone (go/ssa's construction, whose lifting of
+	// locals to registers is not linear either).
+	b.ReportMetric(float64(plc.cpu)/float64(psc.cpu), "cpu-prereqs-large/small")
 	b.ReportMetric(float64(small.blocks), "small-blocks")
 	b.ReportMetric(float64(large.blocks), "large-blocks")
 }
@@ -246,7 +257,11 @@ func generateBig(inserts int) string {
 	var s strings.Builder
 	s.WriteString(`package big
 
-import "errors"
+// No imports: end to end, only this package is analyzed.
+
+type busyError struct{}
+
+func (busyError) Error() string { return "busy" }
 
 type request struct{ id uint64 }
 
@@ -255,7 +270,7 @@ type client struct {
 	pending map[uint64]*request
 }
 
-var errBusy = errors.New("busy")
+var errBusy error = busyError{}
 
 func (c *client) next() *request { c.seq++; return &request{id: c.seq} }
 

@@ -150,43 +150,130 @@ func (g *flow) solve() {
 	blocks := g.fn.Blocks
 	g.in = make([]bitset, len(blocks))
 	g.out = make([]bitset, len(blocks))
+	words := make(bitset, 2*len(blocks)*len(g.entry)) // all rows in one allocation
 	for i := range blocks {
-		g.in[i] = newBitset(g.n)
-		g.out[i] = newBitset(g.n)
+		g.in[i], words = words[:len(g.entry):len(g.entry)], words[len(g.entry):]
+		g.out[i], words = words[:len(g.entry):len(g.entry)], words[len(g.entry):]
 	}
 	if len(blocks) == 0 {
 		return
 	}
-	queue := []*ssa.BasicBlock{blocks[0]}
-	queued := make([]bool, len(blocks))
-	queued[0] = true
+	// Visit the blocks whose predecessors changed, always the first in
+	// reverse postorder: a block comes after its predecessors except
+	// along loops' back edges, so each block is visited about once per
+	// iteration of the loops around it. (A FIFO worklist could revisit
+	// the rest of a function once per join reached first by its shorter
+	// branch: quadratic.) The fixpoint is the same in any order.
+	order, rank := reversePostorder(blocks[0], len(blocks))
+	var work rankQueue
+	queued := make([]bool, len(order))
 	visited := make([]bool, len(blocks))
-	for len(queue) > 0 {
-		b := queue[0]
-		queue = queue[1:]
-		queued[b.Index] = false
-		in := newBitset(g.n)
+	work.push(0)
+	queued[0] = true
+	out := newBitset(g.n)
+	for len(work) > 0 {
+		r := work.pop()
+		queued[r] = false
+		b := order[r]
+		in := g.in[b.Index]
+		clear(in)
 		if b.Index == 0 {
 			in.or(g.entry)
 		}
 		for _, p := range b.Preds {
 			in.or(g.edgeOut(p, b))
 		}
-		g.in[b.Index] = in
-		out := in.clone()
+		copy(out, in)
 		g.apply(b, out, len(b.Instrs)+1)
 		if visited[b.Index] && slices.Equal(out, g.out[b.Index]) {
 			continue
 		}
 		visited[b.Index] = true
-		g.out[b.Index] = out
+		copy(g.out[b.Index], out)
 		for _, s := range b.Succs {
-			if !queued[s.Index] {
-				queued[s.Index] = true
-				queue = append(queue, s)
+			if rs := rank[s.Index]; !queued[rs] {
+				queued[rs] = true
+				work.push(rs)
 			}
 		}
 	}
+}
+
+// A rankQueue is a min-heap of ranks in reverse postorder.
+type rankQueue []int
+
+func (q *rankQueue) push(r int) {
+	*q = append(*q, r)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if h[parent] <= h[i] {
+			break
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func (q *rankQueue) pop() int {
+	h := *q
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l] < h[least] {
+			least = l
+		}
+		if r < len(h) && h[r] < h[least] {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+	*q = h
+	return top
+}
+
+// reversePostorder returns the blocks reachable from entry in reverse
+// postorder, and each block's rank in it (by block index; -1 when
+// unreachable).
+func reversePostorder(entry *ssa.BasicBlock, n int) ([]*ssa.BasicBlock, []int) {
+	rank := make([]int, n)
+	for i := range rank {
+		rank[i] = -1
+	}
+	post := make([]*ssa.BasicBlock, 0, n)
+	seen := make([]bool, n)
+	type frame struct {
+		b    *ssa.BasicBlock
+		next int
+	}
+	stack := []frame{{entry, 0}}
+	seen[entry.Index] = true
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.next < len(top.b.Succs) {
+			s := top.b.Succs[top.next]
+			top.next++
+			if !seen[s.Index] {
+				seen[s.Index] = true
+				stack = append(stack, frame{s, 0})
+			}
+			continue
+		}
+		post = append(post, top.b)
+		stack = stack[:len(stack)-1]
+	}
+	slices.Reverse(post)
+	for i, b := range post {
+		rank[b.Index] = i
+	}
+	return post, rank
 }
 
 // stateAt returns the state just before instruction index of b when b is

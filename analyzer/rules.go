@@ -1195,14 +1195,23 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 			}
 		}
 	}
+	byKey := keyIndex(rels)
 	for _, op := range fi.ops {
 		if op.kind != opInsert {
 			continue
 		}
 		mask := newBitset(len(rels))
-		for i, r := range rels {
-			if a.sameMap(op, r) && (op.fresh || op.k.Kind == kAny || same(op.k, r.k)) {
-				mask.set(i)
+		if op.fresh || op.k.Kind == kAny {
+			for i, r := range rels {
+				if a.sameMap(op, r) {
+					mask.set(i)
+				}
+			}
+		} else {
+			for _, i := range byKey[op.k.String()] {
+				if a.sameMap(op, rels[i]) {
+					mask.set(i)
+				}
 			}
 		}
 		g.kill(op.block, op.index, mask)

@@ -579,10 +579,11 @@ func (a *checker) addReleaseKillsFiltered(fi *funcInfo, g *flow, inserts []*mapO
 // An insertIndex finds the inserts a release may concern without
 // comparing every release with every insert.
 type insertIndex struct {
-	byMap map[string][]int
-	byVar map[*types.Var][]int
-	byKey map[string][]int
-	fresh []int
+	byMap  map[string][]int
+	byVar  map[*types.Var][]int
+	byKey  map[string][]int
+	fresh  []int
+	anyKey []int // fresh or under kAny: a release of any key may concern them
 }
 
 func newInsertIndex(inserts []*mapOp) *insertIndex {
@@ -596,23 +597,46 @@ func newInsertIndex(inserts []*mapOp) *insertIndex {
 		if ins.fresh {
 			x.fresh = append(x.fresh, i)
 		}
+		if ins.fresh || ins.k == nil || ins.k.Kind == kAny {
+			x.anyKey = append(x.anyKey, i)
+		}
 	}
 	return x
 }
 
-// candidates returns the inserts r may release, in increasing order.
+// candidates returns the inserts r may release, in increasing order: a
+// superset of them, for releases to decide.
 func (x *insertIndex) candidates(r *mapOp) []int {
 	var out []int
-	if r.anyMap {
+	switch {
+	case r.anyMap:
 		out = append(slices.Clone(x.byKey[r.k.String()]), x.fresh...)
-	} else {
+	case r.whole || r.k == nil || r.k.Kind == kAny:
 		out = slices.Clone(x.byMap[r.m.String()])
 		if r.mapVar != nil {
 			out = append(out, x.byVar[r.mapVar]...)
 		}
+	default:
+		// One key: the inserts under it and those any key may concern,
+		// whatever their map (releases compares the maps). Comparing
+		// every insert of the map would make a function with many
+		// inserts and deletes quadratic.
+		out = append(slices.Clone(x.byKey[r.k.String()]), x.anyKey...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// keyIndex maps the rendering of each op's key to the op's index, to match
+// operations by key without comparing every pair.
+func keyIndex(ops []*mapOp) map[string][]int {
+	idx := make(map[string][]int, len(ops))
+	for i, op := range ops {
+		if op.k != nil {
+			idx[op.k.String()] = append(idx[op.k.String()], i)
+		}
+	}
+	return idx
 }
 
 // handsOff reports whether a value leaving through out carries key k to

@@ -446,14 +446,23 @@ func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
 	for i := range rels {
 		g.entry.set(i)
 	}
+	byKey := keyIndex(rels)
 	for _, r := range fi.ops {
 		if r.kind != opRelease || r.cond == condOnSuccess || r.may || r.async {
 			continue
 		}
 		mask := newBitset(len(rels))
-		for i, x := range rels {
-			if a.sameMap(r, x) && (r.whole || r.k.Kind == kAny || same(r.k, x.k)) {
-				mask.set(i)
+		if r.whole || r.k.Kind == kAny {
+			for i, x := range rels {
+				if a.sameMap(r, x) {
+					mask.set(i)
+				}
+			}
+		} else {
+			for _, i := range byKey[r.k.String()] {
+				if a.sameMap(r, rels[i]) {
+					mask.set(i)
+				}
 			}
 		}
 		g.kill(r.block, r.index, mask)
