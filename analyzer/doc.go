@@ -121,12 +121,11 @@
 // reports what it found), a helper's failure when all its callers clean
 // up after it, nor a failing exit of an owner loop (for { ... } or
 // for x := range ch, a connection's reader) which abandons its state as a
-// whole. When a helper inserted the
-// entry under a key it made itself (send() registering a fresh sequence
-// number), the caller can only be responsible when it stops waiting for
-// that entry's reply: a timeout or cancellation case of a select that
-// also waits on the entry's channel. A helper that inserts and fails
-// leaves nothing in its caller.
+// whole. When a helper inserted the entry under a key it made itself
+// (send() registering a fresh sequence number), the caller can only be
+// responsible when it stops waiting for that entry's reply: a timeout or
+// cancellation case of a select that also waits on the entry's channel. A
+// helper that inserts and fails leaves nothing in its caller.
 //
 // Rule 2, incomplete cleanup (category incomplete-cleanup). A function
 // that releases m[k] (directly, or through a helper that always does when
