@@ -102,11 +102,26 @@
 // A Syncer serves one session. Syncer.Serve fails every in-flight query with
 // ErrSessionClosed when the session ends; if a query cannot be written (the
 // stream may then hold a partial stanza) the Syncer closes the session's
-// connection for the same reason, and so it does when a reply stops in the
-// middle of its stanza for a page timeout (a blocked read, which no context
-// can end, would otherwise hold the query and Serve forever). After that,
-// create a new session and a new Syncer over the same Store: it resumes from
-// the stored ranges.
+// connection for the same reason. After that, create a new session and a new
+// Syncer over the same Store: it resumes from the stored ranges.
+//
+// The Syncer also closes the session when the server stops in the middle of
+// a stanza the Syncer reads (an IQ reply, a <result/> message or a live
+// message with a stanza-id) and the rest does not arrive within a page
+// timeout. A read blocked on the connection cannot be cut short by a context,
+// and it blocks the session's Serve loop (result and live messages are read
+// on it; for a reply, Serve waits for the query to read it): every later
+// query would only time out, and the session would never recover. The page
+// fails, as do the operations in flight and later ones, with an error that
+// wraps ErrStreamStalled, ErrSessionClosed and ErrPageTimeout; Stats.Stalls
+// counts it and an EventStreamStalled reports it. Detection costs two atomic
+// additions per stanza read and no allocation; a watchdog (one timer at a
+// time on the Syncer's clock, every quarter page timeout) runs only while such
+// a read is in progress, and reports a stall between one and 1.25 page
+// timeouts after the read's last progress. The Syncer's handlers read their
+// messages to the end for this (mux would read the same tokens after them).
+// Stanzas the Syncer does not read are the client's to watch (for example
+// with XEP-0198 or pings).
 //
 // mellium (v0.22.0) watches every write's context from a goroutine that, if
 // the context ends after the write returned but before that goroutine ran,

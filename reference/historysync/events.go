@@ -34,6 +34,13 @@ const (
 	EventSyncFinished
 	// EventLiveExtended reports that a live message extended the newest range.
 	EventLiveExtended
+	// EventStreamStalled reports that the server stopped in the middle of a
+	// stanza the Syncer was reading (an IQ reply, a <result/> message or a
+	// live message) for a page timeout: the Syncer closed the session's
+	// connection and failed its operations (Err wraps ErrStreamStalled,
+	// ErrSessionClosed and ErrPageTimeout). Reconnect, and create a new
+	// Syncer over the same Store.
+	EventStreamStalled
 )
 
 var eventKindNames = [...]string{
@@ -46,6 +53,7 @@ var eventKindNames = [...]string{
 	EventResultDropped: "result-dropped",
 	EventSyncFinished:  "sync-finished",
 	EventLiveExtended:  "live-extended",
+	EventStreamStalled: "stream-stalled",
 }
 
 // String returns the event kind's name, such as "page-fetched".

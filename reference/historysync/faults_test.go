@@ -3,6 +3,7 @@ package historysync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -270,20 +271,114 @@ func TestStalledReplyEndsSession(t *testing.T) {
 	}
 	require.ErrorIs(t, res.err, ErrPageTimeout)
 	require.ErrorIs(t, res.err, ErrSessionClosed)
+	require.ErrorIs(t, res.err, ErrStreamStalled)
 	e.requireIdle()
 	assert.EqualValues(t, 1, e.syncer.Stats().Timeouts)
+	assert.EqualValues(t, 1, e.syncer.Stats().Stalls)
 	assert.Empty(t, e.storedIDs(a))
-	select {
-	case err := <-e.served:
-		e.served <- err // for stop
-	case <-time.After(testTimeout / 2):
-		t.Fatal("Serve did not return after the Syncer closed the stalled session")
-	}
+	e.requireStallReported("the IQ reply of a query")
 
 	e.reconnect()
 	_, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
 	e.requireInSync(a)
+}
+
+// requireStallReported asserts that the Syncer closed its session for a
+// stream stalled inside what (Serve returned, an EventStreamStalled was
+// delivered, Stats counts it) and that later operations fail with the cause.
+func (e *env) requireStallReported(what string) {
+	e.t.Helper()
+	select {
+	case err := <-e.served:
+		e.served <- err // for stop
+	case <-time.After(testTimeout / 2):
+		e.t.Fatal("Serve did not return after the Syncer closed the stalled session")
+	}
+	e.waitEvents(EventStreamStalled, 1)
+	var stalled []Event
+	e.events.mu.Lock()
+	for _, ev := range e.events.events {
+		if ev.Kind == EventStreamStalled {
+			stalled = append(stalled, ev)
+		}
+	}
+	e.events.mu.Unlock()
+	require.Len(e.t, stalled, 1, "one stall, one event")
+	require.ErrorIs(e.t, stalled[0].Err, ErrStreamStalled)
+	require.ErrorIs(e.t, stalled[0].Err, ErrSessionClosed)
+	assert.Contains(e.t, stalled[0].Err.Error(), what+" incomplete after")
+	assert.EqualValues(e.t, 1, e.syncer.Stats().Stalls)
+	_, err := e.syncer.CatchUp(e.ctx, e.account())
+	require.ErrorIs(e.t, err, ErrStreamStalled, "operations after the stall fail with its cause")
+}
+
+// TestStalledResultEndsSession: a <result/> message that stops in the middle
+// (<message><result><forwarded> and then nothing) blocks the result handler,
+// which reads it on the session's Serve goroutine, and with it every later
+// stanza: without the stall watch each query only fails by its page timeout
+// and the session never recovers. The Syncer must close the session after a
+// page timeout without progress, fail the sync with ErrStreamStalled (and
+// ErrSessionClosed, ErrPageTimeout), count and report the stall, leave no
+// buffer behind, and a new session over the same store finishes the sync.
+func TestStalledResultEndsSession(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 20, stamps(base, 10))
+	e.faultOnce(1, fakeserver.Fault{StallInResult: true})
+
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	syncer := e.syncer
+	go func() {
+		rep, err := syncer.CatchUp(e.ctx, a)
+		done <- result{rep, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(testTimeout / 2):
+		t.Fatalf("CatchUp still blocked %v after a result stalled mid-stanza (page timeout 100ms)", testTimeout/2)
+	}
+	require.ErrorIs(t, res.err, ErrSessionClosed)
+	require.ErrorIs(t, res.err, ErrStreamStalled)
+	require.ErrorIs(t, res.err, ErrPageTimeout)
+	e.requireIdle()
+	assert.Empty(t, e.storedIDs(a))
+	e.requireStallReported("a <result/> message")
+
+	e.reconnect()
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.requireInSync(a)
+	assert.Zero(t, e.syncer.Stats().Stalls)
+}
+
+// TestStalledLiveMessageEndsSession: a live message that stops in the middle
+// blocks the live handler (on the Serve goroutine) the same way; the Syncer
+// closes the session and reports it even with no query in flight.
+func TestStalledLiveMessageEndsSession(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond))
+	r := room("stalled-live")
+	e.fill(r, 0, 10, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+
+	// A groupchat message with the room's stanza-id, cut inside its body.
+	cut := fmt.Sprintf(`<message type='groupchat' from='%s/romeo'><stanza-id xmlns='urn:xmpp:sid:0' by='%s' id='live-stalled'/><body>half a mess`, r.JID, r.JID)
+	require.NoError(t, e.srv.SendRaw(e.ctx, []byte(cut)))
+	e.requireStallReported("a live message")
+	e.requireIdle()
+	assert.Zero(t, e.syncer.Stats().Live)
+
+	e.reconnect()
+	e.fill(r, 10, 5, stamps(base, 10))
+	_, err = e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	e.requireInSync(r)
 }
 
 func TestSlowRepliesWithinTimeout(t *testing.T) {

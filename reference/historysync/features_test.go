@@ -491,7 +491,7 @@ func TestStatsExport(t *testing.T) {
 	var fields map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal([]byte(published.String()), &fields))
 	for _, key := range []string{"queries", "pages", "messages", "inserted", "duplicates", "retries", "timeouts",
-		"failures", "cursor_resets", "gaps_detected", "gaps_closed", "live", "syncs", "events_dropped", "dropped",
+		"failures", "cursor_resets", "gaps_detected", "gaps_closed", "live", "syncs", "events_dropped", "stalls", "dropped",
 		"in_flight", "tracked_queries", "buffered_results", "buffered_bytes", "peak_buffered_bytes"} {
 		assert.Contains(t, fields, key)
 	}
@@ -506,6 +506,7 @@ func TestStatsExport(t *testing.T) {
 	assert.Zero(t, got.Duplicates, "the overlap is recognised before the commit")
 	assert.EqualValues(t, 1, got.Retries)
 	assert.EqualValues(t, 2, got.Syncs)
+	assert.Zero(t, got.Stalls)
 	assert.EqualValues(t, 2, got.Dropped["unknown"])
 	assert.EqualValues(t, 1, got.Dropped["spoofed"])
 	assert.Positive(t, got.PeakBufferedBytes)

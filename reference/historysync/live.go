@@ -12,11 +12,28 @@ import (
 
 type liveHandler struct{ s *Syncer }
 
-// HandleMessage implements mux.MessageHandler.
+// HandleMessage implements mux.MessageHandler. It reads the message to its
+// end inside the stall watch (a message that stops in the middle for a page
+// timeout closes the session, see stallWatch), and only then stores it, so
+// that a slow store never looks like a stalled stream.
 func (h liveHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-	h.s.ObserveLive(msg, t)
+	s := h.s
+	s.watch.enter(readingLive)
+	st, m, act := s.readLive(msg, t)
+	drain(t)
+	s.watch.leave(readingLive)
+	s.applyLive(st, m, act)
 	return nil
 }
+
+// liveAction is what to do with a live message once it was read.
+type liveAction uint8
+
+const (
+	liveIgnore liveAction = iota // not for an archive extended live
+	liveExtend                   // store it and extend the archive's newest range
+	liveDetach                   // a delayed message: stop extending the archive
+)
 
 // ObserveLive looks at a live message (r starts at the message's start
 // token; msg is its header as parsed by mux) and, if it carries a XEP-0359
@@ -29,22 +46,50 @@ func (h liveHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEnco
 // it is not stored, and it detaches the archive (see Detach). It reports
 // whether the message was stored.
 //
-// HandleLive calls it for every message with a stanza-id; call it yourself
-// only if you route such messages with your own handler. It runs
-// synchronously and returns quickly when no archive accepts live extension.
+// HandleLive does the same for every message with a stanza-id (and reads the
+// message to its end first); call ObserveLive yourself only if you route such
+// messages with your own handler. It runs synchronously and returns quickly
+// when no archive accepts live extension. Its read of r is watched like the
+// Syncer's other reads of the stream: if r stops in the middle of the
+// message for a page timeout, the Syncer closes the session
+// (ErrStreamStalled).
 func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
+	s.watch.enter(readingLive)
+	st, m, act := s.readLive(msg, r)
+	s.watch.leave(readingLive)
+	return s.applyLive(st, m, act)
+}
+
+// applyLive carries out what readLive decided, and reports whether the
+// message was stored.
+func (s *Syncer) applyLive(st *archiveState, m Message, act liveAction) bool {
+	switch act {
+	case liveExtend:
+		return s.extendLive(st, m)
+	case liveDetach:
+		// Room history or an offline copy: the archive holds messages this
+		// session did not see live in order, so its newest range must not
+		// be extended over them.
+		s.detach(st, "delayed message")
+	}
+	return false
+}
+
+// readLive reads a live message (r starts at its start token) and decides
+// what to do with it. It only reads: it takes no lock that a commit holds.
+func (s *Syncer) readLive(msg stanza.Message, r xml.TokenReader) (*archiveState, Message, liveAction) {
 	if s.attached.Load() == 0 {
-		return false
+		return nil, Message{}, liveIgnore
 	}
 	tok, _ := r.Token()
 	start, ok := tok.(xml.StartElement)
 	if !ok || start.Name.Local != "message" {
-		return false
+		return nil, Message{}, liveIgnore
 	}
 	var res Result
 	p := resultParser{r: r, opts: ParseOptions{MaxBytes: s.cfg.limits.ResultBytes, KeepRaw: s.cfg.keepRaw}, raw: &rawWriter{}}
 	if err := p.message(start, &res); err != nil {
-		return false
+		return nil, Message{}, liveIgnore
 	}
 	m := res.Message
 	for _, sid := range res.StanzaIDs {
@@ -69,20 +114,16 @@ func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
 			continue
 		}
 		if p.sawDelay {
-			// Room history or an offline copy: the archive holds messages
-			// this session did not see live in order, so its newest range
-			// must not be extended over them.
-			s.detach(st, "delayed message")
-			return false
+			return st, Message{}, liveDetach
 		}
 		m.ArchiveID = sid.ID
 		if p.tooLarge {
 			m.Omitted = DropOversized
 			s.dropped(DropOversized, "", a)
 		}
-		return s.extendLive(st, m)
+		return st, m, liveExtend
 	}
-	return false
+	return nil, Message{}, liveIgnore
 }
 
 // Detach stops live extension of archive a until a CatchUp on this session

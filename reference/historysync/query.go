@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -198,14 +197,14 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 			// The query could not be written (mellium returns context
 			// errors only while waiting for the reply): the stream may hold
 			// a partial stanza and cannot carry another one.
-			s.breakSession(err)
+			s.breakSession(fmt.Errorf("%w: output stream broken: %w", ErrSessionClosed, err))
 		}
 		return res, s.queryError(qctx, q, err)
 	}
 	// The query was written and answered: the deferred cancel of qctx must
 	// not reach mellium's write watcher (see sendContext).
 	detach()
-	fin, replyErr := s.readReplyBounded(resp, q)
+	fin, replyErr := s.readReplyWatched(resp, q)
 	tokens, captures := s.tracker.finish(q)
 	// Take the archive lock before letting Serve continue (resp.Close), so
 	// that a live message arriving after this reply is committed after this
@@ -343,27 +342,36 @@ func (s *Syncer) queryContext(ctx context.Context) (context.Context, context.Can
 	}
 }
 
-// breakSession ends a session whose output stream failed: it fails every
-// operation with ErrSessionClosed and closes the connection, so that Serve
-// returns and the client reconnects. An XMPP stream on which a stanza was
-// partly written (for example a write cut short by the page timeout while the
-// server did not read) cannot be used again.
-func (s *Syncer) breakSession(err error) {
+// breakSession ends a session whose stream cannot be used any more: it fails
+// every operation with cause (which wraps ErrSessionClosed) and closes the
+// connection, so that Serve returns and the client reconnects. An XMPP stream
+// on which a stanza was partly written (for example a write cut short by the
+// page timeout while the server did not read) cannot be used again, nor one
+// whose input stopped in the middle of a stanza (streamStalled). It reports
+// whether cause is the one the session ended with (false if it had already
+// ended).
+func (s *Syncer) breakSession(cause error) bool {
 	if s.ctx.Err() != nil {
-		return
+		return false
 	}
-	s.cfg.logger.Error("historysync: session output broken, closing the connection", "err", err)
-	s.cancel(fmt.Errorf("%w: output stream broken: %w", ErrSessionClosed, err))
+	s.cancel(cause)
+	if context.Cause(s.ctx) != cause {
+		return false
+	}
+	s.cfg.logger.Error("historysync: closing the session's connection", "err", cause)
 	if c := s.session.Conn(); c != nil {
 		_ = c.Close()
 	}
+	return true
 }
 
 // queryError wraps the error of a query that got no reply.
 func (s *Syncer) queryError(qctx context.Context, q *query, err error) error {
 	if qctx.Err() != nil {
 		cause := context.Cause(qctx)
-		if errors.Is(cause, ErrPageTimeout) {
+		// A stalled stream fails the queries in flight with a cause that
+		// wraps ErrPageTimeout; it is counted once, in Stalls.
+		if errors.Is(cause, ErrPageTimeout) && !errors.Is(cause, ErrStreamStalled) {
 			s.stats.timeouts.Add(1)
 		}
 		err = cause
@@ -373,22 +381,23 @@ func (s *Syncer) queryError(qctx context.Context, q *query, err error) error {
 	return fmt.Errorf("mam query %s to %s: %w", q.id, q.archive, err)
 }
 
-// readReplyBounded is readReply with a deadline. mellium returns the reply
-// as soon as its start tag arrived; a server that stops in the middle of the
-// reply leaves readReply (and Serve, which waits for it) blocked on the
-// connection, where no context reaches. If the rest of the reply does not
-// arrive within a page timeout, the session is broken (its connection
-// closed), which ends the read, and the page fails with ErrPageTimeout.
-func (s *Syncer) readReplyBounded(resp xml.TokenReader, q *query) (Fin, error) {
-	var stalled atomic.Bool
-	watchdog := s.cfg.clock.AfterFunc(s.cfg.pageTimeout, func() {
-		stalled.Store(true)
-		s.breakSession(fmt.Errorf("mam query %s to %s: reply incomplete after %v", q.id, q.archive, s.cfg.pageTimeout))
-	})
+// readReplyWatched reads the reply of q with readReply, and then to its end,
+// inside the stall watch. mellium returns the reply as soon as its start tag
+// arrived; a server that stops in the middle of the reply leaves the read
+// (and Serve, which waits for it) blocked on the connection, where no context
+// reaches. If the rest of the reply does not arrive within a page timeout,
+// the watch closes the session, which ends the read, and the page fails with
+// ErrStreamStalled (wrapping ErrSessionClosed and ErrPageTimeout).
+func (s *Syncer) readReplyWatched(resp xml.TokenReader, q *query) (Fin, error) {
+	s.watch.enter(readingReply)
 	fin, err := readReply(resp, q)
-	if !watchdog.Stop() && stalled.Load() {
-		s.stats.timeouts.Add(1)
-		return Fin{}, fmt.Errorf("%w: %w: reply incomplete after %v", ErrSessionClosed, ErrPageTimeout, s.cfg.pageTimeout)
+	drain(resp)
+	s.watch.leave(readingReply)
+	if err != nil {
+		if stall := s.stallError(); stall != nil {
+			s.stats.timeouts.Add(1)
+			return Fin{}, stall
+		}
 	}
 	return fin, err
 }

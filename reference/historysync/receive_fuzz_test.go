@@ -36,6 +36,8 @@ func newFuzzSyncer(live Archive) *Syncer {
 		toks := make([]xml.Token, 0, 32)
 		return &toks
 	}
+	// The fake clock never moves: no stall is ever reported.
+	s.watch = newStallWatch(cfg.clock, cfg.pageTimeout, ctx.Done(), s.streamStalled)
 	st := s.archiveState(live)
 	st.ranges = []Range{{FromID: "old", FromTime: base, ToID: "old", ToTime: base}}
 	st.attached = true

@@ -75,7 +75,7 @@ type counters struct {
 	queries, pages, messages, inserted, duplicates atomic.Uint64
 	retries, timeouts, failures, cursorResets      atomic.Uint64
 	gapsDetected, gapsClosed, live, eventsDropped  atomic.Uint64
-	syncs                                          atomic.Uint64
+	syncs, stalls                                  atomic.Uint64
 	dropped                                        [numDropReasons]atomic.Uint64
 	inFlight                                       atomic.Int64
 }
@@ -98,6 +98,9 @@ type Stats struct {
 	Live          uint64 `json:"live"`           // live messages that extended a range
 	Syncs         uint64 `json:"syncs"`          // CatchUp and LoadOlder runs finished
 	EventsDropped uint64 `json:"events_dropped"` // events lost to a full queue
+	// Stalls counts sessions closed because the stream stopped in the middle
+	// of a stanza the Syncer was reading (ErrStreamStalled).
+	Stalls uint64 `json:"stalls"`
 	// Dropped counts dropped results by reason name ("late", "spoofed", ...).
 	Dropped map[string]uint64 `json:"dropped"`
 
@@ -148,6 +151,7 @@ func (s *Syncer) Stats() Stats {
 		Live:          c.live.Load(),
 		Syncs:         c.syncs.Load(),
 		EventsDropped: c.eventsDropped.Load(),
+		Stalls:        c.stalls.Load(),
 		Dropped:       make(map[string]uint64, numDropReasons-1),
 		InFlight:      c.inFlight.Load(),
 	}

@@ -59,7 +59,10 @@ type Syncer struct {
 
 	tracker queryTracker
 	stats   counters
-	sem     chan struct{}
+	// watch closes the session when the stream stalls inside a stanza the
+	// Syncer reads.
+	watch *stallWatch
+	sem   chan struct{}
 	// scratch holds token slices for handleResult.
 	scratch sync.Pool
 
@@ -123,6 +126,7 @@ func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
 		cancel:   cancel,
 		archives: make(map[string]*archiveState),
 	}
+	s.watch = newStallWatch(cfg.clock, cfg.pageTimeout, ctx.Done(), s.streamStalled)
 	s.scratch.New = func() any {
 		toks := make([]xml.Token, 0, 32)
 		return &toks
@@ -148,11 +152,13 @@ func (s *Syncer) Handle() mux.Option {
 // HandleMAM returns a mux option that routes {urn:xmpp:mam:2}result messages
 // to the Syncer. The handler runs synchronously on the Serve goroutine and
 // costs O(1) per result: a map lookup by queryid, an address comparison and,
-// for accepted results only, parsing. Results for query ids the Syncer does
-// not track (unknown, late), from the wrong address (spoofed), too large,
-// malformed or beyond the buffer caps are dropped and counted; dropping
-// allocates nothing. The handler never returns an error, so a hostile result
-// cannot end the session.
+// for accepted results only, buffering its tokens. Results for query ids the
+// Syncer does not track (unknown, late), from the wrong address (spoofed),
+// too large, malformed or beyond the buffer caps are dropped and counted;
+// dropping allocates nothing. The handler never returns an error, so a
+// hostile result cannot end the session. It reads the message to its end; if
+// the message stops in the middle for a page timeout, the Syncer closes the
+// session (ErrStreamStalled).
 func (s *Syncer) HandleMAM() mux.Option {
 	return mux.Message(stanza.NormalMessage, nameResult, resultHandler{s})
 }
@@ -262,7 +268,13 @@ func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 // a reader that copies every token (xml.CopyToken) into a per-message buffer,
 // so they stay valid (TestMuxTokensAreCopies guards this property of
 // mellium.im/xmpp/mux).
+//
+// The whole message is read inside the stall watch (see stallWatch): a server
+// that stops in the middle of it would otherwise hold Serve forever.
 func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
+	s.watch.enter(readingResult)
+	defer s.watch.leave(readingResult)
+	defer drain(r)
 	startTok, start, ok := findResult(r)
 	if !ok {
 		s.dropped(DropMalformed, "", Archive{})

@@ -618,6 +618,11 @@ func (r *answer) run() {
 		return
 	}
 
+	if f.StallInResult {
+		r.stallInResult()
+		return
+	}
+
 	// Extra results.
 	for i := range f.Flood {
 		r.result(q.QueryID, r.from, r.invented(fmt.Sprintf("flood %d", i)))
@@ -658,6 +663,18 @@ func (r *answer) run() {
 		}
 		r.flush()
 	}
+}
+
+// stallInResult writes what is buffered and the start of one more result
+// message, up to its <forwarded> start tag, then holds the query until the
+// connection ends.
+func (r *answer) stallInResult() {
+	w := &r.out
+	w.start("message", "to", r.c.fullStr, "from", r.from)
+	w.start("result", "xmlns", nsMAM, "queryid", r.q.QueryID, "id", r.invented("stalled").msg.ID)
+	w.start("forwarded", "xmlns", nsForward)
+	r.flush()
+	<-r.c.ctx.Done()
 }
 
 // spoofFrom is the address of spoofed results and replies.

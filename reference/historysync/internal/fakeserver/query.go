@@ -58,7 +58,7 @@ func (q *Query) hasFilter() bool {
 // Fault scripts a misbehaviour for one query; the zero Fault is a normal
 // Prosody-like answer. Fields combine; the order of events for a query is:
 // Delay; Silence (stop); the page's results (ResultInterval between them,
-// Disconnect after DisconnectAfter of them); the extra results (Flood,
+// Disconnect after DisconnectAfter of them); StallInResult (stop); the extra results (Flood,
 // UnknownQueryIDResults, SpoofedResults); FinDelay; the reply (stanza error,
 // NoFin, WrongPayload, RawPayload, DropReply or the <fin/>, possibly
 // unbalanced or mismatched); then Stragglers after StragglerDelay. Whitespace
@@ -95,6 +95,11 @@ type Fault struct {
 	// until the connection ends: a server that hangs in the middle of a
 	// stanza.
 	StallInReply bool
+	// StallInResult sends the page's results and then the start of one more
+	// result (<message><result><forwarded>) and nothing more, holding the
+	// query until the connection ends: a server that hangs in the middle of
+	// a <result/> message, which blocks the client's Serve loop in a read.
+	StallInResult bool
 
 	// UnbalancedFin writes <first/> without <last/> in the fin's RSM set.
 	UnbalancedFin bool

@@ -603,3 +603,18 @@ func (s *Server) SendLive(ctx context.Context, archive jid.JID, msg Message) (ar
 	s.mu.Unlock()
 	return m.ID, nil
 }
+
+// SendRaw writes b to the current connection as it is, for tests that script
+// what no other method sends, such as a stanza cut in the middle. b is not
+// checked: bytes that are not well-formed XML break the stream. ctx bounds
+// the write as for SendLive.
+func (s *Server) SendRaw(ctx context.Context, b []byte) error {
+	c := s.current()
+	if c == nil {
+		return ErrNotConnected
+	}
+	if err := c.write(ctx, b); err != nil {
+		return fmt.Errorf("fakeserver: raw write: %w", err)
+	}
+	return nil
+}

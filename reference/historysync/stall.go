@@ -1,0 +1,188 @@
+package historysync
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrStreamStalled: the server stopped in the middle of a stanza the Syncer
+// was reading (an IQ reply, a <result/> message or a live message) for a
+// page timeout. The Syncer then closed the session's connection; errors
+// that wrap it also wrap ErrSessionClosed and ErrPageTimeout.
+var ErrStreamStalled = errors.New("historysync: stream stalled mid-stanza")
+
+// readKind says what a Syncer reader is reading from the stream.
+type readKind uint8
+
+const (
+	readingReply  readKind = iota // the IQ reply of a query (the query's goroutine)
+	readingResult                 // a <result/> message (the Serve goroutine)
+	readingLive                   // a live message with a stanza-id (the Serve goroutine)
+	numReadKinds
+)
+
+var readKindNames = [numReadKinds]string{
+	readingReply:  "the IQ reply of a query",
+	readingResult: "a <result/> message",
+	readingLive:   "a live message",
+}
+
+func (k readKind) String() string { return readKindNames[k] }
+
+// readGauge counts the readers of one kind inside a stanza (low 32 bits) and
+// the enters and leaves (high 32 bits, wrapping), in one word so that a
+// reader pays one atomic add to enter and one to leave.
+type readGauge struct{ state atomic.Uint64 }
+
+const (
+	gaugeEnter uint64 = 1<<32 + 1 // one more reader, one more step
+	gaugeLeave uint64 = 1<<32 - 1 // one reader less, one more step
+)
+
+// stallTicks is the number of watchdog ticks per page timeout: a stanza read
+// is stalled when the watchdog saw it in progress, with no reader of its kind
+// entering or leaving, at stallTicks+1 consecutive ticks, that is for at
+// least one page timeout (and at most 1+1/stallTicks page timeouts).
+const stallTicks = 4
+
+// stallWatch detects a stream that stops in the middle of a stanza the Syncer
+// reads. A read blocked on the connection cannot be cut short by a context,
+// and it blocks the session's Serve loop with it (for an IQ reply, Serve
+// waits for the query to read the reply), so the page timeout cannot end it:
+// every later query of the session would only time out. The readers mark the
+// span of their stanza with enter and leave, which costs two atomic adds per
+// stanza and allocates nothing; a watchdog, a chain of one timer at a time on
+// the Syncer's clock, runs only while some reader is inside a stanza and
+// calls onStall when one made no progress for a page timeout.
+type stallWatch struct {
+	gauges   [numReadKinds]readGauge
+	running  atomic.Bool // a watchdog tick is pending
+	clock    Clock
+	interval time.Duration
+	// done stops the watchdog (the Syncer was closed or its session ended).
+	done    <-chan struct{}
+	onStall func(readKind)
+
+	mu    sync.Mutex // guards last and still, used by ticks only
+	last  [numReadKinds]uint64
+	still [numReadKinds]int // consecutive ticks that saw last, in progress
+}
+
+func newStallWatch(clock Clock, pageTimeout time.Duration, done <-chan struct{}, onStall func(readKind)) *stallWatch {
+	return &stallWatch{clock: clock, interval: max(pageTimeout/stallTicks, time.Nanosecond), done: done, onStall: onStall}
+}
+
+// enter marks the start of a stanza read of kind k and starts the watchdog
+// if it is not running.
+func (w *stallWatch) enter(k readKind) {
+	w.gauges[k].state.Add(gaugeEnter)
+	if !w.running.Load() && w.running.CompareAndSwap(false, true) {
+		w.clock.AfterFunc(w.interval, w.tick)
+	}
+}
+
+// leave marks the end of a stanza read of kind k.
+func (w *stallWatch) leave(k readKind) { w.gauges[k].state.Add(gaugeLeave) }
+
+// tick checks the readers, reports a stall, and runs again while a reader is
+// inside a stanza.
+func (w *stallWatch) tick() {
+	select {
+	case <-w.done:
+		// Nothing to break any more; a later enter starts a new chain that
+		// ends here at once.
+		w.running.Store(false)
+		return
+	default:
+	}
+	stalled, active := w.check()
+	if stalled >= 0 {
+		w.onStall(readKind(stalled))
+	}
+	if active {
+		w.clock.AfterFunc(w.interval, w.tick)
+		return
+	}
+	w.running.Store(false)
+	// A reader that entered after check may have seen running still set:
+	// it is watched by a new chain, started here or by a later enter.
+	for k := range w.gauges {
+		if uint32(w.gauges[k].state.Load()) != 0 {
+			if w.running.CompareAndSwap(false, true) {
+				w.clock.AfterFunc(w.interval, w.tick)
+			}
+			return
+		}
+	}
+}
+
+// check returns the kind of a stalled read (-1 if none) and whether a reader
+// is inside a stanza.
+func (w *stallWatch) check() (stalled int, active bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	stalled = -1
+	for k := range w.gauges {
+		st := w.gauges[k].state.Load()
+		switch {
+		case uint32(st) == 0:
+			w.still[k] = 0
+		case st == w.last[k]:
+			active = true
+			w.still[k]++
+			if w.still[k] >= stallTicks {
+				stalled, w.still[k] = k, 0
+			}
+		default:
+			active = true
+			w.still[k] = 0
+		}
+		w.last[k] = st
+	}
+	return stalled, active
+}
+
+// streamStalled ends a session whose input stream stopped in the middle of a
+// stanza of kind k for a page timeout: like a broken output stream, it fails
+// every operation and closes the connection (which ends the blocked read, and
+// with it Serve), so that the client reconnects. It is counted in
+// Stats.Stalls and reported by an EventStreamStalled.
+func (s *Syncer) streamStalled(k readKind) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	cause := fmt.Errorf("%w: %w: %w: %s incomplete after %v", ErrSessionClosed, ErrPageTimeout, ErrStreamStalled, k, s.cfg.pageTimeout)
+	if !s.breakSession(cause) {
+		return
+	}
+	s.stats.stalls.Add(1)
+	s.emit(Event{Kind: EventStreamStalled, Err: cause})
+}
+
+// stallError returns the Syncer's stall error if the session was closed for
+// a stalled stream, else nil.
+func (s *Syncer) stallError() error {
+	if s.ctx.Err() == nil {
+		return nil
+	}
+	if cause := context.Cause(s.ctx); errors.Is(cause, ErrStreamStalled) {
+		return cause
+	}
+	return nil
+}
+
+// drain reads r to its end. The Syncer's mux handlers drain their message
+// (r ends with the message) so that a stall anywhere in it happens inside
+// their watched span; mux would read the same tokens after them anyway.
+func drain(r xml.TokenReader) {
+	for {
+		if tok, err := r.Token(); tok == nil || err != nil {
+			return
+		}
+	}
+}
