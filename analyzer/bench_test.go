@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,15 @@ func (t *timedAnalyzer) analyze(b *testing.B, pkgs []*packages.Package) cost {
 		}
 	}
 	return c
+}
+
+// median returns the median of xs (which it sorts).
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 }
 
 // reportRatio reports num/den for the three measures that were taken,
@@ -164,20 +174,34 @@ func BenchmarkVsNilness(b *testing.B) {
 	mapleak, nilnessA := newTimedAnalyzer(analyzer.Analyzer), newTimedAnalyzer(nilness.Analyzer)
 	prereqs := newTimedAnalyzer(prereqsAnalyzer())
 	var mc, nc, pc cost
+	var wallRatios, cpuRatios []float64 // per iteration
 	runs := []struct {
-		a *timedAnalyzer
-		c *cost
-	}{{nilnessA, &nc}, {mapleak, &mc}, {prereqs, &pc}}
+		a    *timedAnalyzer
+		c    *cost
+		last cost
+	}{{a: nilnessA, c: &nc}, {a: mapleak, c: &mc}, {a: prereqs, c: &pc}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Rotate the order, so that none always runs on a warmer (or
 		// more fragmented) heap, or just after the same other one.
 		for j := range runs {
-			r := runs[(i+j)%len(runs)]
-			r.c.add(r.a.analyze(b, pkgs))
+			r := &runs[(i+j)%len(runs)]
+			r.last = r.a.analyze(b, pkgs)
+			r.c.add(r.last)
+		}
+		n, m := runs[0].last, runs[1].last
+		wallRatios = append(wallRatios, float64(m.wall)/float64(n.wall))
+		if n.cpu > 0 {
+			cpuRatios = append(cpuRatios, float64(m.cpu)/float64(n.cpu))
 		}
 	}
 	reportRatio(b, "mapleak", "nilness", mc, nc)
+	// Medians of the iterations' ratios: a burst of load from other jobs
+	// during one run moves them less than the ratio of the sums.
+	b.ReportMetric(median(wallRatios), "median-mapleak/nilness")
+	if len(cpuRatios) > 0 {
+		b.ReportMetric(median(cpuRatios), "median-cpu-mapleak/nilness")
+	}
 	b.ReportMetric(float64(pc.wall)/float64(nc.wall), "prereqs/nilness")
 	if nc.cpu > 0 {
 		b.ReportMetric(float64(pc.cpu)/float64(nc.cpu), "cpu-prereqs/nilness")
