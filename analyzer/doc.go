@@ -91,11 +91,12 @@
 // where it empties the map: a bool field set to true, a channel closed,
 // or a field set to a constant state that is kept until the map is
 // emptied (nc.status = CLOSED ... nc.subs = nil; a state overwritten
-// later in that function, or set only after the emptying, is no marker),
+// later in that function, set only after the emptying, or set with a
+// fresh map, c.state = connected; c.pending = make(...), is no marker),
 // checked in place (c.closed, nc.status != CLOSED) or through a one-line
-// predicate of the package (nc.isClosed()). A map swept by a periodic reaper (a
-// range loop deleting expired entries, run by a timer) loses its entries
-// on every path. Paths that end in panic, os.Exit, log.Fatal,
+// predicate of the package (nc.isClosed()). A map swept by a periodic
+// reaper (a range loop deleting expired entries, run by a timer) loses
+// its entries on every path. Paths that end in panic, os.Exit, log.Fatal,
 // runtime.Goexit or another function that never returns are not return
 // paths. The -cleanup flag names more functions (regular expression over
 // pkgpath.Func or pkgpath.Type.Method) that release their key argument.

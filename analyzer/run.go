@@ -959,10 +959,21 @@ func (a *checker) computeClosing() {
 // closing marker: its store runs before an emptying of the map on every
 // path to it, and no later store of the function changes the field again
 // (a reconnect that empties the map between "reconnecting" and
-// "connected" marks neither).
+// "connected" marks neither). Assigning a fresh map (c.pending =
+// make(...)) prepares the map for new entries: the state set with it is
+// the one new requests run in (connected), no closing marker.
 func keptUntilEmptied(fi *funcInfo, s stateStore, empties []*mapOp) bool {
 	if !slices.ContainsFunc(empties, func(op *mapOp) bool {
-		return op.block != nil && op.index < len(op.block.Instrs) && instrDominates(s.store, op.block.Instrs[op.index])
+		if op.block == nil || op.index >= len(op.block.Instrs) {
+			return false
+		}
+		at := op.block.Instrs[op.index]
+		if st, ok := at.(*ssa.Store); ok {
+			if _, fresh := st.Val.(*ssa.MakeMap); fresh {
+				return false
+			}
+		}
+		return instrDominates(s.store, at)
 	}) {
 		return false
 	}

@@ -17,6 +17,7 @@ const (
 var (
 	errConnClosed   = errors.New("connection closed")
 	errReconnecting = errors.New("reconnecting")
+	errNotConnected = errors.New("not connected")
 )
 
 type Sub struct{ sid int64 }
@@ -103,4 +104,21 @@ func (nc *Conn) subscribeConnected(sub *Sub) error {
 		}
 	}
 	return nil
+}
+
+// connect starts a session with a fresh map: the state it sets is the one
+// new requests run in, no closing marker.
+func (nc *Conn) connect() {
+	nc.state = stateConnected
+	nc.subs = make(map[int64]*Sub)
+}
+
+// The connected check passes on the path that then fails.
+func (nc *Conn) subscribeChecked(sub *Sub) error {
+	nc.subs[sub.sid] = sub // want `subs\[sub\.sid\] is not deleted when returning at closed\.go:\d+ \(error path\)`
+	if nc.state != stateConnected {
+		delete(nc.subs, sub.sid)
+		return errNotConnected
+	}
+	return nc.send(sub.sid)
 }
