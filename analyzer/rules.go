@@ -1200,21 +1200,7 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 		if op.kind != opInsert {
 			continue
 		}
-		mask := newBitset(len(rels))
-		if op.fresh || op.k.Kind == kAny {
-			for i, r := range rels {
-				if a.sameMap(op, r) {
-					mask.set(i)
-				}
-			}
-		} else {
-			for _, i := range byKey[op.k.String()] {
-				if a.sameMap(op, rels[i]) {
-					mask.set(i)
-				}
-			}
-		}
-		g.kill(op.block, op.index, mask)
+		g.kill(op.block, op.index, a.concerned(op, rels, byKey, op.fresh || op.k.Kind == kAny))
 	}
 	g.solve()
 	for i, r := range rels {

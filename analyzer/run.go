@@ -627,6 +627,26 @@ func (x *insertIndex) candidates(r *mapOp) []int {
 	return slices.Compact(out)
 }
 
+// concerned returns the set of ops (indexed by key in byKey, see keyIndex)
+// on op's map, under op's key unless anyKey.
+func (a *checker) concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bitset {
+	mask := newBitset(len(ops))
+	if anyKey {
+		for i, x := range ops {
+			if a.sameMap(op, x) {
+				mask.set(i)
+			}
+		}
+		return mask
+	}
+	for _, i := range byKey[op.k.String()] {
+		if a.sameMap(op, ops[i]) {
+			mask.set(i)
+		}
+	}
+	return mask
+}
+
 // keyIndex maps the rendering of each op's key to the op's index, to match
 // operations by key without comparing every pair.
 func keyIndex(ops []*mapOp) map[string][]int {

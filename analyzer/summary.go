@@ -451,21 +451,7 @@ func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
 		if r.kind != opRelease || r.cond == condOnSuccess || r.may || r.async {
 			continue
 		}
-		mask := newBitset(len(rels))
-		if r.whole || r.k.Kind == kAny {
-			for i, x := range rels {
-				if a.sameMap(r, x) {
-					mask.set(i)
-				}
-			}
-		} else {
-			for _, i := range byKey[r.k.String()] {
-				if a.sameMap(r, rels[i]) {
-					mask.set(i)
-				}
-			}
-		}
-		g.kill(r.block, r.index, mask)
+		g.kill(r.block, r.index, a.concerned(r, rels, byKey, r.whole || r.k.Kind == kAny))
 	}
 	g.solve()
 	for i := range out {
