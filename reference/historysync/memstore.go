@@ -23,9 +23,10 @@ type memArchive struct {
 	// msgs is sorted by Pos.
 	msgs []*memMessage
 	// byArchiveID maps every stored archive id (aliases included) to its
-	// message; byIdentity maps Identity keys.
+	// message; byIdentity maps Identity keys (as identity values, which
+	// cost no allocation to build).
 	byArchiveID map[string]*memMessage
-	byIdentity  map[string]*memMessage
+	byIdentity  map[identity]*memMessage
 }
 
 type memMessage struct {
@@ -69,30 +70,36 @@ func (s *MemStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResul
 	if ma == nil {
 		ma = &memArchive{
 			byArchiveID: make(map[string]*memMessage),
-			byIdentity:  make(map[string]*memMessage),
+			byIdentity:  make(map[identity]*memMessage),
 		}
 	}
 
-	// Plan the commit without changing anything, so that an invalid commit
-	// leaves the store as it was.
+	// Plan the commit. New archive ids and identities go into the archive's
+	// maps as they are planned (so that duplicates inside the commit are
+	// found too) and are taken out again if the commit is invalid, which
+	// leaves the store as it was. The new messages share one allocation.
 	var res CommitResult
+	block := make([]memMessage, 0, len(c.Messages))
 	fresh := make([]*memMessage, 0, len(c.Messages))
-	batchIDs := make(map[string]*memMessage, len(c.Messages))
-	var aliases map[string]*memMessage       // new archive id -> message it aliases
-	var batchIdentity map[string]*memMessage // identities new in this commit
+	var aliases map[string]*memMessage // new archive id -> message it aliases
+	fail := func(err error) (CommitResult, error) {
+		for _, mm := range fresh {
+			delete(ma.byArchiveID, mm.msg.ArchiveID)
+			if ident, ok := identityOf(a, &mm.msg); ok && ma.byIdentity[ident] == mm {
+				delete(ma.byIdentity, ident)
+			}
+		}
+		return CommitResult{}, err
+	}
 	for i := range c.Messages {
-		m := c.Messages[i]
-		if ma.byArchiveID[m.ArchiveID] != nil || batchIDs[m.ArchiveID] != nil || aliases[m.ArchiveID] != nil {
+		m := &c.Messages[i]
+		if ma.byArchiveID[m.ArchiveID] != nil || aliases[m.ArchiveID] != nil {
 			res.Duplicates++
 			continue
 		}
-		ident := Identity(a, &m)
-		if ident != "" {
-			target := ma.byIdentity[ident]
-			if target == nil {
-				target = batchIdentity[ident]
-			}
-			if target != nil {
+		ident, hasIdent := identityOf(a, m)
+		if hasIdent {
+			if target := ma.byIdentity[ident]; target != nil {
 				if aliases == nil {
 					aliases = make(map[string]*memMessage)
 				}
@@ -102,39 +109,32 @@ func (s *MemStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResul
 			}
 		}
 		if ma.hasPos(m.Pos) {
-			return CommitResult{}, fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, m.Pos, m.ArchiveID)
+			return fail(fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, m.Pos, m.ArchiveID))
 		}
-		m.Aliases = nil
-		mm := &memMessage{msg: m}
-		batchIDs[m.ArchiveID] = mm
-		if ident != "" {
-			if batchIdentity == nil {
-				batchIdentity = make(map[string]*memMessage)
-			}
-			batchIdentity[ident] = mm
+		block = append(block, memMessage{msg: *m})
+		mm := &block[len(block)-1]
+		mm.msg.Aliases = nil
+		ma.byArchiveID[m.ArchiveID] = mm
+		if hasIdent {
+			ma.byIdentity[ident] = mm
 		}
 		fresh = append(fresh, mm)
 	}
 	sortByPos(fresh)
 	for i := 1; i < len(fresh); i++ {
 		if fresh[i].msg.Pos == fresh[i-1].msg.Pos {
-			return CommitResult{}, fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, fresh[i].msg.Pos, fresh[i].msg.ArchiveID)
+			return fail(fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, fresh[i].msg.Pos, fresh[i].msg.ArchiveID))
 		}
 	}
 
 	// Apply.
 	s.archives[key] = ma
-	for id, mm := range batchIDs {
-		ma.byArchiveID[id] = mm
-	}
-	for ident, mm := range batchIdentity {
-		ma.byIdentity[ident] = mm
-	}
-	for _, m := range c.Messages {
-		if target := aliases[m.ArchiveID]; target != nil {
-			ma.byArchiveID[m.ArchiveID] = target
-			target.aliases = append(target.aliases, m.ArchiveID)
-			delete(aliases, m.ArchiveID) // record each alias once
+	for i := 0; aliases != nil && i < len(c.Messages); i++ {
+		id := c.Messages[i].ArchiveID
+		if target := aliases[id]; target != nil {
+			ma.byArchiveID[id] = target
+			target.aliases = append(target.aliases, id)
+			delete(aliases, id) // record each alias once
 		}
 	}
 	ma.insert(fresh)

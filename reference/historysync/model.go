@@ -54,8 +54,22 @@ type Message struct {
 // message has no origin-id: such messages are only deduplicated by archive
 // id.
 func Identity(a Archive, m *Message) string {
-	if m.OriginID == "" {
+	id, ok := identityOf(a, m)
+	if !ok {
 		return ""
+	}
+	return id.sender + "\x00" + id.originID
+}
+
+// identity is what Identity makes a string of; stores can key maps with it
+// without allocating.
+type identity struct{ sender, originID string }
+
+// identityOf returns m's identity in a, and false when m has none (no
+// origin-id).
+func identityOf(a Archive, m *Message) (identity, bool) {
+	if m.OriginID == "" {
+		return identity{}, false
 	}
 	sender := m.From
 	if a.Kind == AccountArchive {
@@ -63,7 +77,7 @@ func Identity(a Archive, m *Message) string {
 			sender = sender[:i]
 		}
 	}
-	return sender + "\x00" + m.OriginID
+	return identity{sender: sender, originID: m.OriginID}, true
 }
 
 // Position space. A range created without a stored neighbour starts at

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -349,5 +351,69 @@ func TestReadReply(t *testing.T) {
 				assert.Equal(t, tc.cond, se.Condition)
 			}
 		})
+	}
+}
+
+// TestParseCapturesRaw: parseCaptures writes the raw XML of a page's
+// messages into one shared array; every message's Raw must be exactly what
+// ParseResult gives for that result alone, capped to its own bytes (an
+// append cannot overwrite a neighbour), empty for placeholders and failed
+// results, and untouched by the next page (the writer is recycled).
+func TestParseCapturesRaw(t *testing.T) {
+	s := &Syncer{cfg: defaultConfig()}
+	q := &query{id: "q1", archive: Account(jid.MustParse("macbeth@shakespeare.lit"))}
+	page := func(bodies ...string) ([]xml.Token, []capture, []Result) {
+		var toks []xml.Token
+		var caps []capture
+		var want []Result
+		for i, body := range bodies {
+			id := fmt.Sprintf("id-%d", i)
+			if body == "" { // a placeholder
+				caps = append(caps, capture{archiveID: id, from: len(toks), to: len(toks), omitted: DropOversized})
+				want = append(want, Result{})
+				continue
+			}
+			xmlText := strings.ReplaceAll(strings.ReplaceAll(prosodyResult, "Hail to thee &amp; welcome", body), "28482-98726-73623", id)
+			if body == "malformed" {
+				xmlText = strings.Replace(xmlText, "<delay xmlns='urn:xmpp:delay' stamp='2010-07-10T23:08:25Z'/>", "", 1)
+			}
+			d, start, ok := decodeFirst([]byte(xmlText))
+			require.True(t, ok)
+			c := capture{archiveID: id, from: len(toks)}
+			toks = append(toks, start)
+			for {
+				tok, err := d.Token()
+				if err != nil {
+					break
+				}
+				toks = append(toks, xml.CopyToken(tok))
+			}
+			c.to = len(toks)
+			caps = append(caps, c)
+			res, _ := parseResultString(t, xmlText, ParseOptions{KeepRaw: true})
+			want = append(want, res)
+		}
+		return toks, caps, want
+	}
+
+	toks, caps, want := page("first", "", "malformed", "a longer <b>third</b> body", "fourth")
+	msgs := s.parseCaptures(q, toks, caps)
+	require.Len(t, msgs, len(want))
+	kept := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		assert.Equal(t, string(want[i].Message.Raw), string(m.Raw), "message %d", i)
+		assert.Equal(t, len(m.Raw), cap(m.Raw), "message %d: Raw capped to its bytes", i)
+		kept[i] = bytes.Clone(m.Raw)
+	}
+	assert.Nil(t, msgs[1].Raw, "placeholder")
+	assert.Equal(t, DropMalformed, msgs[2].Omitted)
+	assert.Nil(t, msgs[2].Raw, "failed result")
+	_ = append(msgs[0].Raw, "overwrite"...)
+	assert.Equal(t, kept[3], msgs[3].Raw, "an append to one Raw leaves the next alone")
+
+	toks, caps, _ = page("another page", "with other bodies")
+	_ = s.parseCaptures(q, toks, caps)
+	for i, m := range msgs {
+		assert.Equal(t, kept[i], m.Raw, "message %d after the next page", i)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -230,8 +231,10 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 	}
 	s.stats.inserted.Add(uint64(res.Inserted))
 	s.stats.duplicates.Add(uint64(res.Duplicates))
-	s.cfg.logger.Debug("historysync: page", "archive", st.archive.String(), "query", id,
-		"results", len(msgs), "inserted", res.Inserted, "duplicates", res.Duplicates, "complete", fin.Complete)
+	if s.cfg.logger.Enabled(ctx, slog.LevelDebug) {
+		s.cfg.logger.Debug("historysync: page", "archive", st.archive.String(), "query", id,
+			"results", len(msgs), "inserted", res.Inserted, "duplicates", res.Duplicates, "complete", fin.Complete)
+	}
 	s.emit(Event{Kind: EventPageFetched, Archive: st.archive, QueryID: id, Messages: len(msgs), Inserted: res.Inserted, Duplicates: res.Duplicates})
 	return res, nil
 }
@@ -239,12 +242,31 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 // parseCaptures parses the buffered results of q into messages, on the
 // query's goroutine. A result that does not parse is kept as a placeholder
 // (Message.Omitted) and counted as dropped.
+//
+// The raw XML of the page's messages (Message.Raw) is written back to back
+// into a recycled buffer and copied once, exactly, into one array that the
+// messages' Raw slices share (each capped to its own bytes): one allocation
+// per page rather than one per message.
 func (s *Syncer) parseCaptures(q *query, tokens []xml.Token, captures []capture) []Message {
 	msgs := make([]Message, len(captures))
 	opts := ParseOptions{KeepRaw: s.cfg.keepRaw}
 	var r sliceTokenReader
-	var raw rawWriter
+	raw, _ := s.rawWriters.Get().(*rawWriter)
+	if raw == nil {
+		raw = &rawWriter{}
+	}
+	defer s.putRawWriter(raw)
+	raw.shared, raw.buf = true, raw.buf[:0]
+	// ends[i] is the end of message i's raw XML in raw.buf (its start is the
+	// previous end); equal ends mean no raw XML.
+	var endsArray [preallocResults]int
+	ends := endsArray[:0]
+	if len(captures) > len(endsArray) {
+		ends = make([]int, 0, len(captures))
+	}
 	for i, c := range captures {
+		raw.base = len(raw.buf)
+		ends = append(ends, raw.base)
 		m := &msgs[i]
 		if c.from == c.to {
 			*m = Message{ArchiveID: c.archiveID, Omitted: c.omitted}
@@ -252,15 +274,47 @@ func (s *Syncer) parseCaptures(q *query, tokens []xml.Token, captures []capture)
 			continue
 		}
 		r.toks, r.i = tokens[c.from+1:c.to], 0
-		res, err := parseResult(&r, tokens[c.from].(xml.StartElement), opts, &raw, true)
+		res, err := parseResult(&r, tokens[c.from].(xml.StartElement), opts, raw, true)
 		if err != nil {
+			raw.buf = raw.buf[:raw.base]
 			s.dropped(DropMalformed, q.id, q.archive)
 			*m = Message{ArchiveID: c.archiveID, Time: res.Message.Time, Omitted: DropMalformed}
 			continue
 		}
 		*m = res.Message
+		if m.Raw != nil {
+			ends[i] = len(raw.buf)
+		} else {
+			raw.buf = raw.buf[:raw.base]
+		}
+	}
+	// Every Raw is a view of the recycled buffer until here: replace them
+	// all.
+	var page []byte
+	if len(raw.buf) > 0 {
+		page = make([]byte, len(raw.buf))
+		copy(page, raw.buf)
+	}
+	start := 0
+	for i, end := range ends {
+		if msgs[i].Raw != nil {
+			msgs[i].Raw = page[start:end:end]
+		}
+		start = end
 	}
 	return msgs
+}
+
+// maxRecycledRaw bounds the capacity of a recycled raw XML page buffer.
+const maxRecycledRaw = 1 << 20
+
+// putRawWriter recycles a page's raw XML writer.
+func (s *Syncer) putRawWriter(w *rawWriter) {
+	if cap(w.buf) > maxRecycledRaw {
+		return
+	}
+	w.buf, w.ns, w.shared, w.base = w.buf[:0], w.ns[:0], false, 0
+	s.rawWriters.Put(w)
 }
 
 // sliceTokenReader reads buffered tokens.

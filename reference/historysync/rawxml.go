@@ -14,12 +14,21 @@ type rawWriter struct {
 	buf []byte
 	// ns is the stack of default namespaces of open elements.
 	ns []string
+	// shared makes the writer accumulate a page: reset keeps buf[:base]
+	// and bytes returns a view of buf that the caller replaces (see
+	// Syncer.parseCaptures).
+	shared bool
+	base   int
 }
 
 const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
 
 func (w *rawWriter) reset() {
-	w.buf = w.buf[:0]
+	if w.shared {
+		w.buf = w.buf[:w.base]
+	} else {
+		w.buf = w.buf[:0]
+	}
 	w.ns = w.ns[:0]
 }
 
@@ -79,8 +88,12 @@ func (w *rawWriter) text(t xml.CharData) {
 	w.escapeBytes(t)
 }
 
-// bytes returns a copy of the serialised element.
+// bytes returns a copy of the serialised element; for a shared writer, a
+// view of it (buf[base:]) that is only valid until the next write.
 func (w *rawWriter) bytes() []byte {
+	if w.shared {
+		return w.buf[w.base:len(w.buf):len(w.buf)]
+	}
 	out := make([]byte, len(w.buf))
 	copy(out, w.buf)
 	return out

@@ -65,6 +65,8 @@ type Syncer struct {
 	sem   chan struct{}
 	// scratch holds token slices for handleResult.
 	scratch sync.Pool
+	// rawWriters holds the raw XML buffers of parseCaptures.
+	rawWriters sync.Pool
 
 	// ctx is cancelled, with ErrClosed or ErrSessionClosed as cause, by Close
 	// or when the session ends; every query's context is bound to it.

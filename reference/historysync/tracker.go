@@ -33,6 +33,7 @@ type query struct {
 	reservedBytes   int64
 	tokens          []xml.Token
 	captures        []capture
+	buf             *queryBuffers // where tokens and captures came from
 	bytes           int64
 	finished        bool // the IQ reply arrived: later results are stragglers
 	ended           bool // released
@@ -113,7 +114,22 @@ type tracker struct {
 	estimate int64
 	// freed is closed (and replaced) whenever a query ends.
 	freed chan struct{}
+	// buffers recycles the result buffers of ended queries.
+	buffers sync.Pool
 }
+
+// queryBuffers are the backing arrays of a query's tokens and captures,
+// recycled from query to query: a query allocates no buffer of its own in
+// the steady state. They are cleared when the query ends, so they keep no
+// token alive, and buffers grown beyond maxRecycledTokens are dropped.
+type queryBuffers struct {
+	tokens   []xml.Token
+	captures []capture
+}
+
+// maxRecycledTokens bounds the token capacity of a recycled buffer (about
+// 4 pages of 64 typical results).
+const maxRecycledTokens = 4 * preallocResults * tokensPerResult
 
 // preallocResults bounds the result slots allocated up front per query, and
 // tokensPerResult is the typical number of tokens of a result.
@@ -126,7 +142,14 @@ const (
 const initialEstimate = 1024
 
 func newTracker(limits BufferLimits) *tracker {
-	return &tracker{limits: limits, queries: make(map[string]*query), estimate: initialEstimate, freed: make(chan struct{})}
+	t := &tracker{limits: limits, queries: make(map[string]*query), estimate: initialEstimate, freed: make(chan struct{})}
+	t.buffers.New = func() any {
+		return &queryBuffers{
+			tokens:   make([]xml.Token, 0, preallocResults*tokensPerResult),
+			captures: make([]capture, 0, preallocResults),
+		}
+	}
+	return t
 }
 
 func (t *tracker) begin(ctx, done context.Context, q *query, want int) (int, error) {
@@ -143,8 +166,8 @@ func (t *tracker) begin(ctx, done context.Context, q *query, want int) (int, err
 			q.reservedBytes = int64(n) * t.estimate
 			t.reservedResults += q.reservedResults
 			t.reservedBytes += q.reservedBytes
-			q.captures = make([]capture, 0, min(n, preallocResults))
-			q.tokens = make([]xml.Token, 0, min(n, preallocResults)*tokensPerResult)
+			q.buf = t.buffers.Get().(*queryBuffers)
+			q.tokens, q.captures = q.buf.tokens[:0], q.buf.captures[:0]
 			t.queries[q.id] = q
 			t.mu.Unlock()
 			return n, nil
@@ -169,6 +192,15 @@ func (t *tracker) end(q *query, _ error) {
 	t.bytes -= q.bytes
 	t.reservedResults -= q.reservedResults
 	t.reservedBytes -= q.reservedBytes
+	if b := q.buf; b != nil && cap(q.tokens) <= maxRecycledTokens {
+		// Keep the grown arrays, without the tokens (runQuery is done with
+		// them: end is its last use of q).
+		clear(q.tokens)
+		clear(q.captures)
+		b.tokens, b.captures = q.tokens[:0], q.captures[:0]
+		t.buffers.Put(b)
+	}
+	q.buf = nil
 	q.tokens = nil
 	q.captures = nil
 	q.bytes = 0
