@@ -186,6 +186,19 @@ func (l *eventLog) count(k EventKind) int {
 	return n
 }
 
+// ofKind returns the events of kind k delivered so far.
+func (l *eventLog) ofKind(k EventKind) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, ev := range l.events {
+		if ev.Kind == k {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // waitCount waits until at least n events of kind k were delivered (events
 // are delivered asynchronously).
 func (e *env) waitEvents(k EventKind, n int) {

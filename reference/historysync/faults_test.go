@@ -241,47 +241,74 @@ func TestDropReplyTimesOut(t *testing.T) {
 	assert.Empty(t, e.storedIDs(a))
 }
 
-// TestStalledReplyEndsSession: a reply that stops in the middle of its
-// stanza (<iq><fin> and then nothing) blocks the read of the reply, and with
-// it the session's Serve loop; no context can cut a blocked read short. The
-// page timeout must still end the query: the Syncer closes the session, the
-// query fails with ErrPageTimeout and releases its buffer, and a new session
-// over the same store finishes the sync.
-func TestStalledReplyEndsSession(t *testing.T) {
-	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
-	a := e.account()
-	e.fill(a, 0, 20, stamps(base, 10))
-	e.faultOnce(1, fakeserver.Fault{StallInReply: true})
+// TestStalledStanzaEndsSession: a server that stops in the middle of a
+// stanza the Syncer reads blocks that read, and with it the session's Serve
+// loop; no context can cut a blocked read short. A reply (<iq><fin> and then
+// nothing) blocks the query reading it while Serve waits for it; a <result/>
+// message (<message><result><forwarded> and then nothing) blocks the result
+// handler, which runs on Serve. Without the stall watch each query then only
+// fails by its page timeout and the session never recovers. The Syncer must
+// close the session after a page timeout without progress, fail the sync
+// with ErrStreamStalled (and ErrSessionClosed, ErrPageTimeout), count and
+// report the stall, leave no buffer behind, and a new session over the same
+// store finishes the sync.
+func TestStalledStanzaEndsSession(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fault fakeserver.Fault
+		what  string
+		// timeouts is the Timeouts count expected, if exact: a stalled
+		// reply counts as its page's timeout; a stalled result's query
+		// times out by itself (or, on a slow machine, may be failed by the
+		// stall first).
+		timeouts int
+	}{
+		"reply":  {fault: fakeserver.Fault{StallInReply: true}, what: "the IQ reply of a query", timeouts: 1},
+		"result": {fault: fakeserver.Fault{StallInResult: true}, what: "a <result/> message", timeouts: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
+			a := e.account()
+			e.fill(a, 0, 20, stamps(base, 10))
+			e.faultOnce(1, tc.fault)
 
-	type result struct {
-		rep Report
-		err error
+			err := e.catchUpBounded(a, tc.what+" stalled mid-stanza")
+			require.ErrorIs(t, err, ErrPageTimeout)
+			require.ErrorIs(t, err, ErrSessionClosed)
+			require.ErrorIs(t, err, ErrStreamStalled)
+			e.requireIdle()
+			if tc.timeouts >= 0 {
+				assert.EqualValues(t, tc.timeouts, e.syncer.Stats().Timeouts)
+			}
+			assert.Empty(t, e.storedIDs(a))
+			e.requireStallReported(tc.what)
+
+			e.reconnect()
+			_, err = e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			e.requireInSync(a)
+			assert.Zero(t, e.syncer.Stats().Stalls)
+		})
 	}
-	done := make(chan result, 1)
+}
+
+// catchUpBounded runs CatchUp on a in the background and returns its error;
+// the test fails if CatchUp is still blocked after half the test timeout
+// (the fault, what, must not hold it).
+func (e *env) catchUpBounded(a Archive, what string) error {
+	e.t.Helper()
+	done := make(chan error, 1)
 	syncer := e.syncer
 	go func() {
-		rep, err := syncer.CatchUp(e.ctx, a)
-		done <- result{rep, err}
+		_, err := syncer.CatchUp(e.ctx, a)
+		done <- err
 	}()
-	var res result
 	select {
-	case res = <-done:
+	case err := <-done:
+		return err
 	case <-time.After(testTimeout / 2):
-		t.Fatalf("CatchUp still blocked %v after a reply stalled mid-stanza (page timeout 100ms)", testTimeout/2)
+		e.t.Fatalf("CatchUp still blocked %v after %s", testTimeout/2, what)
+		return nil
 	}
-	require.ErrorIs(t, res.err, ErrPageTimeout)
-	require.ErrorIs(t, res.err, ErrSessionClosed)
-	require.ErrorIs(t, res.err, ErrStreamStalled)
-	e.requireIdle()
-	assert.EqualValues(t, 1, e.syncer.Stats().Timeouts)
-	assert.EqualValues(t, 1, e.syncer.Stats().Stalls)
-	assert.Empty(t, e.storedIDs(a))
-	e.requireStallReported("the IQ reply of a query")
-
-	e.reconnect()
-	_, err := e.syncer.CatchUp(e.ctx, a)
-	require.NoError(t, err)
-	e.requireInSync(a)
 }
 
 // requireStallReported asserts that the Syncer closed its session for a
@@ -296,14 +323,7 @@ func (e *env) requireStallReported(what string) {
 		e.t.Fatal("Serve did not return after the Syncer closed the stalled session")
 	}
 	e.waitEvents(EventStreamStalled, 1)
-	var stalled []Event
-	e.events.mu.Lock()
-	for _, ev := range e.events.events {
-		if ev.Kind == EventStreamStalled {
-			stalled = append(stalled, ev)
-		}
-	}
-	e.events.mu.Unlock()
+	stalled := e.events.ofKind(EventStreamStalled)
 	require.Len(e.t, stalled, 1, "one stall, one event")
 	require.ErrorIs(e.t, stalled[0].Err, ErrStreamStalled)
 	require.ErrorIs(e.t, stalled[0].Err, ErrSessionClosed)
@@ -311,50 +331,6 @@ func (e *env) requireStallReported(what string) {
 	assert.EqualValues(e.t, 1, e.syncer.Stats().Stalls)
 	_, err := e.syncer.CatchUp(e.ctx, e.account())
 	require.ErrorIs(e.t, err, ErrStreamStalled, "operations after the stall fail with its cause")
-}
-
-// TestStalledResultEndsSession: a <result/> message that stops in the middle
-// (<message><result><forwarded> and then nothing) blocks the result handler,
-// which reads it on the session's Serve goroutine, and with it every later
-// stanza: without the stall watch each query only fails by its page timeout
-// and the session never recovers. The Syncer must close the session after a
-// page timeout without progress, fail the sync with ErrStreamStalled (and
-// ErrSessionClosed, ErrPageTimeout), count and report the stall, leave no
-// buffer behind, and a new session over the same store finishes the sync.
-func TestStalledResultEndsSession(t *testing.T) {
-	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
-	a := e.account()
-	e.fill(a, 0, 20, stamps(base, 10))
-	e.faultOnce(1, fakeserver.Fault{StallInResult: true})
-
-	type result struct {
-		rep Report
-		err error
-	}
-	done := make(chan result, 1)
-	syncer := e.syncer
-	go func() {
-		rep, err := syncer.CatchUp(e.ctx, a)
-		done <- result{rep, err}
-	}()
-	var res result
-	select {
-	case res = <-done:
-	case <-time.After(testTimeout / 2):
-		t.Fatalf("CatchUp still blocked %v after a result stalled mid-stanza (page timeout 100ms)", testTimeout/2)
-	}
-	require.ErrorIs(t, res.err, ErrSessionClosed)
-	require.ErrorIs(t, res.err, ErrStreamStalled)
-	require.ErrorIs(t, res.err, ErrPageTimeout)
-	e.requireIdle()
-	assert.Empty(t, e.storedIDs(a))
-	e.requireStallReported("a <result/> message")
-
-	e.reconnect()
-	_, err := e.syncer.CatchUp(e.ctx, a)
-	require.NoError(t, err)
-	e.requireInSync(a)
-	assert.Zero(t, e.syncer.Stats().Stalls)
 }
 
 // TestStalledLiveMessageEndsSession: a live message that stops in the middle

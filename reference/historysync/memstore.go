@@ -74,32 +74,27 @@ func (s *MemStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResul
 		}
 	}
 
-	// Plan the commit. New archive ids and identities go into the archive's
-	// maps as they are planned (so that duplicates inside the commit are
-	// found too) and are taken out again if the commit is invalid, which
+	// Plan the commit without changing anything, so that an invalid commit
 	// leaves the store as it was. The new messages share one allocation.
 	var res CommitResult
 	block := make([]memMessage, 0, len(c.Messages))
 	fresh := make([]*memMessage, 0, len(c.Messages))
-	var aliases map[string]*memMessage // new archive id -> message it aliases
-	fail := func(err error) (CommitResult, error) {
-		for _, mm := range fresh {
-			delete(ma.byArchiveID, mm.msg.ArchiveID)
-			if ident, ok := identityOf(a, &mm.msg); ok && ma.byIdentity[ident] == mm {
-				delete(ma.byIdentity, ident)
-			}
-		}
-		return CommitResult{}, err
-	}
+	batchIDs := make(map[string]*memMessage, len(c.Messages))
+	var aliases map[string]*memMessage         // new archive id -> message it aliases
+	var batchIdentity map[identity]*memMessage // identities new in this commit
 	for i := range c.Messages {
 		m := &c.Messages[i]
-		if ma.byArchiveID[m.ArchiveID] != nil || aliases[m.ArchiveID] != nil {
+		if ma.byArchiveID[m.ArchiveID] != nil || batchIDs[m.ArchiveID] != nil || aliases[m.ArchiveID] != nil {
 			res.Duplicates++
 			continue
 		}
 		ident, hasIdent := identityOf(a, m)
 		if hasIdent {
-			if target := ma.byIdentity[ident]; target != nil {
+			target := ma.byIdentity[ident]
+			if target == nil {
+				target = batchIdentity[ident]
+			}
+			if target != nil {
 				if aliases == nil {
 					aliases = make(map[string]*memMessage)
 				}
@@ -109,26 +104,35 @@ func (s *MemStore) Commit(ctx context.Context, a Archive, c Commit) (CommitResul
 			}
 		}
 		if ma.hasPos(m.Pos) {
-			return fail(fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, m.Pos, m.ArchiveID))
+			return CommitResult{}, fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, m.Pos, m.ArchiveID)
 		}
 		block = append(block, memMessage{msg: *m})
 		mm := &block[len(block)-1]
 		mm.msg.Aliases = nil
-		ma.byArchiveID[m.ArchiveID] = mm
+		batchIDs[m.ArchiveID] = mm
 		if hasIdent {
-			ma.byIdentity[ident] = mm
+			if batchIdentity == nil {
+				batchIdentity = make(map[identity]*memMessage)
+			}
+			batchIdentity[ident] = mm
 		}
 		fresh = append(fresh, mm)
 	}
 	sortByPos(fresh)
 	for i := 1; i < len(fresh); i++ {
 		if fresh[i].msg.Pos == fresh[i-1].msg.Pos {
-			return fail(fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, fresh[i].msg.Pos, fresh[i].msg.ArchiveID))
+			return CommitResult{}, fmt.Errorf("%w: position %d of %s is already taken", ErrInvalidCommit, fresh[i].msg.Pos, fresh[i].msg.ArchiveID)
 		}
 	}
 
 	// Apply.
 	s.archives[key] = ma
+	for id, mm := range batchIDs {
+		ma.byArchiveID[id] = mm
+	}
+	for ident, mm := range batchIdentity {
+		ma.byIdentity[ident] = mm
+	}
 	for i := 0; aliases != nil && i < len(c.Messages); i++ {
 		id := c.Messages[i].ArchiveID
 		if target := aliases[id]; target != nil {

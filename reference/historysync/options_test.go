@@ -112,14 +112,7 @@ func TestLoggerAndSyncFinished(t *testing.T) {
 	require.Error(t, err)
 	e.waitEvents(EventSyncFinished, 2)
 
-	var finished []Event
-	e.events.mu.Lock()
-	for _, ev := range e.events.events {
-		if ev.Kind == EventSyncFinished {
-			finished = append(finished, ev)
-		}
-	}
-	e.events.mu.Unlock()
+	finished := e.events.ofKind(EventSyncFinished)
 	require.Len(t, finished, 2)
 	assert.Equal(t, a, finished[0].Archive)
 	assert.Equal(t, 12, finished[0].Messages)
