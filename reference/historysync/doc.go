@@ -137,7 +137,9 @@
 // # Observability
 //
 // Stats returns counters and gauges (queries, pages, messages, duplicates,
-// drops by reason, retries, timeouts, in-flight and tracked queries, buffered
-// results and bytes); Var exposes them to expvar. WithEvents delivers
-// progress events through a bounded queue that never blocks the Syncer.
+// drops by reason, retries, timeouts, stalled streams, in-flight and tracked
+// queries, buffered results and bytes); Var exposes them to expvar.
+// WithEvents delivers progress events (pages, gaps, retries, failures, cursor
+// resets, dropped results, finished runs, live extensions, stalled streams)
+// through a bounded queue that never blocks the Syncer.
 package historysync
