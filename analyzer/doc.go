@@ -88,15 +88,19 @@
 // names the key: a reconnect watcher that empties the whole map, or a
 // reply handler that deletes whatever key a reply carries, is no
 // hand-off); by a check of a "closed" marker that the package sets
-// where it empties the map: a bool field set to true, a channel closed,
-// or a field set to a constant state that is kept until the map is
-// emptied (nc.status = CLOSED ... nc.subs = nil; a state overwritten
-// later in that function, set only after the emptying, or set with a
-// fresh map, c.state = connected; c.pending = make(...), is no marker),
-// checked in place (c.closed, nc.status != CLOSED) or through a one-line
-// predicate of the package (nc.isClosed()). A map swept by a periodic
-// reaper (a range loop deleting expired entries, run by a timer) loses
-// its entries on every path. Paths that end in panic, os.Exit, log.Fatal,
+// where it empties the map (sets it to nil, clears it, deletes every
+// entry): a bool field set to true, a channel closed, or a field set to
+// a constant state that is kept until the map is emptied (nc.status =
+// CLOSED ... nc.subs = nil, c.open = false; c.pending = nil; a state
+// overwritten later in that function, or set only after the emptying, is
+// no marker), checked in place (c.closed, !c.open, nc.status != CLOSED)
+// or through a one-line predicate of the package (nc.isClosed()).
+// Assigning a fresh map readies the map for new requests rather than
+// closing it: a flag or state set by a function that only gives the map
+// a fresh one (c.connected = true; c.pending = make(...), or c.state =
+// connected) is the open value, true or false alike, and marks nothing.
+// A map swept by a periodic reaper (a range loop deleting expired
+// entries, run by a timer) loses its entries on every path. Paths that end in panic, os.Exit, log.Fatal,
 // runtime.Goexit or another function that never returns are not return
 // paths. The -cleanup flag names more functions (regular expression over
 // pkgpath.Func or pkgpath.Type.Method) that release their key argument.

@@ -945,7 +945,11 @@ type stateStore struct {
 // true, a field set to a constant state that the function keeps until it
 // empties the map (nc.status = CLOSED ... nc.subs = nil), or a channel
 // closed, by a function that empties the map. A path that sees the
-// marker may leave the entry: the map is (being) emptied.
+// marker may leave the entry: the map is (being) emptied. Assigning a
+// fresh map (c.connected = true; c.pending = make(...)) prepares the map
+// for new entries, it does not close it: a value set by a function that
+// only does that to the map is the open one, whether a bool or another
+// constant, and marks nothing.
 func (a *checker) computeClosing() {
 	for _, fn := range a.funcs {
 		fi := a.infos[fn]
@@ -962,9 +966,19 @@ func (a *checker) computeClosing() {
 		if len(emptied) == 0 {
 			continue
 		}
-		for _, s := range fi.flagSet {
-			if s.value == "true" || keptUntilEmptied(fi, s, empties) {
-				a.closingFlags[s.fieldState] = append(a.closingFlags[s.fieldState], emptied...)
+		// The maps a flag set here marks closed: those emptied in place,
+		// not only given a fresh map.
+		var emptiedInPlace []*types.Var
+		for _, op := range empties {
+			if !freshMapStore(op) && !slices.Contains(emptiedInPlace, op.mapVar) {
+				emptiedInPlace = append(emptiedInPlace, op.mapVar)
+			}
+		}
+		if len(emptiedInPlace) > 0 {
+			for _, s := range fi.flagSet {
+				if s.value == "true" || keptUntilEmptied(fi, s, empties) {
+					a.closingFlags[s.fieldState] = append(a.closingFlags[s.fieldState], emptiedInPlace...)
+				}
 			}
 		}
 		for _, ch := range fi.closes {
@@ -987,13 +1001,7 @@ func keptUntilEmptied(fi *funcInfo, s stateStore, empties []*mapOp) bool {
 		if op.block == nil || op.index >= len(op.block.Instrs) {
 			return false
 		}
-		at := op.block.Instrs[op.index]
-		if st, ok := at.(*ssa.Store); ok {
-			if _, fresh := st.Val.(*ssa.MakeMap); fresh {
-				return false
-			}
-		}
-		return instrDominates(s.store, at)
+		return !freshMapStore(op) && instrDominates(s.store, op.block.Instrs[op.index])
 	}) {
 		return false
 	}
@@ -1016,6 +1024,21 @@ func keptUntilEmptied(fi *funcInfo, s stateStore, empties []*mapOp) bool {
 		}
 	}
 	return true
+}
+
+// freshMapStore reports whether op, an emptying of a map, assigns a
+// fresh map to it (c.pending = make(...), c.pending = map[K]V{}): the map
+// is made ready for new entries rather than emptied for good.
+func freshMapStore(op *mapOp) bool {
+	if op.block == nil || op.index >= len(op.block.Instrs) {
+		return false
+	}
+	st, ok := op.block.Instrs[op.index].(*ssa.Store)
+	if !ok {
+		return false
+	}
+	_, fresh := st.Val.(*ssa.MakeMap)
+	return fresh
 }
 
 // reachableAfter reports whether y may run after x in their function.
