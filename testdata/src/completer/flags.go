@@ -182,3 +182,35 @@ func (c *Channel) wait(id uint64, ch chan []byte) error {
 	}
 	return nil
 }
+
+// Pool fails its pending calls on close and then gives the map a fresh
+// one instead of nil. The fresh map makes closed = true look like the
+// open value: it marks nothing, and the guarded return is reported (the
+// boundary of the rule; a close that sets the map to nil or clears it
+// marks, as Link.shutdown does).
+type Pool struct {
+	closed  bool
+	pending map[uint64]chan []byte
+}
+
+func (p *Pool) send(id uint64) error { return nil }
+
+func (p *Pool) close() {
+	p.closed = true
+	for _, ch := range p.pending {
+		close(ch)
+	}
+	p.pending = make(map[uint64]chan []byte)
+}
+
+func (p *Pool) call(id uint64, ch chan []byte) error {
+	p.pending[id] = ch // want `pending\[id\] is not deleted when returning at flags\.go:\d+ \(error path\)`
+	if err := p.send(id); err != nil {
+		if p.closed {
+			return err
+		}
+		delete(p.pending, id)
+		return err
+	}
+	return nil
+}
