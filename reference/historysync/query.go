@@ -409,7 +409,7 @@ func (s *Syncer) breakSession(cause error) bool {
 		return false
 	}
 	s.cancel(cause)
-	if context.Cause(s.ctx) != cause {
+	if context.Cause(s.ctx) != cause { //nolint:errorlint // identity, not a match: did this call end the session?
 		return false
 	}
 	s.cfg.logger.Error("historysync: closing the session's connection", "err", cause)

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// ErrStreamStalled: the server stopped in the middle of a stanza the Syncer
-// was reading (an IQ reply, a <result/> message or a live message) for a
-// page timeout. The Syncer then closed the session's connection; errors
+// ErrStreamStalled is the cause of a session the Syncer closed because the
+// server stopped in the middle of a stanza the Syncer was reading (an IQ
+// reply, a <result/> message or a live message) for a page timeout. Errors
 // that wrap it also wrap ErrSessionClosed and ErrPageTimeout.
 var ErrStreamStalled = errors.New("historysync: stream stalled mid-stanza")
 
