@@ -100,9 +100,9 @@
 // a fresh one (c.connected = true; c.pending = make(...), or c.state =
 // connected) is the open value, true or false alike, and marks nothing.
 // A map swept by a periodic reaper (a range loop deleting expired
-// entries, run by a timer) loses its entries on every path. Paths that end in panic, os.Exit, log.Fatal,
-// runtime.Goexit or another function that never returns are not return
-// paths. The -cleanup flag names more functions (regular expression over
+// entries, run by a timer) loses its entries on every path. Paths that
+// end in panic, os.Exit, log.Fatal, runtime.Goexit or another function
+// that never returns are not return paths. The -cleanup flag names more functions (regular expression over
 // pkgpath.Func or pkgpath.Type.Method) that release their key argument.
 //
 // Rule 1, failure path (category failure-path). In a function that
