@@ -449,7 +449,7 @@ func (s *Syncer) readReplyWatched(resp xml.TokenReader, q *query) (Fin, error) {
 	s.watch.leave(readingReply)
 	if err != nil {
 		if stall := s.stallError(); stall != nil {
-			s.stats.timeouts.Add(1)
+			// Counted once, in Stalls (see queryError), not in Timeouts.
 			return Fin{}, stall
 		}
 	}

@@ -90,7 +90,7 @@ type Stats struct {
 	Inserted      uint64 `json:"inserted"`      // messages newly stored
 	Duplicates    uint64 `json:"duplicates"`    // messages the store already had
 	Retries       uint64 `json:"retries"`       // page attempts retried
-	Timeouts      uint64 `json:"timeouts"`      // page timeouts
+	Timeouts      uint64 `json:"timeouts"`      // page timeouts (a stalled stream counts in Stalls only)
 	Failures      uint64 `json:"failures"`      // pages failed for good
 	CursorResets  uint64 `json:"cursor_resets"` // item-not-found on a stored cursor
 	GapsDetected  uint64 `json:"gaps_detected"`
