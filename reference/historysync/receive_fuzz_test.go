@@ -37,7 +37,7 @@ func newFuzzSyncer(live Archive) *Syncer {
 		return &toks
 	}
 	// The fake clock never moves: no stall is ever reported.
-	s.watch = newStallWatch(cfg.clock, cfg.pageTimeout, ctx.Done(), s.streamStalled)
+	s.watch = newStallWatch(ctx, cfg.clock, cfg.pageTimeout, s.streamStalled)
 	st := s.archiveState(live)
 	st.ranges = []Range{{FromID: "old", FromTime: base, ToID: "old", ToTime: base}}
 	st.attached = true

@@ -58,23 +58,56 @@ const stallTicks = 4
 // span of their stanza with enter and leave, which costs two atomic adds per
 // stanza and allocates nothing; a watchdog, a chain of one timer at a time on
 // the Syncer's clock, runs only while some reader is inside a stanza and
-// calls onStall when one made no progress for a page timeout.
+// calls onStall when one made no progress for a page timeout. When ctx ends
+// (the Syncer was closed or its session ended) the pending timer is stopped
+// and no new one starts, so that no tick outlives the Syncer (nor keeps it
+// referenced from a Clock given with WithClock).
 type stallWatch struct {
 	gauges   [numReadKinds]readGauge
-	running  atomic.Bool // a watchdog tick is pending
+	running  atomic.Bool // a watchdog tick is pending (or the watch stopped)
 	clock    Clock
 	interval time.Duration
 	// done stops the watchdog (the Syncer was closed or its session ended).
 	done    <-chan struct{}
 	onStall func(readKind)
 
+	timerMu sync.Mutex // guards timer and stopped
+	timer   Timer      // the pending tick's timer, nil if none
+	stopped bool       // done: no timer starts any more
+
 	mu    sync.Mutex // guards last and still, used by ticks only
 	last  [numReadKinds]uint64
 	still [numReadKinds]int // consecutive ticks that saw last, in progress
 }
 
-func newStallWatch(clock Clock, pageTimeout time.Duration, done <-chan struct{}, onStall func(readKind)) *stallWatch {
-	return &stallWatch{clock: clock, interval: max(pageTimeout/stallTicks, time.Nanosecond), done: done, onStall: onStall}
+// newStallWatch returns a watch that calls onStall and stops when ctx ends.
+func newStallWatch(ctx context.Context, clock Clock, pageTimeout time.Duration, onStall func(readKind)) *stallWatch {
+	w := &stallWatch{clock: clock, interval: max(pageTimeout/stallTicks, time.Nanosecond), done: ctx.Done(), onStall: onStall}
+	context.AfterFunc(ctx, w.stop)
+	return w
+}
+
+// arm starts the timer of the next tick, unless the watch stopped.
+func (w *stallWatch) arm() {
+	w.timerMu.Lock()
+	defer w.timerMu.Unlock()
+	if w.stopped {
+		// running stays set: enter never arms again.
+		return
+	}
+	w.timer = w.clock.AfterFunc(w.interval, w.tick)
+}
+
+// stop stops the pending tick's timer and keeps new ones from starting.
+func (w *stallWatch) stop() {
+	w.timerMu.Lock()
+	defer w.timerMu.Unlock()
+	w.stopped = true
+	w.running.Store(true)
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
 }
 
 // enter marks the start of a stanza read of kind k and starts the watchdog
@@ -82,7 +115,7 @@ func newStallWatch(clock Clock, pageTimeout time.Duration, done <-chan struct{},
 func (w *stallWatch) enter(k readKind) {
 	w.gauges[k].state.Add(gaugeEnter)
 	if !w.running.Load() && w.running.CompareAndSwap(false, true) {
-		w.clock.AfterFunc(w.interval, w.tick)
+		w.arm()
 	}
 }
 
@@ -94,9 +127,8 @@ func (w *stallWatch) leave(k readKind) { w.gauges[k].state.Add(gaugeLeave) }
 func (w *stallWatch) tick() {
 	select {
 	case <-w.done:
-		// Nothing to break any more; a later enter starts a new chain that
-		// ends here at once.
-		w.running.Store(false)
+		// Nothing to break any more; stop (run when done closed) keeps
+		// running set, so no later enter starts a chain.
 		return
 	default:
 	}
@@ -105,7 +137,7 @@ func (w *stallWatch) tick() {
 		w.onStall(readKind(stalled))
 	}
 	if active {
-		w.clock.AfterFunc(w.interval, w.tick)
+		w.arm()
 		return
 	}
 	w.running.Store(false)
@@ -114,7 +146,7 @@ func (w *stallWatch) tick() {
 	for k := range w.gauges {
 		if uint32(w.gauges[k].state.Load()) != 0 {
 			if w.running.CompareAndSwap(false, true) {
-				w.clock.AfterFunc(w.interval, w.tick)
+				w.arm()
 			}
 			return
 		}

@@ -1,6 +1,7 @@
 package historysync
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -11,13 +12,15 @@ import (
 // TestStallWatch drives the stall watchdog on a fake clock: one timer at a
 // time and none while no read is in progress, no allocation per read, a read
 // that keeps making progress is never a stall, a read without progress is one
-// after a page timeout and not before, and a closed Syncer stops it.
+// after a page timeout and not before, and a closed Syncer stops it: its
+// pending timer is stopped and no new one starts.
 func TestStallWatch(t *testing.T) {
 	const pageTimeout = 100 * time.Millisecond
 	clock := newFakeClock(base)
-	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	stalls := make(chan readKind, 4)
-	w := newStallWatch(clock, pageTimeout, done, func(k readKind) { stalls <- k })
+	w := newStallWatch(ctx, clock, pageTimeout, func(k readKind) { stalls <- k })
 	noStall := func(msg string) {
 		t.Helper()
 		select {
@@ -92,10 +95,35 @@ func TestStallWatch(t *testing.T) {
 	w.leave(readingLive)
 	tick(0)
 
-	// Closed: a tick ends the chain even with a read in progress.
-	close(done)
+	// Closed with a read in progress: the pending tick's timer is stopped
+	// (nothing of the watch stays on the clock), and no read starts a new
+	// one.
 	w.enter(readingReply)
-	tick(0)
-	noStall("closed")
+	require.Equal(t, 1, clock.Pending(), "one watchdog timer")
+	cancel()
+	require.Eventually(t, func() bool { return clock.Pending() == 0 }, testTimeout, time.Millisecond,
+		"the watchdog timer outlives the Syncer")
 	w.leave(readingReply)
+	w.enter(readingLive)
+	assert.Zero(t, clock.Pending(), "a read after Close starts a watchdog timer")
+	w.leave(readingLive)
+	clock.Advance(10 * pageTimeout)
+	noStall("closed")
+}
+
+// TestCloseStopsStallWatch: closing a Syncer while one of its reads is in
+// progress (and the watchdog's tick pending) leaves no timer on the clock
+// given with WithClock, which would otherwise keep the closed Syncer
+// referenced until it fired.
+func TestCloseStopsStallWatch(t *testing.T) {
+	clock := newFakeClock(base)
+	e := newEnv(t, nil, WithClock(clock), WithPageTimeout(time.Minute))
+	require.Zero(t, clock.Pending(), "no timer while nothing is read")
+	// As a handler does while it reads a stanza.
+	e.syncer.watch.enter(readingLive)
+	defer e.syncer.watch.leave(readingLive)
+	require.Equal(t, 1, clock.Pending(), "the watchdog runs while a read is in progress")
+	require.NoError(t, e.syncer.Close())
+	require.Eventually(t, func() bool { return clock.Pending() == 0 }, testTimeout, time.Millisecond,
+		"a watchdog timer is pending after Close")
 }

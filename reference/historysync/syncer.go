@@ -128,7 +128,7 @@ func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
 		cancel:   cancel,
 		archives: make(map[string]*archiveState),
 	}
-	s.watch = newStallWatch(cfg.clock, cfg.pageTimeout, ctx.Done(), s.streamStalled)
+	s.watch = newStallWatch(ctx, cfg.clock, cfg.pageTimeout, s.streamStalled)
 	s.scratch.New = func() any {
 		toks := make([]xml.Token, 0, 32)
 		return &toks
