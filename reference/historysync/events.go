@@ -34,12 +34,14 @@ const (
 	EventSyncFinished
 	// EventLiveExtended reports that a live message extended the newest range.
 	EventLiveExtended
-	// EventStreamStalled reports that the server stopped in the middle of a
-	// stanza the Syncer was reading (an IQ reply, a <result/> message or a
-	// live message) for a page timeout: the Syncer closed the session's
-	// connection and failed its operations (Err wraps ErrStreamStalled,
-	// ErrSessionClosed and ErrPageTimeout). Reconnect, and create a new
-	// Syncer over the same Store.
+	// EventStreamStalled reports that the server stopped for a page timeout
+	// in the middle of the part of a stanza the Syncer reads (an IQ reply
+	// from its start, a <result/> message from its <result/> child on, a
+	// live message from its <stanza-id> child on; stalls elsewhere are the
+	// client's to detect, see the package documentation): the Syncer closed
+	// the session's connection and failed its operations (Err wraps
+	// ErrStreamStalled, ErrSessionClosed and ErrPageTimeout). Reconnect, and
+	// create a new Syncer over the same Store.
 	EventStreamStalled
 )
 

@@ -340,8 +340,13 @@ func (e *env) requireStallReported(what string) {
 }
 
 // TestStalledLiveMessageEndsSession: a live message that stops in the middle
-// blocks the live handler (on the Serve goroutine) the same way; the Syncer
-// closes the session and reports it even with no query in flight.
+// of the part the Syncer reads blocks the live handler (on the Serve
+// goroutine) the same way; the Syncer closes the session and reports it even
+// with no query in flight. The message puts <stanza-id> first on purpose:
+// mux calls the live handler when it reaches that child, so only the rest of
+// the message, from <stanza-id> on, is watched, and this test cuts it there.
+// Real servers put <stanza-id> last; TestStalledLiveBodyIsNotWatched shows
+// the limit that leaves.
 func TestStalledLiveMessageEndsSession(t *testing.T) {
 	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond))
 	r := room("stalled-live")
@@ -361,6 +366,40 @@ func TestStalledLiveMessageEndsSession(t *testing.T) {
 	_, err = e.syncer.CatchUp(e.ctx, r)
 	require.NoError(t, err)
 	e.requireInSync(r)
+}
+
+// TestStalledLiveBodyIsNotWatched asserts the documented limit of the stall
+// watch for live messages: mux reads a message's children on the Serve
+// goroutine until it reaches the one a handler is registered for
+// (<stanza-id>), before the Syncer sees the message. Prosody and the fake
+// server put <stanza-id> last, so a live message stalled in its <body>
+// blocks Serve unseen: no stall is reported after several page timeouts (the
+// client must guard this with its own read deadline or keepalive). When the
+// rest arrives, the message is handled as usual. The wait is bounded.
+func TestStalledLiveBodyIsNotWatched(t *testing.T) {
+	const pageTimeout = 100 * time.Millisecond
+	e := newEnv(t, nil, WithPageTimeout(pageTimeout))
+	r := room("stalled-body")
+	e.fill(r, 0, 10, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+
+	head := fmt.Sprintf(`<message type='groupchat' from='%s/romeo'><body>half a mess`, r.JID)
+	tail := fmt.Sprintf(`age</body><stanza-id xmlns='urn:xmpp:sid:0' by='%s' id='live-late'/></message>`, r.JID)
+	require.NoError(t, e.srv.SendRaw(e.ctx, []byte(head)))
+	// Four times the longest a watched stall takes to be reported.
+	select {
+	case err := <-e.served:
+		e.served <- err // for stop
+		t.Fatalf("Serve returned during a stall before <stanza-id>: %v", err)
+	case <-time.After(5 * pageTimeout):
+	}
+	assert.Zero(t, e.syncer.Stats().Stalls, "a stall before <stanza-id> is outside the watch")
+	assert.Zero(t, e.events.count(EventStreamStalled))
+
+	require.NoError(t, e.srv.SendRaw(e.ctx, []byte(tail)))
+	require.Eventually(t, func() bool { return e.syncer.Stats().Live == 1 }, testTimeout, time.Millisecond)
+	assert.Zero(t, e.syncer.Stats().Stalls)
 }
 
 func TestSlowRepliesWithinTimeout(t *testing.T) {

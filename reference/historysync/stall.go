@@ -11,9 +11,11 @@ import (
 )
 
 // ErrStreamStalled is the cause of a session the Syncer closed because the
-// server stopped in the middle of a stanza the Syncer was reading (an IQ
-// reply, a <result/> message or a live message) for a page timeout. Errors
-// that wrap it also wrap ErrSessionClosed and ErrPageTimeout.
+// server stopped for a page timeout in the middle of the part of a stanza
+// the Syncer reads: an IQ reply from its start, a <result/> message from its
+// <result/> child on, or a live message from its <stanza-id> child on (see
+// the package documentation for the rest). Errors that wrap it also wrap
+// ErrSessionClosed and ErrPageTimeout.
 var ErrStreamStalled = errors.New("historysync: stream stalled mid-stanza")
 
 // readKind says what a Syncer reader is reading from the stream.
@@ -22,7 +24,7 @@ type readKind uint8
 const (
 	readingReply  readKind = iota // the IQ reply of a query (the query's goroutine)
 	readingResult                 // a <result/> message (the Serve goroutine)
-	readingLive                   // a live message with a stanza-id (the Serve goroutine)
+	readingLive                   // a live message, from its stanza-id on (the Serve goroutine)
 	numReadKinds
 )
 
@@ -55,7 +57,10 @@ const stallTicks = 4
 // and it blocks the session's Serve loop with it (for an IQ reply, Serve
 // waits for the query to read the reply), so the page timeout cannot end it:
 // every later query of the session would only time out. The readers mark the
-// span of their stanza with enter and leave, which costs two atomic adds per
+// span they read with enter and leave: an IQ reply from its start tag, a
+// message from the child mux dispatched it on (<result/>, which servers send
+// first; <stanza-id>, which they send last, so the children mux read before
+// it on Serve are not watched), to its end, which costs two atomic adds per
 // stanza and allocates nothing; a watchdog, a chain of one timer at a time on
 // the Syncer's clock, runs only while some reader is inside a stanza and
 // calls onStall when one made no progress for a page timeout. When ctx ends

@@ -158,16 +158,22 @@ func (s *Syncer) Handle() mux.Option {
 // Syncer does not track (unknown, late), from the wrong address (spoofed),
 // too large, malformed or beyond the buffer caps are dropped and counted;
 // dropping allocates nothing. The handler never returns an error, so a
-// hostile result cannot end the session. It reads the message to its end; if
-// the message stops in the middle for a page timeout, the Syncer closes the
-// session (ErrStreamStalled).
+// hostile result cannot end the session. It reads the message to its end
+// from the <result/> child on, which servers send first; if the message
+// stops there for a page timeout, the Syncer closes the session
+// (ErrStreamStalled).
 func (s *Syncer) HandleMAM() mux.Option {
 	return mux.Message(stanza.NormalMessage, nameResult, resultHandler{s})
 }
 
 // HandleLive returns a mux option that observes live chat, groupchat and
 // normal messages carrying a XEP-0359 stanza-id, to extend the newest stored
-// range of archives whose Policy has LiveExtend (see ObserveLive).
+// range of archives whose Policy has LiveExtend (see ObserveLive). mux calls
+// the handler when it reaches the <stanza-id> child: a stall from there to
+// the message's end closes the session (ErrStreamStalled), but one in the
+// children mux reads before it on the Serve goroutine (servers put
+// <stanza-id> last, after <body>) is not detected, and blocks Serve until
+// the client's own read deadline or keepalive ends the connection.
 func (s *Syncer) HandleLive() mux.Option {
 	h := liveHandler{s}
 	return func(m *mux.ServeMux) {
@@ -271,8 +277,10 @@ func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 // so they stay valid (TestMuxTokensAreCopies guards this property of
 // mellium.im/xmpp/mux).
 //
-// The whole message is read inside the stall watch (see stallWatch): a server
-// that stops in the middle of it would otherwise hold Serve forever.
+// The message is read from its <result/> child (where mux dispatches it,
+// normally its first child) to its end inside the stall watch (see
+// stallWatch): a server that stops in the middle of it would otherwise hold
+// Serve forever.
 func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 	s.watch.enter(readingResult)
 	defer s.watch.leave(readingResult)
