@@ -261,17 +261,19 @@ func TestStalledStanzaEndsSession(t *testing.T) {
 	for name, tc := range map[string]struct {
 		fault fakeserver.Fault
 		what  string
-		// timeouts is the Timeouts count expected: a stall is counted in
+		// maxTimeouts bounds the Timeouts count: a stall is counted in
 		// Stalls only, so a stalled reply counts no timeout. A stalled
 		// result blocks Serve before the query's reply could be read: the
-		// query's own page timeout (1 s after its send) fires first and
-		// counts once, as the stall is reported five watchdog ticks (1.25
-		// s) after the page's first result started the watchdog, a few ms
-		// after the send; the retry is failed by the stall, not counted.
-		timeouts uint64
+		// query's own page timeout (1 s after its send) normally fires
+		// first and counts once, as the stall is reported up to 1.25 s
+		// after the page's first result started the watchdog; the two
+		// timers are close enough that a loaded machine may fire them in
+		// the other order, so only the bound is asserted. The retry is
+		// failed by the stall, never counted as a timeout.
+		maxTimeouts uint64
 	}{
-		"reply":  {fault: fakeserver.Fault{StallInReply: true}, what: "the IQ reply of a query", timeouts: 0},
-		"result": {fault: fakeserver.Fault{StallInResult: true}, what: "a <result/> message", timeouts: 1},
+		"reply":  {fault: fakeserver.Fault{StallInReply: true}, what: "the IQ reply of a query", maxTimeouts: 0},
+		"result": {fault: fakeserver.Fault{StallInResult: true}, what: "a <result/> message", maxTimeouts: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, nil, WithPageTimeout(time.Second), fastRetry(3))
@@ -284,7 +286,7 @@ func TestStalledStanzaEndsSession(t *testing.T) {
 			require.ErrorIs(t, err, ErrSessionClosed)
 			require.ErrorIs(t, err, ErrStreamStalled)
 			e.requireIdle()
-			assert.Equal(t, tc.timeouts, e.syncer.Stats().Timeouts)
+			assert.LessOrEqual(t, e.syncer.Stats().Timeouts, tc.maxTimeouts)
 			assert.Empty(t, e.storedIDs(a))
 			e.requireStallReported(tc.what)
 
