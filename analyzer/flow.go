@@ -321,3 +321,14 @@ func indexOf(instr ssa.Instruction) int {
 func (g *flow) liveBit(i int) liveness {
 	return func(p, b *ssa.BasicBlock) bool { return g.edgeOut(p, b).has(i) }
 }
+
+// setMask sets bit i of masks[key], creating the bitset of the given width
+// on first use.
+func setMask[K comparable](masks map[K]bitset, key K, width, i int) {
+	m := masks[key]
+	if m == nil {
+		m = newBitset(width)
+		masks[key] = m
+	}
+	m.set(i)
+}

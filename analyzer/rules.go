@@ -152,23 +152,13 @@ func (a *checker) failedCallKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.
 		if ins.via == "" {
 			// LoadOrStore inserts only when it did not load.
 			for _, b := range loadedEdges(call) {
-				m := masks[b]
-				if m == nil {
-					m = newBitset(len(inserts))
-					masks[b] = m
-				}
-				m.set(i)
+				setMask(masks, b, len(inserts), i)
 			}
 			continue
 		}
 		for _, errVal := range errorResults(call) {
 			for _, b := range nonNilEdges(errVal) {
-				m := masks[b]
-				if m == nil {
-					m = newBitset(len(inserts))
-					masks[b] = m
-				}
-				m.set(i)
+				setMask(masks, b, len(inserts), i)
 			}
 		}
 	}
@@ -739,12 +729,7 @@ func (a *checker) loopLocalKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.B
 					continue
 				}
 				key := [2]*ssa.BasicBlock{b, h}
-				m := masks[key]
-				if m == nil {
-					m = newBitset(len(inserts))
-					masks[key] = m
-				}
-				m.set(i)
+				setMask(masks, key, len(inserts), i)
 			}
 		}
 	}
@@ -1574,3 +1559,4 @@ func syncMapAddrEscapes(v ssa.Value) bool {
 	}
 	return false
 }
+
