@@ -1559,4 +1559,3 @@ func syncMapAddrEscapes(v ssa.Value) bool {
 	}
 	return false
 }
-
