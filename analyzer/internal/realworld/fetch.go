@@ -179,26 +179,15 @@ func (f *fetcher) resolveIn(ctx context.Context, dir, mod, ver string, patterns 
 		if _, _, err := runCommand(ctx, f.log, dir, env, "go", args...); err != nil {
 			return nil, fmt.Errorf("fetch %s@%s: %w", mod, ver, err)
 		}
-		out, _, err := runCommand(ctx, f.log, dir, env, "go", "list", "-m", "-json", mod)
-		if err != nil {
-			return nil, fmt.Errorf("locate %s@%s: %w", mod, ver, err)
+		if tests {
+			// The tests' dependencies can require a newer version of the
+			// module itself (nats.go's tests import nats-server, which
+			// requires the newest nats.go): a replace directive keeps the
+			// analysed code at the listed version.
+			if _, _, err := runCommand(ctx, f.log, dir, env, "go", "mod", "edit", "-replace="+mod+"="+mod+"@"+ver); err != nil {
+				return nil, fmt.Errorf("pin %s@%s: %w", mod, ver, err)
+			}
 		}
-		var m struct {
-			Path, Version, Dir string
-			Error              *struct{ Err string }
-		}
-		if err := json.Unmarshal(out, &m); err != nil {
-			return nil, fmt.Errorf("locate %s@%s: decode go list -m: %w", mod, ver, err)
-		}
-		switch {
-		case m.Error != nil:
-			return nil, fmt.Errorf("locate %s@%s: %s", mod, ver, m.Error.Err)
-		case m.Version != ver:
-			return nil, fmt.Errorf("fetch %s@%s: the scratch module selected %s instead", mod, ver, m.Version)
-		case m.Dir == "":
-			return nil, fmt.Errorf("locate %s@%s: go list -m reports no directory", mod, ver)
-		}
-		res.ModuleDir = m.Dir
 	}
 	errs, err := listPackageErrors(ctx, f.log, dir, env, patterns, tests)
 	if err != nil {
@@ -206,6 +195,11 @@ func (f *fetcher) resolveIn(ctx context.Context, dir, mod, ver string, patterns 
 	}
 	if len(errs) > 0 {
 		res.PackageErrors = errs
+	}
+	if mod != stdModule {
+		if res.ModuleDir, err = locateModule(ctx, f.log, dir, env, mod, ver); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -274,4 +268,37 @@ func (f *fetcher) pruneStaging() {
 		}
 		return nil
 	})
+}
+
+// locateModule asks the scratch module in dir which version of mod it
+// selected and where its files are, following a replace directive, and
+// checks that the version is ver.
+func locateModule(ctx context.Context, log *slog.Logger, dir string, env []string, mod, ver string) (string, error) {
+	out, _, err := runCommand(ctx, log, dir, env, "go", "list", "-m", "-json", mod)
+	if err != nil {
+		return "", fmt.Errorf("locate %s@%s: %w", mod, ver, err)
+	}
+	type moduleInfo struct {
+		Path, Version, Dir string
+		Replace            *moduleInfo
+		Error              *struct{ Err string }
+	}
+	var m moduleInfo
+	if err := json.Unmarshal(out, &m); err != nil {
+		return "", fmt.Errorf("locate %s@%s: decode go list -m: %w", mod, ver, err)
+	}
+	if m.Error != nil {
+		return "", fmt.Errorf("locate %s@%s: %s", mod, ver, m.Error.Err)
+	}
+	used := m
+	if m.Replace != nil {
+		used = *m.Replace
+	}
+	switch {
+	case used.Path != mod || used.Version != ver:
+		return "", fmt.Errorf("fetch %s@%s: the scratch module selected %s@%s instead", mod, ver, used.Path, used.Version)
+	case used.Dir == "":
+		return "", fmt.Errorf("locate %s@%s: go list -m reports no directory", mod, ver)
+	}
+	return used.Dir, nil
 }

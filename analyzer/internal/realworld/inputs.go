@@ -195,7 +195,7 @@ func extendSplit(o *options, repo, splitPath string, stdout io.Writer) (int, err
 	dev, test := split.Counts()
 	fmt.Fprintf(stdout, "%s: %d repositories added (seed %d), %d in all: %d dev, %d test\n", relTo(repo, splitPath), len(added), o.splitSeed, split.Len(), dev, test)
 	for _, e := range added {
-		fmt.Fprintf(stdout, "  %s\t%s\t(%d rows and targets)\n", e.Repo, e.Half, e.Weight)
+		fmt.Fprintf(stdout, "  %s\t%s\t(rows and targets: %d)\n", e.Repo, e.Half, e.Weight)
 	}
 	return exitOK, nil
 }

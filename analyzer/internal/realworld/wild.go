@@ -185,6 +185,7 @@ func (s *session) wildTarget(ctx context.Context, t WildTarget) WildReport {
 
 	root := s.canonical(sm.ModuleDir)
 	files := make(map[string]*ParsedFile)
+	outside := 0
 	for _, pkg := range sortedKeys(run.Results) {
 		for _, e := range run.Results.PackageErrors(pkg) {
 			rep.Problems = append(rep.Problems, pkg+": "+e)
@@ -194,6 +195,8 @@ func (s *session) wildTarget(ctx context.Context, t WildTarget) WildReport {
 			rel := abs
 			if r, err := filepath.Rel(root, abs); err == nil && !strings.HasPrefix(r, "..") {
 				rel = filepath.ToSlash(r)
+			} else {
+				outside++
 			}
 			f := Finding{Package: pkg, File: rel, Pos: d.Pos, Category: d.Category, Message: d.Message}
 			pf, ok := files[abs]
@@ -208,6 +211,9 @@ func (s *session) wildTarget(ctx context.Context, t WildTarget) WildReport {
 			}
 			rep.Findings = append(rep.Findings, f)
 		}
+	}
+	if outside > 0 {
+		rep.Job.Warnings = append(rep.Job.Warnings, fmt.Sprintf("%d finding(s) lie outside the module root %s: was another version analysed?", outside, root))
 	}
 	rep.Findings = DistinctFindings(rep.Findings)
 	return rep
