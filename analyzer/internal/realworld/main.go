@@ -15,12 +15,27 @@
 //	go run ./analyzer/internal/realworld -mapleak-flags='-track-all' -only 'nats-.*'
 //	go run ./analyzer/internal/realworld -fetch-only           # warm the cache, check every row loads
 //
-// Findings in the wild (-wild) runs mapleak over the targets of
-// testdata/realworld/wild.txt (module@version and package patterns) and
-// prints every finding, or a reproducible random sample per target, as a
-// table for triage:
+// Several manifests can be scored together (-manifest a.tsv,b.tsv): each
+// is a set, and a manifest with a repo column (corpus.tsv) takes part in
+// the dev/test split of testdata/realworld/split.tsv, by upstream
+// repository; -half dev|test selects one side, and the reports give the
+// scores per set and half. -extend-split adds the repositories of new rows
+// and wild targets to the split with a fixed seed, never moving the ones
+// already there:
 //
-//	go run ./analyzer/internal/realworld -wild -markdown -sample 50 -seed 1
+//	go run ./analyzer/internal/realworld -manifest testdata/realworld/visible.tsv,testdata/realworld/corpus.tsv -half dev
+//	go run ./analyzer/internal/realworld -extend-split -manifest testdata/realworld/corpus.tsv
+//
+// Findings in the wild (-wild) runs mapleak, test files included, over the
+// targets of testdata/realworld/wild.txt (module@version, optional
+// repo=REPOSITORY, package patterns), merges a package's findings with its
+// test variant's, and scores them against the triage labels of
+// testdata/realworld/wild-labels.tsv per target, per half and overall (the
+// share of labelled findings that are true or debatable). It lists only the
+// findings still to triage, a stable seeded sample of 40 where a target
+// has more, and the labels whose finding is gone:
+//
+//	go run ./analyzer/internal/realworld -wild -parallel 1 [-markdown] [-half dev] [-untriaged-tsv FILE]
 //
 // Scratch modules live under -cache (default $XDG_CACHE_HOME/mapleak-realworld
 // or its platform equivalent); downloads go through the normal module cache.
