@@ -212,7 +212,7 @@ func writeFileWith(path string, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
+	defer func() { _ = os.Remove(tmp.Name()) }() // after the rename there is nothing to remove
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return err
