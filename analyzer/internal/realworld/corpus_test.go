@@ -82,8 +82,8 @@ func TestManifestsAndHalves(t *testing.T) {
 	if err := assignRowHalves(rows, split, "split.tsv"); err == nil || !strings.Contains(err.Error(), "split.tsv lacks the repositories github.com/lib/pq") {
 		t.Fatalf("missing repository: %v", err)
 	}
-	split.halves["github.com/nats-io/nats.go"] = HalfDev
-	split.halves["github.com/lib/pq"] = HalfTest
+	split.set("github.com/nats-io/nats.go", HalfDev)
+	split.set("github.com/lib/pq", HalfTest)
 	if err := assignRowHalves(rows, split, "split.tsv"); err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func checkPairs(rows []Row) error {
 			return fmt.Errorf("line %d: row %q is its own pair", r.Line, r.ID)
 		case !ok:
 			return fmt.Errorf("line %d: row %q: pair %q is not a row of this manifest", r.Line, r.ID, r.Pair)
-		case other.Repo != r.Repo:
+		case repoKey(other.Repo) != repoKey(r.Repo):
 			return fmt.Errorf("line %d: row %q (repo %s) and its pair %q (repo %s) come from different repositories", r.Line, r.ID, r.Repo, other.ID, other.Repo)
 		case other.Pair != "" && other.Pair != r.ID:
 			return fmt.Errorf("line %d: row %q names pair %q, which names %q", r.Line, r.ID, other.ID, other.Pair)

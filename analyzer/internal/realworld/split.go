@@ -48,18 +48,32 @@ func (sel halfSelection) includes(h Half) bool {
 // tab-separated file with the header "repo<TAB>half", one repository a line.
 // The repository, not the module path, is the unit of the split: one
 // upstream repository can publish several module paths (go-nats and nats.go),
-// and all of them must fall on the same side.
+// and all of them must fall on the same side. Repository paths are compared
+// without regard to case, as their hosts do (github.com/SagerNet/sing-box is
+// github.com/sagernet/sing-box); the file keeps the first spelling.
 type Split struct {
-	halves map[string]Half
+	halves map[string]Half   // by repoKey
+	names  map[string]string // repoKey -> spelling in the file
 }
 
 // NewSplit returns an empty split.
-func NewSplit() *Split { return &Split{halves: make(map[string]Half)} }
+func NewSplit() *Split {
+	return &Split{halves: make(map[string]Half), names: make(map[string]string)}
+}
+
+// repoKey is the identity of a repository path: its lower-case form.
+func repoKey(repo string) string { return strings.ToLower(repo) }
 
 // Half returns the half of repo and whether repo is in the split.
 func (s *Split) Half(repo string) (Half, bool) {
-	h, ok := s.halves[repo]
+	h, ok := s.halves[repoKey(repo)]
 	return h, ok
+}
+
+// set puts repo into half h.
+func (s *Split) set(repo string, h Half) {
+	s.halves[repoKey(repo)] = h
+	s.names[repoKey(repo)] = repo
 }
 
 // Len is the number of repositories in the split.
@@ -122,11 +136,11 @@ func ParseSplit(r io.Reader, name string) (*Split, error) {
 		if half != HalfDev && half != HalfTest {
 			return nil, fmt.Errorf("%s:%d: half %q: want dev or test", name, lineno, half)
 		}
-		if prev, dup := seen[repo]; dup {
+		if prev, dup := seen[repoKey(repo)]; dup {
 			return nil, fmt.Errorf("%s:%d: repo %s is listed twice (first on line %d)", name, lineno, repo, prev)
 		}
-		seen[repo] = lineno
-		s.halves[repo] = half
+		seen[repoKey(repo)] = lineno
+		s.set(repo, half)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -157,7 +171,8 @@ func splitRank(seed uint64, repo string) uint64 {
 
 // Extend assigns every repository of weights (repository -> number of rows
 // and targets it brings) that the split does not hold yet, and returns the
-// new entries in the order they were assigned. Repositories already in the
+// new entries in the order they were assigned. Spellings of one repository
+// that differ only in case count as one, under the first in sort order. Repositories already in the
 // split never move. The new ones are taken in the order of
 // splitRank(seed, repo), a seeded shuffle, and each goes to the half that
 // holds less weight so far, counting the weight of the repositories
@@ -166,14 +181,24 @@ func splitRank(seed uint64, repo string) uint64 {
 // the seed, the file and the set of repositories added, and both halves
 // stay as even as one repository's weight allows.
 func (s *Split) Extend(weights map[string]int, seed uint64) []SplitEntry {
+	byKey := make(map[string]SplitEntry)
+	for repo, w := range weights {
+		e, ok := byKey[repoKey(repo)]
+		if !ok || repo < e.Repo {
+			e.Repo = repo
+		}
+		e.Weight += w
+		byKey[repoKey(repo)] = e
+	}
 	load := map[Half]int{}
-	for repo, h := range s.halves {
-		load[h] += max(weights[repo], 1)
+	for key, h := range s.halves {
+		load[h] += max(byKey[key].Weight, 1)
 	}
 	var added []SplitEntry
-	for repo, w := range weights {
-		if _, ok := s.halves[repo]; !ok {
-			added = append(added, SplitEntry{Repo: repo, Weight: max(w, 1)})
+	for key, e := range byKey {
+		if _, ok := s.halves[key]; !ok {
+			e.Weight = max(e.Weight, 1)
+			added = append(added, e)
 		}
 	}
 	slices.SortFunc(added, func(a, b SplitEntry) int {
@@ -192,7 +217,7 @@ func (s *Split) Extend(weights map[string]int, seed uint64) []SplitEntry {
 			e.Half = HalfTest
 		}
 		load[e.Half] += e.Weight
-		s.halves[e.Repo] = e.Half
+		s.set(e.Repo, e.Half)
 	}
 	return added
 }
@@ -201,17 +226,17 @@ func (s *Split) Extend(weights map[string]int, seed uint64) []SplitEntry {
 // line sorted by repository.
 func (s *Split) Write(w io.Writer) error {
 	repos := make([]string, 0, len(s.halves))
-	for r := range s.halves {
+	for _, r := range s.names {
 		repos = append(repos, r)
 	}
-	slices.Sort(repos)
+	slices.SortFunc(repos, func(a, b string) int { return cmp.Or(strings.Compare(repoKey(a), repoKey(b)), strings.Compare(a, b)) })
 	var b strings.Builder
 	b.WriteString("# The dev/test split of the corpus and the wild set, by upstream repository\n" +
 		"# (issue 8). Tune on dev only. Extend it, never edit a half by hand:\n" +
 		"#   go run ./analyzer/internal/realworld -extend-split -manifest testdata/realworld/corpus.tsv\n" +
 		"repo\thalf\n")
 	for _, r := range repos {
-		fmt.Fprintf(&b, "%s\t%s\n", r, s.halves[r])
+		fmt.Fprintf(&b, "%s\t%s\n", r, s.halves[repoKey(r)])
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -149,6 +149,31 @@ func TestSplitWriteRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSplitIgnoresCase(t *testing.T) {
+	s, err := ParseSplit(strings.NewReader("repo\thalf\ngithub.com/SagerNet/sing-box\tdev\n"), "split.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := s.Half("github.com/sagernet/sing-box"); !ok || h != HalfDev {
+		t.Errorf("lower-case spelling: %q, %v", h, ok)
+	}
+	if added := s.Extend(map[string]int{"github.com/sagernet/sing-box": 2, "github.com/Azure/go-amqp": 1, "github.com/azure/go-amqp": 1}, 1); len(added) != 1 ||
+		added[0].Repo != "github.com/Azure/go-amqp" || added[0].Weight != 2 {
+		t.Errorf("added %+v, want github.com/Azure/go-amqp once with weight 2", added)
+	}
+	var sb strings.Builder
+	if err := s.Write(&sb); err != nil {
+		t.Fatal(err)
+	}
+	if got := sb.String(); !strings.Contains(got, "repo\thalf\ngithub.com/Azure/go-amqp\t") || !strings.Contains(got, "\ngithub.com/SagerNet/sing-box\tdev\n") {
+		t.Errorf("written:\n%s", got)
+	}
+	if _, err := ParseSplit(strings.NewReader("repo\thalf\ngithub.com/a/b\tdev\ngithub.com/A/B\ttest\n"), "split.tsv"); err == nil ||
+		!strings.Contains(err.Error(), "split.tsv:3: repo github.com/A/B is listed twice (first on line 2)") {
+		t.Errorf("case-only duplicate: %v", err)
+	}
+}
+
 func TestHalfSelection(t *testing.T) {
 	for _, bad := range []string{"", "train", "Dev"} {
 		if _, err := parseHalfSelection(bad); err == nil {
