@@ -305,7 +305,26 @@ func TestIntegrationOffline(t *testing.T) {
 	if out = wild("-test=false", "-sample", "1"); !regexp.MustCompile(`(?m)^== example.com/leaky@v1.0.0 \[` + half + `\] example.com/leaky/...: 2 findings, sample of 1 to triage: true 1, debatable 0, false 0, untriaged [01], gone 1;`).MatchString(out) {
 		t.Errorf("wild -test=false output:\n%s", out)
 	}
+	// A split manifest scored together with the unsplit one: per set and
+	// half, and -half of the other side keeps only the unsplit rows.
+	corpus := filepath.Join(t.TempDir(), "corpus.tsv")
+	if err := os.WriteFile(corpus, []byte(corpusHeader+
+		row("c-call", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Call", "leak", "example.com/leaky", "c-safe")+
+		row("c-safe", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Safe", "ok", "example.com/leaky", "c-call")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	other := map[string]string{"dev": "test", "test": "dev"}[half]
+	for _, tc := range []struct{ half, want, absent string }{
+		{half, "| corpus/" + half + " | 2 | 1 | 1 | 0 | 0 | 0 | 0.500 (1/2) | 1.000 (1/1) |", ""},
+		{other, "TP 1, FP 0, FN 0, TN 1, error rows 0 (of 2 rows).", "c-call"},
+	} {
+		var cout, cerr bytes.Buffer
+		code := run([]string{"-repo", checkout, "-cache", cache, "-manifest", manifest + "," + corpus, "-split", splitFile, "-half", tc.half, "-only", "^(call|done|c-.*)$", "-markdown"}, &cout, &cerr)
+		if code != exitOK || !strings.Contains(cout.String(), tc.want) || (tc.absent != "" && strings.Contains(cout.String(), tc.absent)) {
+			t.Errorf("-half %s: exit %d, want %q without %q:\n%s\n%s", tc.half, code, tc.want, tc.absent, cout.String(), cerr.String())
+		}
+	}
+
 	var oout, oerr bytes.Buffer
 	if code := run([]string{"-repo", checkout, "-cache", cache, "-wild", "-list", list, "-split", splitFile, "-labels", labels, "-half", other}, &oout, &oerr); code != exitUsage ||
 		!strings.Contains(oerr.String(), "no target of") {
