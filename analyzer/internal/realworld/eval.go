@@ -21,6 +21,7 @@ type session struct {
 	parallel int           // module versions processed at once
 	timeout  time.Duration // limit per module version (fetch + analysis)
 	maxRSS   int64         // resident memory limit of one mapleak run, bytes; 0 = none
+	tests    bool          // -wild: analyse test files too
 	log      *slog.Logger
 
 	canonMu sync.Mutex
@@ -142,7 +143,7 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 	defer cancel()
 
 	s.log.Info("fetch", "module", rep.ModuleVersion)
-	sm, err := s.fetch.Resolve(ctx, j.module, j.version, j.packages)
+	sm, err := s.fetch.Resolve(ctx, j.module, j.version, j.packages, false)
 	if err != nil {
 		err = s.explainTimeout(err)
 		s.log.Warn("fetch failed", "module", rep.ModuleVersion, "err", err)
@@ -193,7 +194,7 @@ func (s *session) evaluateJob(ctx context.Context, j *job, rows []Row, out []Row
 	}
 
 	s.log.Info("analyse", "module", rep.ModuleVersion, "packages", strings.Join(analyse, " "))
-	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.maxRSS, s.extra, analyse)
+	run, err := runMapleak(ctx, s.log, s.bin, sm.Dir, s.maxRSS, false, s.extra, analyse)
 	if err != nil {
 		err = s.explainTimeout(err)
 		s.log.Warn("analysis failed", "module", rep.ModuleVersion, "err", err)

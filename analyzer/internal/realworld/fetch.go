@@ -29,7 +29,10 @@ type resolution struct {
 	Version   string   // resolved module version (std: the row's Go version)
 	GoVersion string   // the installed Go that resolved it
 	Patterns  []string // package patterns fetched
-	ModuleDir string   // module root on disk (GOROOT/src for std)
+	// Tests records that the test dependencies of Patterns were fetched
+	// too (go list -test), as a run of mapleak with tests needs.
+	Tests     bool   `json:",omitempty"`
+	ModuleDir string // module root on disk (GOROOT/src for std)
 	// PackageErrors maps a requested package to the error go list reported
 	// for it or its dependencies (missing module, syntax error, ...).
 	PackageErrors map[string]string `json:",omitempty"`
@@ -75,20 +78,22 @@ func (f *fetcher) scratchDir(mod, ver string) (string, error) {
 // Resolve returns a scratch module in which patterns (packages or ./...
 // patterns of mod@ver) load: `go mod init eval && go get pattern@ver...`
 // through the Go module proxy, reusing an earlier resolution when it covers
-// the same patterns. A failure of go get fails the whole module version; a
-// package that does not load is recorded in PackageErrors.
-func (f *fetcher) Resolve(ctx context.Context, mod, ver string, patterns []string) (*scratchModule, error) {
+// the same patterns. With tests, the modules that the patterns' tests
+// import are fetched too. A failure of go get fails the whole module
+// version; a package that does not load is recorded in PackageErrors.
+func (f *fetcher) Resolve(ctx context.Context, mod, ver string, patterns []string, tests bool) (*scratchModule, error) {
 	dir, err := f.scratchDir(mod, ver)
 	if err != nil {
 		return nil, err
 	}
-	if res, ok := f.reusable(dir, mod, ver, patterns); ok {
+	if res, ok := f.reusable(dir, mod, ver, patterns); ok && (res.Tests || !tests) {
 		return &scratchModule{Dir: dir, resolution: *res, Cached: true}, nil
 	}
 	// Keep the patterns an earlier run resolved here (the std module serves
 	// both the net/rpc row and the whole std in the wild), so two modes do
 	// not evict each other's scratch module.
 	if prev, ok := f.reusable(dir, mod, ver, nil); ok {
+		tests = tests || prev.Tests
 		for _, p := range prev.Patterns {
 			if !slices.Contains(patterns, p) {
 				patterns = append(slices.Clip(patterns), p)
@@ -107,7 +112,7 @@ func (f *fetcher) Resolve(ctx context.Context, mod, ver string, patterns []strin
 		return nil, err
 	}
 	defer os.RemoveAll(staging) // no-op after a successful rename
-	res, err := f.resolveIn(ctx, staging, mod, ver, patterns)
+	res, err := f.resolveIn(ctx, staging, mod, ver, patterns, tests)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +128,7 @@ func (f *fetcher) Resolve(ctx context.Context, mod, ver string, patterns []strin
 	}
 	if err := os.Rename(staging, dir); err != nil {
 		// A concurrent run may have won the race; use its module if it fits.
-		if other, ok := f.reusable(dir, mod, ver, patterns); ok {
+		if other, ok := f.reusable(dir, mod, ver, patterns); ok && (other.Tests || !tests) {
 			return &scratchModule{Dir: dir, resolution: *other, Cached: true}, nil
 		}
 		return nil, err
@@ -158,12 +163,12 @@ func (f *fetcher) reusable(dir, mod, ver string, patterns []string) (*resolution
 }
 
 // resolveIn creates and resolves the scratch module in dir.
-func (f *fetcher) resolveIn(ctx context.Context, dir, mod, ver string, patterns []string) (*resolution, error) {
+func (f *fetcher) resolveIn(ctx context.Context, dir, mod, ver string, patterns []string, tests bool) (*resolution, error) {
 	env := scratchEnv()
 	if _, _, err := runCommand(ctx, f.log, dir, env, "go", "mod", "init", "eval"); err != nil {
 		return nil, err
 	}
-	res := &resolution{Module: mod, Version: ver, GoVersion: f.goTool.Version, Patterns: slices.Clone(patterns)}
+	res := &resolution{Module: mod, Version: ver, GoVersion: f.goTool.Version, Patterns: slices.Clone(patterns), Tests: tests}
 	if mod == stdModule {
 		res.ModuleDir = filepath.Join(f.goTool.GOROOT, "src")
 	} else {
@@ -174,42 +179,41 @@ func (f *fetcher) resolveIn(ctx context.Context, dir, mod, ver string, patterns 
 		if _, _, err := runCommand(ctx, f.log, dir, env, "go", args...); err != nil {
 			return nil, fmt.Errorf("fetch %s@%s: %w", mod, ver, err)
 		}
-		out, _, err := runCommand(ctx, f.log, dir, env, "go", "list", "-m", "-json", mod)
-		if err != nil {
-			return nil, fmt.Errorf("locate %s@%s: %w", mod, ver, err)
+		if tests {
+			// The tests' dependencies can require a newer version of the
+			// module itself (nats.go's tests import nats-server, which
+			// requires the newest nats.go): a replace directive keeps the
+			// analysed code at the listed version.
+			if _, _, err := runCommand(ctx, f.log, dir, env, "go", "mod", "edit", "-replace="+mod+"="+mod+"@"+ver); err != nil {
+				return nil, fmt.Errorf("pin %s@%s: %w", mod, ver, err)
+			}
 		}
-		var m struct {
-			Path, Version, Dir string
-			Error              *struct{ Err string }
-		}
-		if err := json.Unmarshal(out, &m); err != nil {
-			return nil, fmt.Errorf("locate %s@%s: decode go list -m: %w", mod, ver, err)
-		}
-		switch {
-		case m.Error != nil:
-			return nil, fmt.Errorf("locate %s@%s: %s", mod, ver, m.Error.Err)
-		case m.Version != ver:
-			return nil, fmt.Errorf("fetch %s@%s: the scratch module selected %s instead", mod, ver, m.Version)
-		case m.Dir == "":
-			return nil, fmt.Errorf("locate %s@%s: go list -m reports no directory", mod, ver)
-		}
-		res.ModuleDir = m.Dir
 	}
-	errs, err := listPackageErrors(ctx, f.log, dir, env, patterns)
+	errs, err := listPackageErrors(ctx, f.log, dir, env, patterns, tests)
 	if err != nil {
 		return nil, fmt.Errorf("list packages of %s@%s: %w", mod, ver, err)
 	}
 	if len(errs) > 0 {
 		res.PackageErrors = errs
 	}
+	if mod != stdModule {
+		if res.ModuleDir, err = locateModule(ctx, f.log, dir, env, mod, ver); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
-// listPackageErrors runs `go list -e` on patterns and returns, for each
-// matched package that does not load, its error or its dependencies'
-// errors. This also downloads the modules the packages import.
-func listPackageErrors(ctx context.Context, log *slog.Logger, dir string, env []string, patterns []string) (map[string]string, error) {
-	args := append([]string{"list", "-e", "-json=ImportPath,Error,DepsErrors"}, patterns...)
+// listPackageErrors runs `go list -e` (with tests, `go list -e -test`) on
+// patterns and returns, for each matched package or test variant that does
+// not load, its error or its dependencies' errors. This also downloads the
+// modules the packages (and their tests) import.
+func listPackageErrors(ctx context.Context, log *slog.Logger, dir string, env []string, patterns []string, tests bool) (map[string]string, error) {
+	args := []string{"list", "-e", "-json=ImportPath,Error,DepsErrors"}
+	if tests {
+		args = append(args, "-test")
+	}
+	args = append(args, patterns...)
 	out, _, err := runCommand(ctx, log, dir, env, "go", args...)
 	if err != nil {
 		return nil, err
@@ -264,4 +268,37 @@ func (f *fetcher) pruneStaging() {
 		}
 		return nil
 	})
+}
+
+// locateModule asks the scratch module in dir which version of mod it
+// selected and where its files are, following a replace directive, and
+// checks that the version is ver.
+func locateModule(ctx context.Context, log *slog.Logger, dir string, env []string, mod, ver string) (string, error) {
+	out, _, err := runCommand(ctx, log, dir, env, "go", "list", "-m", "-json", mod)
+	if err != nil {
+		return "", fmt.Errorf("locate %s@%s: %w", mod, ver, err)
+	}
+	type moduleInfo struct {
+		Path, Version, Dir string
+		Replace            *moduleInfo
+		Error              *struct{ Err string }
+	}
+	var m moduleInfo
+	if err := json.Unmarshal(out, &m); err != nil {
+		return "", fmt.Errorf("locate %s@%s: decode go list -m: %w", mod, ver, err)
+	}
+	if m.Error != nil {
+		return "", fmt.Errorf("locate %s@%s: %s", mod, ver, m.Error.Err)
+	}
+	used := m
+	if m.Replace != nil {
+		used = *m.Replace
+	}
+	switch {
+	case used.Path != mod || used.Version != ver:
+		return "", fmt.Errorf("fetch %s@%s: the scratch module selected %s@%s instead", mod, ver, used.Path, used.Version)
+	case used.Dir == "":
+		return "", fmt.Errorf("locate %s@%s: go list -m reports no directory", mod, ver)
+	}
+	return used.Dir, nil
 }

@@ -150,8 +150,9 @@ func TestIntegrationOffline(t *testing.T) {
 	}
 	proxy := t.TempDir()
 	writeProxyModule(t, proxy, "example.com/leaky", "v1.0.0", map[string]string{
-		"go.mod":        "module example.com/leaky\n\ngo 1.22\n",
-		"rpc/client.go": leakySrc,
+		"go.mod":             "module example.com/leaky\n\ngo 1.22\n",
+		"rpc/client.go":      leakySrc,
+		"rpc/client_test.go": "package rpc\n\nimport \"testing\"\n\nfunc TestInsert(t *testing.T) {\n\tm := map[int]int{}\n\tm[1] = 1\n}\n",
 		// A package that does not type-check: its row is an error row, the
 		// other rows analysed in the same mapleak run are unaffected.
 		"broken/b.go": "package broken\n\nfunc F() { var x int = \"s\"; _ = x }\n",
@@ -252,20 +253,82 @@ func TestIntegrationOffline(t *testing.T) {
 		}
 	}
 
-	// Findings in the wild over the same module.
+	// Findings in the wild over the same module: a split, then a run with
+	// tests (the test variant repeats the package's two findings, which
+	// count once, and the test file adds one) scored against two labels.
 	list := filepath.Join(t.TempDir(), "wild.txt")
-	if err := os.WriteFile(list, []byte("example.com/leaky@v1.0.0 example.com/leaky/...\n"), 0o644); err != nil {
+	if err := os.WriteFile(list, []byte("example.com/leaky@v1.0.0 repo=example.com/leaky example.com/leaky/...\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var wout, werr bytes.Buffer
-	code = run([]string{"-repo", checkout, "-cache", cache, "-wild", "-list", list, "-markdown", "-sample", "1", "-seed", "3"}, &wout, &werr)
-	if code != exitOK {
-		t.Fatalf("wild: exit %d; stderr:\n%s", code, werr.String())
+	splitFile := filepath.Join(t.TempDir(), "split.tsv")
+	var sout, serr bytes.Buffer
+	if code := run([]string{"-repo", checkout, "-manifest", manifest, "-list", list, "-split", splitFile, "-extend-split"}, &sout, &serr); code != exitOK {
+		t.Fatalf("extend-split: exit %d; stderr:\n%s", code, serr.String())
 	}
-	wild := wout.String()
-	if !strings.Contains(wild, "2 findings, random sample of 1 (seed 3)") ||
-		!regexp.MustCompile("\\| 1 \\| `rpc/client.go:(12|24)` \\| `Client.(Call|Safe)` \\| insert \\| map insert \\\\\\| here \\|  \\|  \\|").MatchString(wild) {
-		t.Errorf("wild output:\n%s", wild)
+	if !strings.Contains(sout.String(), "1 repositories added (seed 1), 1 in all") {
+		t.Errorf("extend-split output:\n%s", sout.String())
+	}
+	labels := filepath.Join(t.TempDir(), "labels.tsv")
+	if err := os.WriteFile(labels, []byte("target\tfile\tline\tcategory\tfunction\tlabel\treason\n"+
+		"example.com/leaky@v1.0.0\trpc/client.go\t12\tinsert\tClient.Call\ttrue\tno release at all\n"+
+		"example.com/leaky@v1.0.0\trpc/client.go\t30\tinsert\tClient.Gone\tfalse\tfixed since\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wild := func(args ...string) string {
+		var wout, werr bytes.Buffer
+		code := run(append([]string{"-repo", checkout, "-cache", cache, "-wild", "-list", list, "-split", splitFile, "-labels", labels}, args...), &wout, &werr)
+		if code != exitOK {
+			t.Fatalf("wild %q: exit %d; stderr:\n%s", args, code, werr.String())
+		}
+		return wout.String()
+	}
+	half := "dev"
+	if strings.Contains(sout.String(), "\ttest\t") {
+		half = "test"
+	}
+	untriaged := filepath.Join(t.TempDir(), "untriaged.tsv")
+	out = wild("-markdown", "-untriaged-tsv", untriaged)
+	for _, want := range []string{
+		"| `example.com/leaky@v1.0.0` | " + half + " | 3 | 3 | 1 | 0 | 0 | 2 | 1 | 100.0% (1/1) |",
+		"| 1 | `rpc/client.go:24` | `Client.Safe` | insert | map insert \\| here |  |  |",
+		"| 2 | `rpc/client_test.go:7` | `TestInsert` | insert | map insert \\| here |  |  |",
+		"- `rpc/client.go:30` insert `Client.Gone`: was false (fixed since)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("wild markdown lacks %q\n%s", want, out)
+		}
+	}
+	if tsv, err := os.ReadFile(untriaged); err != nil || !strings.Contains(string(tsv), "example.com/leaky@v1.0.0\trpc/client.go\t24\tinsert\tClient.Safe\t\t") {
+		t.Errorf("untriaged TSV (%v):\n%s", err, tsv)
+	}
+	// Production files only, the other half selected, a sample of 1.
+	if out = wild("-test=false", "-sample", "1"); !regexp.MustCompile(`(?m)^== example.com/leaky@v1.0.0 \[` + half + `\] example.com/leaky/...: 2 findings, sample of 1 to triage: true 1, debatable 0, false 0, untriaged [01], gone 1;`).MatchString(out) {
+		t.Errorf("wild -test=false output:\n%s", out)
+	}
+	// A split manifest scored together with the unsplit one: per set and
+	// half, and -half of the other side keeps only the unsplit rows.
+	corpus := filepath.Join(t.TempDir(), "corpus.tsv")
+	if err := os.WriteFile(corpus, []byte(corpusHeader+
+		row("c-call", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Call", "leak", "example.com/leaky", "c-safe")+
+		row("c-safe", "example.com/leaky", "v1.0.0", "example.com/leaky/rpc", "rpc/client.go", "Client.Safe", "ok", "example.com/leaky", "c-call")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := map[string]string{"dev": "test", "test": "dev"}[half]
+	for _, tc := range []struct{ half, want, absent string }{
+		{half, "| corpus/" + half + " | 2 | 1 | 1 | 0 | 0 | 0 | 0.500 (1/2) | 1.000 (1/1) |", ""},
+		{other, "TP 1, FP 0, FN 0, TN 1, error rows 0 (of 2 rows).", "c-call"},
+	} {
+		var cout, cerr bytes.Buffer
+		code := run([]string{"-repo", checkout, "-cache", cache, "-manifest", manifest + "," + corpus, "-split", splitFile, "-half", tc.half, "-only", "^(call|done|c-.*)$", "-markdown"}, &cout, &cerr)
+		if code != exitOK || !strings.Contains(cout.String(), tc.want) || (tc.absent != "" && strings.Contains(cout.String(), tc.absent)) {
+			t.Errorf("-half %s: exit %d, want %q without %q:\n%s\n%s", tc.half, code, tc.want, tc.absent, cout.String(), cerr.String())
+		}
+	}
+
+	var oout, oerr bytes.Buffer
+	if code := run([]string{"-repo", checkout, "-cache", cache, "-wild", "-list", list, "-split", splitFile, "-labels", labels, "-half", other}, &oout, &oerr); code != exitUsage ||
+		!strings.Contains(oerr.String(), "no target of") {
+		t.Errorf("-half %s: exit %d, stderr %s", other, code, oerr.String())
 	}
 }
 

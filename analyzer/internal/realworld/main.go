@@ -15,12 +15,27 @@
 //	go run ./analyzer/internal/realworld -mapleak-flags='-track-all' -only 'nats-.*'
 //	go run ./analyzer/internal/realworld -fetch-only           # warm the cache, check every row loads
 //
-// Findings in the wild (-wild) runs mapleak over the targets of
-// testdata/realworld/wild.txt (module@version and package patterns) and
-// prints every finding, or a reproducible random sample per target, as a
-// table for triage:
+// Several manifests can be scored together (-manifest a.tsv,b.tsv): each
+// is a set, and a manifest with a repo column (corpus.tsv) takes part in
+// the dev/test split of testdata/realworld/split.tsv, by upstream
+// repository; -half dev|test selects one side, and the reports give the
+// scores per set and half. -extend-split adds the repositories of new rows
+// and wild targets to the split with a fixed seed, never moving the ones
+// already there:
 //
-//	go run ./analyzer/internal/realworld -wild -markdown -sample 50 -seed 1
+//	go run ./analyzer/internal/realworld -manifest testdata/realworld/visible.tsv,testdata/realworld/corpus.tsv -half dev
+//	go run ./analyzer/internal/realworld -extend-split -manifest testdata/realworld/corpus.tsv
+//
+// Findings in the wild (-wild) runs mapleak, test files included, over the
+// targets of testdata/realworld/wild.txt (module@version, optional
+// repo=REPOSITORY, package patterns), merges a package's findings with its
+// test variant's, and scores them against the triage labels of
+// testdata/realworld/wild-labels.tsv per target, per half and overall (the
+// share of labelled findings that are true or debatable). It lists only the
+// findings still to triage, a stable seeded sample of 40 where a target
+// has more, and the labels whose finding is gone:
+//
+//	go run ./analyzer/internal/realworld -wild -parallel 1 [-markdown] [-half dev] [-untriaged-tsv FILE]
 //
 // Scratch modules live under -cache (default $XDG_CACHE_HOME/mapleak-realworld
 // or its platform equivalent); downloads go through the normal module cache.
@@ -71,7 +86,14 @@ func main() {
 
 // options are the parsed command-line flags.
 type options struct {
-	manifest     string
+	manifests    []string
+	splitFile    string
+	half         halfSelection
+	extendSplit  bool
+	splitSeed    uint64
+	labels       string
+	tests        bool
+	untriagedTSV string
 	wild         bool
 	wildList     string
 	cacheDir     string
@@ -95,7 +117,21 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("realworld", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{}
-	fs.StringVar(&o.manifest, "manifest", "", "manifest of labelled rows (default <repo>/testdata/realworld/visible.tsv)")
+	fs.Func("manifest", "manifest of labelled rows; repeat the flag or give a comma-separated list to score several sets together (default <repo>/testdata/realworld/visible.tsv)", func(v string) error {
+		for _, m := range strings.Split(v, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				o.manifests = append(o.manifests, m)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&o.splitFile, "split", "", "dev/test split of the repositories (default <repo>/testdata/realworld/split.tsv)")
+	half := fs.String("half", string(selectAll), "rows and wild targets of this half only: dev, test or all (rows of a manifest without a repo column are always included)")
+	fs.BoolVar(&o.extendSplit, "extend-split", false, "add the repositories of the -manifest rows and the -list targets that -split lacks, then exit (repositories already there never move)")
+	fs.Uint64Var(&o.splitSeed, "split-seed", 1, "with -extend-split: seed of the assignment of new repositories")
+	fs.StringVar(&o.labels, "labels", "", "with -wild: triage labels of findings (default <repo>/testdata/realworld/wild-labels.tsv; a missing default file means no labels)")
+	fs.BoolVar(&o.tests, "test", true, "with -wild: analyse test files too, as golangci-lint does (-test=false: production files only)")
+	fs.StringVar(&o.untriagedTSV, "untriaged-tsv", "", "with -wild: write the untriaged findings to this file as wild-labels.tsv lines with empty label and reason")
 	fs.BoolVar(&o.wild, "wild", false, "findings-in-the-wild mode: run mapleak over the targets of -list and print every finding for triage")
 	fs.StringVar(&o.wildList, "list", "", "targets of -wild, one \"module@version pattern...\" a line (default <repo>/testdata/realworld/wild.txt)")
 	fs.StringVar(&o.cacheDir, "cache", "", "directory for scratch modules and the mapleak binary (default <user cache dir>/mapleak-realworld)")
@@ -111,8 +147,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxErrors, "max-errors", 0, "exit 1 when more rows than this cannot be evaluated (with -wild: targets that fail; -1 = no limit)")
 	fs.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (for docs/evaluation.md) instead of text")
 	fs.BoolVar(&o.fetchOnly, "fetch-only", false, "only resolve the modules and locate the functions (warms the cache; no analysis, no scores)")
-	fs.IntVar(&o.sample, "sample", 0, "with -wild: show a random sample of at most N findings per target (0 = all)")
-	fs.Uint64Var(&o.seed, "seed", 1, "with -wild -sample: random seed of the sample")
+	fs.IntVar(&o.sample, "sample", 40, "with -wild: where a target has more findings than this, a seeded random sample of this many is what must be triaged (0 = all)")
+	fs.Uint64Var(&o.seed, "seed", 1, "with -wild: random seed of the triage sample")
 	fs.BoolVar(&o.verbose, "v", false, "log progress and every go command to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./analyzer/internal/realworld [flags]\n\n"+
@@ -126,6 +162,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	var err error
+	if o.half, err = parseHalfSelection(*half); err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !o.wild {
+		for _, name := range []string{"sample", "seed", "labels", "test", "untriaged-tsv"} {
+			if set[name] {
+				return nil, fmt.Errorf("-%s applies to -wild only", name)
+			}
+		}
+	}
+	if set["split-seed"] && !o.extendSplit {
+		return nil, fmt.Errorf("-split-seed applies to -extend-split only")
+	}
 	switch {
 	case o.parallel < 1:
 		return nil, fmt.Errorf("-parallel must be at least 1")
@@ -135,8 +187,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-min-precision and -min-recall must be between 0 and 1")
 	case o.sample < 0:
 		return nil, fmt.Errorf("-sample must not be negative")
-	case o.sample > 0 && !o.wild:
-		return nil, fmt.Errorf("-sample applies to -wild only")
+	case o.extendSplit && (o.wild || o.fetchOnly):
+		return nil, fmt.Errorf("-extend-split only writes the split: it does not combine with -wild or -fetch-only")
 	}
 	return o, nil
 }
@@ -202,32 +254,58 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 	}
 
 	// Read the input before building anything: a bad manifest fails fast.
+	splitPath := defaultPath(o.splitFile, repo, "testdata/realworld/split.tsv")
+	if o.extendSplit {
+		return extendSplit(o, repo, splitPath, stdout)
+	}
 	var (
-		rows    []Row
-		targets []WildTarget
-		source  string
+		rows       []Row
+		targets    []WildTarget
+		labels     []WildLabel
+		source     string
+		labelsPath string
 	)
 	if o.wild {
 		source = defaultPath(o.wildList, repo, "testdata/realworld/wild.txt")
 		if targets, err = readWildList(source); err != nil {
 			return exitUsage, err
 		}
-		if only != nil {
-			targets = filterTargets(targets, only)
-		}
-		if len(targets) == 0 {
-			return exitUsage, fmt.Errorf("-only %q matches no target of %s", o.only, source)
-		}
-	} else {
-		source = defaultPath(o.manifest, repo, "testdata/realworld/visible.tsv")
-		if rows, err = readManifest(source); err != nil {
+		labelsPath = defaultPath(o.labels, repo, "testdata/realworld/wild-labels.tsv")
+		if labels, err = readWildLabels(labelsPath, o.labels == "", targets); err != nil {
 			return exitUsage, err
 		}
-		if only != nil {
-			rows = filterRows(rows, only)
+		split, err := readSplit(splitPath)
+		if err != nil {
+			return exitUsage, err
 		}
+		if err := assignTargetHalves(targets, split, splitPath); err != nil {
+			return exitUsage, err
+		}
+		targets = selectTargets(targets, o.half, only)
+		if len(targets) == 0 {
+			return exitUsage, fmt.Errorf("no target of %s is selected by -half %s -only %q", source, o.half, o.only)
+		}
+	} else {
+		paths := o.manifests
+		if len(paths) == 0 {
+			paths = []string{defaultPath("", repo, "testdata/realworld/visible.tsv")}
+		}
+		if rows, err = readManifests(paths); err != nil {
+			return exitUsage, err
+		}
+		if needsSplit(rows) {
+			split, err := readSplit(splitPath)
+			if err != nil {
+				return exitUsage, err
+			}
+			if err := assignRowHalves(rows, split, splitPath); err != nil {
+				return exitUsage, err
+			}
+		}
+		rows = selectRows(rows, o.half, only)
+		source = strings.Join(paths, ", ")
 		if len(rows) == 0 {
-			return exitUsage, fmt.Errorf("-only %q matches no row of %s", o.only, source)
+			return exitUsage, fmt.Errorf("no row of %s is selected by -half %s -only %q", source, o.half, o.only)
 		}
 	}
 
@@ -237,13 +315,15 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 		parallel: o.parallel,
 		timeout:  o.timeout,
 		maxRSS:   int64(o.maxMemory),
+		tests:    o.tests,
 		log:      log,
 	}
 	s.fetch.pruneStaging()
-	ri := runInfo{Source: source, Checkout: repo, Flags: extra, Go: goTool.Version, Cache: cacheDir, FetchOnly: o.fetchOnly, Date: time.Now()}
+	ri := runInfo{Source: relTo(repo, source), Checkout: repo, Flags: extra, Go: goTool.Version, Cache: cacheDir, FetchOnly: o.fetchOnly, Date: time.Now(),
+		Half: o.half, Tests: o.tests, Labels: relTo(repo, labelsPath), LabelCount: len(labels), Sample: o.sample, Seed: o.seed}
 	ri.Commit, ri.Dirty = describeCheckout(ctx, repo)
-	if rel, err := filepath.Rel(repo, source); err == nil && !strings.HasPrefix(rel, "..") {
-		ri.Source = filepath.ToSlash(rel)
+	if !o.wild {
+		ri.Source = relList(repo, source)
 	}
 	if !o.fetchOnly {
 		log.Info("build mapleak", "repo", repo)
@@ -256,11 +336,16 @@ func execute(ctx context.Context, o *options, log *slog.Logger, stdout, stderr i
 	}
 
 	if o.wild {
-		reports, took := s.Wild(ctx, targets, o.sample, o.seed)
+		reports, took := s.Wild(ctx, targets, labels, o.sample, o.seed)
 		if o.markdown {
-			WriteWildMarkdown(stdout, ri, reports, o.seed)
+			WriteWildMarkdown(stdout, ri, reports)
 		} else {
 			WriteWildText(stdout, ri, reports, took)
+		}
+		if o.untriagedTSV != "" && !o.fetchOnly {
+			if err := writeFileWith(o.untriagedTSV, func(w io.Writer) error { return WriteUntriagedTSV(w, reports) }); err != nil {
+				return exitGate, fmt.Errorf("-untriaged-tsv: %w", err)
+			}
 		}
 		failed := 0
 		for _, r := range reports {
@@ -302,44 +387,6 @@ func defaultPath(flagValue, repo, def string) string {
 		return flagValue
 	}
 	return filepath.Join(repo, filepath.FromSlash(def))
-}
-
-func readManifest(path string) ([]Row, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	defer f.Close()
-	return ParseManifest(f, path)
-}
-
-func readWildList(path string) ([]WildTarget, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("wild list: %w", err)
-	}
-	defer f.Close()
-	return ParseWildList(f, path)
-}
-
-func filterRows(rows []Row, re *regexp.Regexp) []Row {
-	var out []Row
-	for _, r := range rows {
-		if re.MatchString(r.ID) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func filterTargets(ts []WildTarget, re *regexp.Regexp) []WildTarget {
-	var out []WildTarget
-	for _, t := range ts {
-		if re.MatchString(t.ModuleVersion()) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // mainModuleDir is the directory of the main module of the working

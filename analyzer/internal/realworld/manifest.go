@@ -41,6 +41,18 @@ type Row struct {
 	Label    Label  // leak or ok
 	Kind     string // free-form kind (timeout, cancel, error-path, ...)
 	InsLine  int    // line of the insert, 0 when absent (informational)
+	// Repo is the upstream repository (github.com/nats-io/nats.go), the
+	// unit of the dev/test split; empty in a manifest without a repo
+	// column, whose rows form a set of their own outside the split.
+	Repo string
+	// Pair is the id of the row on the other side of the same upstream fix
+	// (the version before or after it), or empty.
+	Pair string
+	// Set names the manifest the row comes from (visible, corpus).
+	Set string
+	// Half is the row's side of the split, set from the split file; empty
+	// for rows outside the split.
+	Half Half
 }
 
 // ModuleVersion returns "module@version" (for std rows "std@go1.x.y").
@@ -55,6 +67,12 @@ var requiredColumns = []string{"id", "module", "version", "package_import_path",
 // testdata/realworld/visible.tsv: a header line naming the columns, then one
 // row per line. Blank lines and lines starting with '#' are skipped. name is
 // used in error messages, which name the offending line.
+//
+// A manifest with a repo column (corpus.tsv) takes part in the dev/test
+// split: every row names its upstream repository, and the optional pair
+// column names the row on the other side of the same upstream fix, which
+// must exist in the manifest, come from the same repository and, when it
+// names a pair itself, name this row back.
 func ParseManifest(r io.Reader, name string) ([]Row, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
@@ -74,7 +92,7 @@ func ParseManifest(r io.Reader, name string) ([]Row, error) {
 		fields := strings.Split(text, "\t")
 		if columns == nil {
 			var err error
-			if columns, err = parseHeader(fields); err != nil {
+			if columns, err = parseHeader(fields, requiredColumns); err != nil {
 				return nil, fmt.Errorf("%s:%d: %w", name, lineno, err)
 			}
 			ncols = len(fields)
@@ -83,7 +101,7 @@ func ParseManifest(r io.Reader, name string) ([]Row, error) {
 		if len(fields) != ncols {
 			return nil, fmt.Errorf("%s:%d: row has %d tab-separated fields, the header has %d", name, lineno, len(fields), ncols)
 		}
-		row, err := parseRow(fields, columns, lineno)
+		row, err := parseRow(fields, columns, lineno, hasColumn(columns, "repo"))
 		if err != nil {
 			id := strings.TrimSpace(fields[columns["id"]])
 			return nil, fmt.Errorf("%s:%d: row %q: %w", name, lineno, id, err)
@@ -103,10 +121,45 @@ func ParseManifest(r io.Reader, name string) ([]Row, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: manifest has a header but no rows", name)
 	}
+	if err := checkPairs(rows); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return rows, nil
 }
 
-func parseHeader(fields []string) (map[string]int, error) {
+func hasColumn(columns map[string]int, c string) bool {
+	_, ok := columns[c]
+	return ok
+}
+
+// checkPairs validates the pair column of rows.
+func checkPairs(rows []Row) error {
+	byID := make(map[string]Row, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	for _, r := range rows {
+		if r.Pair == "" {
+			continue
+		}
+		other, ok := byID[r.Pair]
+		switch {
+		case r.Pair == r.ID:
+			return fmt.Errorf("line %d: row %q is its own pair", r.Line, r.ID)
+		case !ok:
+			return fmt.Errorf("line %d: row %q: pair %q is not a row of this manifest", r.Line, r.ID, r.Pair)
+		case repoKey(other.Repo) != repoKey(r.Repo):
+			return fmt.Errorf("line %d: row %q (repo %s) and its pair %q (repo %s) come from different repositories", r.Line, r.ID, r.Repo, other.ID, other.Repo)
+		case other.Pair != "" && other.Pair != r.ID:
+			return fmt.Errorf("line %d: row %q names pair %q, which names %q", r.Line, r.ID, other.ID, other.Pair)
+		}
+	}
+	return nil
+}
+
+// parseHeader maps the column names of a header line to their index and
+// checks that every required column is there.
+func parseHeader(fields, required []string) (map[string]int, error) {
 	columns := make(map[string]int, len(fields))
 	for i, f := range fields {
 		f = strings.TrimSpace(f)
@@ -119,18 +172,18 @@ func parseHeader(fields []string) (map[string]int, error) {
 		columns[f] = i
 	}
 	var missing []string
-	for _, c := range requiredColumns {
+	for _, c := range required {
 		if _, ok := columns[c]; !ok {
 			missing = append(missing, c)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("header: missing column(s) %s (want at least %s)", strings.Join(missing, ", "), strings.Join(requiredColumns, ", "))
+		return nil, fmt.Errorf("header: missing column(s) %s (want at least %s)", strings.Join(missing, ", "), strings.Join(required, ", "))
 	}
 	return columns, nil
 }
 
-func parseRow(fields []string, columns map[string]int, lineno int) (Row, error) {
+func parseRow(fields []string, columns map[string]int, lineno int, split bool) (Row, error) {
 	get := func(c string) string {
 		if i, ok := columns[c]; ok {
 			return strings.TrimSpace(fields[i])
@@ -147,10 +200,20 @@ func parseRow(fields []string, columns map[string]int, lineno int) (Row, error) 
 		Function: get("function"),
 		Label:    Label(get("label")),
 		Kind:     get("kind"),
+		Repo:     get("repo"),
+		Pair:     get("pair"),
 	}
 	for _, c := range requiredColumns {
 		if get(c) == "" {
 			return row, fmt.Errorf("column %s is empty", c)
+		}
+	}
+	if split {
+		if row.Repo == "" {
+			return row, fmt.Errorf("column repo is empty (a manifest with a repo column takes part in the split: every row names its repository)")
+		}
+		if err := checkRepo(row.Repo); err != nil {
+			return row, err
 		}
 	}
 	if strings.ContainsAny(row.ID, " \t/\\") {

@@ -44,14 +44,16 @@ type mapleakRun struct {
 	Took    time.Duration
 }
 
-// runMapleak runs `mapleak -json -test=false extra... patterns...` in the
-// scratch module dir and decodes its JSON tree. Test files are left out:
-// the rows and the findings in the wild are about production code. The
-// driver exits non-zero when some package has errors but still prints
-// JSON; only output that does not decode is an error. A run whose resident
-// memory exceeds maxRSS bytes (0: no limit) is killed.
-func runMapleak(ctx context.Context, log *slog.Logger, bin, dir string, maxRSS int64, extra, patterns []string) (*mapleakRun, error) {
-	args := append([]string{"-json", "-test=false"}, extra...)
+// runMapleak runs `mapleak -json -test=TESTS extra... patterns...` in the
+// scratch module dir and decodes its JSON tree. With tests false, test
+// files are left out (the manifest rows are about production code); with
+// tests true, mapleak also analyses each package's test variant and its
+// external test package, as golangci-lint does by default. The driver
+// exits non-zero when some package has errors but still prints JSON; only
+// output that does not decode is an error. A run whose resident memory
+// exceeds maxRSS bytes (0: no limit) is killed.
+func runMapleak(ctx context.Context, log *slog.Logger, bin, dir string, maxRSS int64, tests bool, extra, patterns []string) (*mapleakRun, error) {
+	args := append([]string{"-json", fmt.Sprintf("-test=%t", tests)}, extra...)
 	args = append(args, patterns...)
 	start := time.Now()
 	stdout, stderr, err := runLimited(ctx, log, dir, scratchEnv(), maxRSS, bin, args...)

@@ -20,6 +20,15 @@ type runInfo struct {
 	Cache    string
 	// FetchOnly marks a run that resolved modules without analysing them.
 	FetchOnly bool
+	// Half is the -half selection.
+	Half halfSelection
+	// With -wild: test files analysed, the labels file and its size, and
+	// the triage sample.
+	Tests      bool
+	Labels     string
+	LabelCount int
+	Sample     int
+	Seed       uint64
 }
 
 // analyzerText names the evaluated analyzer for a terminal.
@@ -182,6 +191,15 @@ func (ev *Evaluation) WriteText(w io.Writer, ri runInfo) {
 		len(ev.Rows), s.Scored(), s.Errors, s.TP, s.FP, s.FN, s.TN, roundDuration(ev.Took))
 	if !ev.FetchOnly {
 		fmt.Fprintf(w, "precision=%s recall=%s\n", s.PrecisionString(), s.RecallString())
+		if groups := GroupSummaries(ev.Rows); len(groups) > 1 || (len(groups) == 1 && groups[0].Half != "") {
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SET/HALF	ROWS	TP	FP	FN	TN	ERRORS	PRECISION	RECALL")
+			for _, g := range groups {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", g.Name(), g.Scored()+g.Errors, g.TP, g.FP, g.FN, g.TN, g.Errors, g.PrecisionString(), g.RecallString())
+			}
+			_ = tw.Flush() // report output: a failing writer is not worth an error path
+		}
 	}
 }
 
@@ -216,98 +234,11 @@ func (ev *Evaluation) WriteMarkdown(w io.Writer, ri runInfo) {
 	s := ev.Summary
 	fmt.Fprintf(w, "\n**precision %s, recall %s**; TP %d, FP %d, FN %d, TN %d, error rows %d (of %d rows).\n",
 		s.PrecisionString(), s.RecallString(), s.TP, s.FP, s.FN, s.TN, s.Errors, len(ev.Rows))
-}
-
-// WriteWildText prints findings in the wild for a terminal.
-func WriteWildText(w io.Writer, ri runInfo, reports []WildReport, took time.Duration) {
-	fmt.Fprintf(w, "mapleak findings in the wild for %s (%d targets)\n", ri.Source, len(reports))
-	if ri.FetchOnly {
-		fmt.Fprintf(w, "fetch only (no analysis); %s; cache %s\n", ri.Go, ri.Cache)
-	} else {
-		fmt.Fprintf(w, "mapleak built from %s; flags %s; %s; cache %s\n", ri.analyzerText(), ri.flagsString(), ri.Go, ri.Cache)
-	}
-	total := 0
-	for _, rep := range reports {
-		j := rep.Job
-		fmt.Fprintf(w, "\n== %s %s: ", j.ModuleVersion, strings.Join(j.Patterns, " "))
-		if j.Err != nil {
-			fmt.Fprintf(w, "FAILED\n%s\n", j.Err)
-			continue
-		}
-		total += len(rep.Findings)
-		if ri.FetchOnly {
-			fmt.Fprintf(w, "resolved")
-		} else {
-			fmt.Fprintf(w, "%d findings", len(rep.Findings))
-		}
-		if rep.Sampled {
-			fmt.Fprintf(w, ", random sample of %d shown", len(rep.Shown))
-		}
-		fetch := "fetch " + roundDuration(j.FetchTook)
-		if j.Cached {
-			fetch = "cached"
-		}
-		fmt.Fprintf(w, " (%s, analysis %s)\n", fetch, roundDuration(j.AnalysisTook))
-		for _, wmsg := range j.Warnings {
-			fmt.Fprintf(w, "warning: %s\n", wmsg)
-		}
-		if len(rep.Shown) > 0 {
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "LOCATION\tFUNCTION\tCATEGORY\tMESSAGE")
-			for _, f := range rep.Shown {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Location(), f.Function, f.Category, oneLine(f.Message, 160))
-			}
-			_ = tw.Flush() // report output: a failing writer is not worth an error path
-		}
-		if len(rep.Problems) > 0 {
-			fmt.Fprintf(w, "%d load/analysis problem(s):\n", len(rep.Problems))
-			for _, p := range rep.Problems {
-				fmt.Fprintf(w, "  %s\n", oneLine(p, 200))
-			}
-		}
-	}
-	if ri.FetchOnly {
-		fmt.Fprintf(w, "\ntime=%s\n", roundDuration(took))
-		return
-	}
-	fmt.Fprintf(w, "\nfindings=%d time=%s\n", total, roundDuration(took))
-}
-
-// WriteWildMarkdown prints findings in the wild as triage tables, with
-// empty triage and reasoning columns to fill in.
-func WriteWildMarkdown(w io.Writer, ri runInfo, reports []WildReport, seed uint64) {
-	fmt.Fprintf(w, "Findings in the wild on %s: %s, flags `%s`, %s.\n", ri.Date.Format(time.DateOnly), ri.analyzerMarkdown(), ri.flagsString(), ri.Go)
-	for _, rep := range reports {
-		j := rep.Job
-		fmt.Fprintf(w, "\n### %s\n\n", j.ModuleVersion)
-		pats := make([]string, len(j.Patterns))
-		for i, p := range j.Patterns {
-			pats[i] = "`" + p + "`"
-		}
-		if j.Err != nil {
-			fmt.Fprintf(w, "Patterns %s: failed: %s\n", strings.Join(pats, " "), mdCell(j.Err.Error()))
-			continue
-		}
-		fmt.Fprintf(w, "Patterns %s: %d findings", strings.Join(pats, " "), len(rep.Findings))
-		if rep.Sampled {
-			fmt.Fprintf(w, ", random sample of %d (seed %d)", len(rep.Shown), seed)
-		}
-		if len(rep.Problems) > 0 {
-			fmt.Fprintf(w, "; %d package(s) did not load or analyse", len(rep.Problems))
-		}
-		fmt.Fprintln(w, ".")
-		if len(rep.Shown) == 0 {
-			continue
-		}
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| # | location | function | category | message | triage | reasoning |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
-		for i, f := range rep.Shown {
-			fn := "`" + mdCell(f.Function) + "`"
-			if f.Function == "" {
-				fn = "(package level)"
-			}
-			fmt.Fprintf(w, "| %d | `%s` | %s | %s | %s |  |  |\n", i+1, mdCell(f.Location()), fn, mdCell(f.Category), mdCell(f.Message))
+	if groups := GroupSummaries(ev.Rows); len(groups) > 1 || (len(groups) == 1 && groups[0].Half != "") {
+		fmt.Fprintln(w, "\n| set/half | rows | TP | FP | FN | TN | errors | precision | recall |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+		for _, g := range groups {
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", mdCell(g.Name()), g.Scored()+g.Errors, g.TP, g.FP, g.FN, g.TN, g.Errors, g.PrecisionString(), g.RecallString())
 		}
 	}
 }

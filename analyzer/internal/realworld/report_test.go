@@ -73,32 +73,123 @@ func TestWriteText(t *testing.T) {
 	}
 }
 
-func TestWriteWildMarkdown(t *testing.T) {
+func sampleWildReports() ([]WildReport, runInfo) {
+	const tg = "golang.org/x/net@v0.62.0"
+	findings := []Finding{
+		{File: "http2/transport.go", Pos: Pos{100, 2}, Function: "ClientConn.roundTrip", Category: "cancel", Message: "a | b"},
+		{File: "a.go", Pos: Pos{1, 1}, Message: "pkg"},
+		{File: "b.go", Pos: Pos{7, 1}, Function: "F", Category: "timeout", Message: "labelled"},
+	}
+	labels := []WildLabel{
+		{Key: FindingKey{tg, "b.go", 7, "timeout"}, Function: "F", Label: TriageDebatable, Reason: "broken conn"},
+		{Key: FindingKey{tg, "old.go", 3, "timeout"}, Function: "G", Label: TriageFalse, Reason: "timer release"},
+	}
 	reports := []WildReport{{
-		Target: WildTarget{Module: "golang.org/x/net", Version: "v0.62.0", Patterns: []string{"golang.org/x/net/..."}},
-		Job:    JobReport{ModuleVersion: "golang.org/x/net@v0.62.0", Patterns: []string{"golang.org/x/net/..."}},
-		Findings: []Finding{
-			{File: "http2/transport.go", Pos: Pos{100, 2}, Function: "ClientConn.roundTrip", Category: "cancel", Message: "a | b"},
-			{File: "a.go", Pos: Pos{1, 1}, Message: "pkg"},
-		},
-		Sampled:  true,
+		Target:   WildTarget{Module: "golang.org/x/net", Version: "v0.62.0", Patterns: []string{"golang.org/x/net/..."}, Half: HalfTest},
+		Job:      JobReport{ModuleVersion: tg, Patterns: []string{"golang.org/x/net/..."}, Cached: true, AnalysisTook: 2 * time.Second},
+		Findings: findings,
+		Triage:   TriageTarget(tg, findings, labels, 0, 1),
 		Problems: []string{"golang.org/x/net/x: broken"},
 	}, {
-		Job: JobReport{ModuleVersion: "example.com/gone@v1.0.0", Patterns: []string{"example.com/gone"}, Err: errors.New("fetch failed")},
+		Target: WildTarget{Half: HalfDev},
+		Job:    JobReport{ModuleVersion: "example.com/gone@v1.0.0", Patterns: []string{"example.com/gone"}, Err: errors.New("fetch failed")},
 	}}
-	reports[0].Shown = reports[0].Findings
 	_, ri := sampleEvaluation()
+	ri.Source, ri.Half, ri.Tests, ri.Labels, ri.LabelCount, ri.Sample, ri.Seed = "testdata/realworld/wild.txt", selectAll, true, "testdata/realworld/wild-labels.tsv", 2, 40, 1
+	return reports, ri
+}
+
+func TestWriteWildMarkdown(t *testing.T) {
+	reports, ri := sampleWildReports()
 	var sb strings.Builder
-	WriteWildMarkdown(&sb, ri, reports, 7)
+	WriteWildMarkdown(&sb, ri, reports)
 	out := sb.String()
 	for _, want := range []string{
-		"### golang.org/x/net@v0.62.0\n\nPatterns `golang.org/x/net/...`: 2 findings, random sample of 2 (seed 7); 1 package(s) did not load or analyse.",
-		"| 1 | `http2/transport.go:100` | `ClientConn.roundTrip` | cancel | a \\| b |  |  |\n",
-		"| 2 | `a.go:1` | (package level) |  | pkg |  |  |\n",
-		"### example.com/gone@v1.0.0\n\nPatterns `example.com/gone`: failed: fetch failed",
+		"Findings in the wild on 2026-11-27: mapleak at commit `abc1234` plus uncommitted changes, flags `-track-all`, go1.26.8; half all, test files included, triage sample 40 per target (seed 1); labels `testdata/realworld/wild-labels.tsv`.",
+		"| target | half | findings | triage set | true | debatable | false | untriaged | gone | true or debatable |\n|---|---|---|---|---|---|---|---|---|---|\n",
+		"| `golang.org/x/net@v0.62.0` | test | 3 | 3 | 0 | 1 | 0 | 2 | 1 | 100.0% (1/1) |\n",
+		"| `example.com/gone@v1.0.0` | dev | failed: fetch failed | | | | | | | |\n",
+		"| **dev** (0 targets) | | **0** | **0** | **0** | **0** | **0** | **0** | **0** | **undefined (0/0)** |\n",
+		"| **test** (1 targets) | | **3** | **3** | **0** | **1** | **0** | **2** | **1** | **100.0% (1/1)** |\n",
+		"### golang.org/x/net@v0.62.0\n\nUntriaged findings (2):",
+		"| 1 | `a.go:1` | (package level) |  | pkg |  |  |\n",
+		"| 2 | `http2/transport.go:100` | `ClientConn.roundTrip` | cancel | a \\| b |  |  |\n",
+		"Labelled findings no longer reported (1):\n\n- `old.go:3` timeout `G`: was false (timer release)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("wild markdown lacks %q\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "b.go:7") && !strings.Contains(out, "old.go") {
+		t.Error("a labelled finding is listed as untriaged")
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "| ") && strings.Contains(line, "|---|---|---|---|---|---|---|---|---|---|") {
+			continue
+		}
+		if strings.HasPrefix(line, "| `") || strings.HasPrefix(line, "| **") {
+			if n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|"); n != 11 {
+				t.Errorf("score line with %d bars: %q", n, line)
+			}
+		}
+	}
+}
+
+func TestWriteWildText(t *testing.T) {
+	reports, ri := sampleWildReports()
+	var sb strings.Builder
+	WriteWildText(&sb, ri, reports, 3*time.Second)
+	out := sb.String()
+	for _, want := range []string{
+		"mapleak findings in the wild for testdata/realworld/wild.txt (2 targets; half all, test files included, triage sample 40 per target (seed 1))",
+		"labels testdata/realworld/wild-labels.tsv (2)",
+		"== golang.org/x/net@v0.62.0 [test] golang.org/x/net/...: 3 findings: true 0, debatable 1, false 0, untriaged 2, gone 1; true or debatable 100.0% (1/1) (cached, analysis 2s)",
+		"  http2/transport.go:100  ClientConn.roundTrip  cancel    a | b",
+		"gone (labelled, no longer reported):\n  old.go:3 [timeout] false G\n",
+		"== example.com/gone@v1.0.0 [dev] example.com/gone: FAILED\nfetch failed",
+		"example.com/gone@v1.0.0   dev   FAILED    -           -     -          -      -          -     -\n",
+		"total (1 targets)         test  3         3           0     1          0      2          1     100.0% (1/1)\n",
+		"time=3s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("wild text lacks %q\n%s", want, out)
+		}
+	}
+}
+
+func TestWriteUntriagedTSV(t *testing.T) {
+	reports, _ := sampleWildReports()
+	var sb strings.Builder
+	if err := WriteUntriagedTSV(&sb, reports); err != nil {
+		t.Fatal(err)
+	}
+	want := "golang.org/x/net@v0.62.0\ta.go\t1\t\t\t\tpkg\n" +
+		"golang.org/x/net@v0.62.0\thttp2/transport.go\t100\tcancel\tClientConn.roundTrip\t\ta | b\n"
+	if sb.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", sb.String(), want)
+	}
+}
+
+func TestGroupTables(t *testing.T) {
+	ev, ri := sampleEvaluation()
+	for i := range ev.Rows {
+		ev.Rows[i].Row.Set = "corpus"
+		ev.Rows[i].Row.Half = HalfTest
+	}
+	ev.Rows[0].Row.Set, ev.Rows[0].Row.Half = "visible", ""
+	var md, text strings.Builder
+	ev.WriteMarkdown(&md, ri)
+	ev.WriteText(&text, ri)
+	for _, want := range []string{
+		"| set/half | rows | TP | FP | FN | TN | errors | precision | recall |",
+		"| visible | 1 | 1 | 0 | 0 | 0 | 0 | 1.000 (1/1) | 1.000 (1/1) |",
+		"| corpus/test | 2 | 0 | 0 | 0 | 1 | 1 | undefined (0/0) | undefined (0/0) |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q\n%s", want, md.String())
+		}
+	}
+	if !strings.Contains(text.String(), "corpus/test  2     0   0   0   1   1       undefined (0/0)") {
+		t.Errorf("text lacks the group table\n%s", text.String())
 	}
 }

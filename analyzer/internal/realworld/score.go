@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -110,20 +112,25 @@ type Summary struct {
 func Summarize(results []RowResult) Summary {
 	var s Summary
 	for _, r := range results {
-		switch r.Verdict {
-		case TP:
-			s.TP++
-		case FP:
-			s.FP++
-		case FN:
-			s.FN++
-		case TN:
-			s.TN++
-		case ErrorRow:
-			s.Errors++
-		}
+		s.add(r.Verdict)
 	}
 	return s
+}
+
+// add counts one verdict.
+func (s *Summary) add(v Verdict) {
+	switch v {
+	case TP:
+		s.TP++
+	case FP:
+		s.FP++
+	case FN:
+		s.FN++
+	case TN:
+		s.TN++
+	case ErrorRow:
+		s.Errors++
+	}
 }
 
 // Scored is the number of rows that count in the scores.
@@ -195,4 +202,58 @@ func (g Gate) Check(s Summary) []string {
 		fails = append(fails, fmt.Sprintf("%d error row(s), more than -max-errors %d", s.Errors, g.MaxErrors))
 	}
 	return fails
+}
+
+// GroupSummary counts the verdicts of the rows of one set (manifest) and
+// half; Half is empty for a set outside the split.
+type GroupSummary struct {
+	Set  string
+	Half Half
+	Summary
+}
+
+// Name is "set" or "set/half".
+func (g GroupSummary) Name() string {
+	if g.Half == "" {
+		return g.Set
+	}
+	return g.Set + "/" + string(g.Half)
+}
+
+// GroupSummaries counts the verdicts per set and half: sets in the order
+// they first appear, the dev half before the test half.
+func GroupSummaries(results []RowResult) []GroupSummary {
+	type key struct {
+		set  string
+		half Half
+	}
+	var (
+		order []key
+		sums  = make(map[key]*Summary)
+	)
+	for _, r := range results {
+		k := key{r.Row.Set, r.Row.Half}
+		s := sums[k]
+		if s == nil {
+			s = &Summary{}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.add(r.Verdict)
+	}
+	setRank := make(map[string]int)
+	for _, k := range order {
+		if _, ok := setRank[k.set]; !ok {
+			setRank[k.set] = len(setRank)
+		}
+	}
+	halfRank := map[Half]int{"": 0, HalfDev: 1, HalfTest: 2}
+	slices.SortFunc(order, func(a, b key) int {
+		return cmp.Or(cmp.Compare(setRank[a.set], setRank[b.set]), cmp.Compare(halfRank[a.half], halfRank[b.half]))
+	})
+	out := make([]GroupSummary, len(order))
+	for i, k := range order {
+		out[i] = GroupSummary{Set: k.set, Half: k.half, Summary: *sums[k]}
+	}
+	return out
 }
