@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/delay"
 	"mellium.im/xmpp/forward"
 	"mellium.im/xmpp/history"
@@ -598,3 +599,118 @@ const maxStanzaIDs = 8
 
 // maxFieldLen bounds RSM field values (archive ids are short).
 const maxFieldLen = 1024
+
+// readReply reads the IQ reply of query q: a stanza error, or a <fin/>. It
+// tolerates whitespace and never panics.
+func readReply(resp xml.TokenReader, q *query) (Fin, error) {
+	tok, err := resp.Token()
+	if tok == nil {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return Fin{}, fmt.Errorf("%w: reply starts with %T", ErrMalformed, tok)
+	}
+	iq, err := stanza.NewIQ(start)
+	if err != nil {
+		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if !q.acceptsFrom(iq.From) {
+		return Fin{}, ErrSpoofedReply
+	}
+	switch iq.Type {
+	case stanza.ErrorIQ:
+		se, err := readStanzaError(resp)
+		if err != nil {
+			return Fin{}, fmt.Errorf("%w: unreadable error reply: %w", ErrMalformed, err)
+		}
+		return Fin{}, se
+	case stanza.ResultIQ:
+	default:
+		return Fin{}, fmt.Errorf("%w: reply of type %q", ErrMalformed, iq.Type)
+	}
+	inner := xmlstream.Inner(resp)
+	for {
+		tok, err := inner.Token()
+		if tok == nil {
+			if err == nil || errors.Is(err, io.EOF) {
+				return Fin{}, ErrMissingFin
+			}
+			return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return ParseFin(inner, t)
+		case xml.EndElement:
+			return Fin{}, ErrMissingFin
+		}
+	}
+}
+
+// readStanzaError reads the <error/> child of an error reply (r is
+// positioned after the IQ's start token), skipping whitespace and other
+// children. stanza.UnmarshalError is not used: it panics when text, such as
+// the whitespace of a pretty-printed reply, precedes <error/>.
+func readStanzaError(r xml.TokenReader) (stanza.Error, error) {
+	inner := xmlstream.Inner(r)
+	for {
+		tok, err := inner.Token()
+		if tok == nil {
+			if err == nil || errors.Is(err, io.EOF) {
+				return stanza.Error{}, errors.New("no <error/> in the reply")
+			}
+			return stanza.Error{}, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if start.Name.Local != "error" {
+			if err := skip(inner); err != nil {
+				return stanza.Error{}, err
+			}
+			continue
+		}
+		var se stanza.Error
+		// The decoder checks that <error/> is complete and well nested.
+		d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(start), inner))
+		if err := d.Decode(&se); err != nil {
+			return stanza.Error{}, err
+		}
+		return se, nil
+	}
+}
+
+// checkPage verifies that the buffered results are exactly the page the
+// <fin/> describes.
+func checkPage(q *query, fin Fin, msgs []Message) error {
+	switch {
+	case q.flooded:
+		return ErrFlood
+	case q.overflow:
+		return ErrBufferFull
+	case q.malformed > 0:
+		return fmt.Errorf("%w: %d unidentifiable results", ErrMalformed, q.malformed)
+	}
+	if len(msgs) == 0 {
+		if fin.First != "" {
+			return fmt.Errorf("%w: no results but <first>%s</first>", ErrPageMismatch, fin.First)
+		}
+		return nil
+	}
+	if fin.First != msgs[0].ArchiveID || fin.Last != msgs[len(msgs)-1].ArchiveID {
+		return fmt.Errorf("%w: got %d results %s..%s, fin says %s..%s", ErrPageMismatch,
+			len(msgs), msgs[0].ArchiveID, msgs[len(msgs)-1].ArchiveID, fin.First, fin.Last)
+	}
+	seen := make(map[string]struct{}, len(msgs))
+	for i := range msgs {
+		if _, dup := seen[msgs[i].ArchiveID]; dup {
+			return fmt.Errorf("%w: archive id %s twice in one page", ErrPageMismatch, msgs[i].ArchiveID)
+		}
+		seen[msgs[i].ArchiveID] = struct{}{}
+	}
+	return nil
+}

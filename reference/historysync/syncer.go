@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
@@ -183,29 +182,6 @@ func (s *Syncer) HandleLive() mux.Option {
 	}
 }
 
-type resultHandler struct{ s *Syncer }
-
-// HandleMessage implements mux.MessageHandler.
-func (h resultHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-	h.s.handleResult(msg.From, t)
-	return nil
-}
-
-// Serve serves the session with h (normally a mux including Handle) and,
-// when the session ends, fails every in-flight query with ErrSessionClosed
-// and makes later operations fail the same way. mellium does not fail
-// pending IQs when the stream ends; without Serve, the page timeout is what
-// ends them, so call Close when the session ends.
-func (s *Syncer) Serve(h xmpp.Handler) error {
-	err := s.session.Serve(h)
-	if err != nil {
-		s.cancel(fmt.Errorf("%w: %w", ErrSessionClosed, err))
-	} else {
-		s.cancel(ErrSessionClosed)
-	}
-	return err
-}
-
 // Close fails every in-flight query with ErrClosed, waits for running
 // operations to return, and stops event delivery. It does not close the
 // session or the store. Close is idempotent.
@@ -266,138 +242,4 @@ func (s *Syncer) existingArchive(a Archive) *archiveState {
 func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 	s.stats.dropped[reason].Add(1)
 	s.emit(Event{Kind: EventResultDropped, Archive: a, QueryID: queryID, Reason: reason})
-}
-
-// handleResult routes one MAM result message (r starts at the message's
-// start token) into its in-flight query. It runs on the Serve goroutine and
-// does as little as possible there: find the query, check the sender, and
-// buffer the result's tokens; the query's own goroutine parses them once the
-// reply arrived. The tokens are kept as they are: mux hands message handlers
-// a reader that copies every token (xml.CopyToken) into a per-message buffer,
-// so they stay valid (TestMuxTokensAreCopies guards this property of
-// mellium.im/xmpp/mux).
-//
-// The message is read from its <result/> child (where mux dispatches it,
-// normally its first child) to its end inside the stall watch (see
-// stallWatch): a server that stops in the middle of it would otherwise hold
-// Serve forever.
-func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
-	s.watch.enter(readingResult)
-	defer s.watch.leave(readingResult)
-	defer drain(r)
-	startTok, start, ok := findResult(r)
-	if !ok {
-		s.dropped(DropMalformed, "", Archive{})
-		return
-	}
-	queryID, _ := attr(start, "queryid")
-	q, reason := s.tracker.lookup(queryID)
-	if q == nil {
-		s.dropped(reason, queryID, Archive{})
-		return
-	}
-	if !q.acceptsFrom(from) {
-		s.dropped(DropSpoofed, queryID, q.archive)
-		return
-	}
-	archiveID, _ := attr(start, "id")
-	if archiveID == "" {
-		// Nothing identifies the result: the page cannot be trusted.
-		s.dropped(DropMalformed, queryID, q.archive)
-		s.tracker.malformed(q)
-		return
-	}
-	scratch := s.scratch.Get().(*[]xml.Token)
-	defer s.scratch.Put(scratch)
-	toks, size, stamp, err := captureResult(r, startTok, start, (*scratch)[:0], s.cfg.limits.ResultBytes)
-	*scratch = toks[:0]
-	c := capture{archiveID: archiveID}
-	switch {
-	case errors.Is(err, ErrResultTooLarge):
-		// Keep a placeholder so that the range stays exact.
-		s.dropped(DropOversized, queryID, q.archive)
-		c.omitted, c.stamp, toks = DropOversized, stamp, nil
-		size = int64(len(archiveID)) + captureOverhead
-	case err != nil:
-		s.dropped(DropMalformed, queryID, q.archive)
-		c.omitted, c.stamp, toks = DropMalformed, stamp, nil
-		size = int64(len(archiveID)) + captureOverhead
-	}
-	if reason := s.tracker.add(q, c, toks, size); reason != 0 {
-		s.dropped(reason, queryID, q.archive)
-	}
-}
-
-// captureResult reads a result element (start already read; startTok is the
-// same token as r returned it, kept as is so that buffering it does not box
-// start again) to its end, appending its tokens to toks (r must return
-// tokens that stay valid, as mux's reader does). It returns the tokens and
-// their accounted size and, for a result whose serialised size exceeds limit
-// (ErrResultTooLarge) or that is truncated (ErrMalformed), the delay stamp if
-// one was seen, so that a placeholder can be stored.
-func captureResult(r xml.TokenReader, startTok xml.Token, start xml.StartElement, toks []xml.Token, limit int) (_ []xml.Token, size int64, stamp string, err error) {
-	toks = append(toks, startTok)
-	size = captureOverhead + int64(serialisedSize(start)) + tokenOverhead
-	serialised := 0
-	tooLarge := false
-	for depth := 1; depth > 0; {
-		tok, _ := r.Token()
-		if tok == nil {
-			return toks, size, stamp, fmt.Errorf("%w: result truncated", ErrMalformed)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if t.Name == nameDelay && stamp == "" {
-				stamp, _ = attr(t, "stamp")
-			}
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-		default:
-			continue // comments, processing instructions, directives
-		}
-		text := serialisedSize(tok)
-		serialised += text
-		if limit > 0 && serialised > limit {
-			tooLarge = true
-		}
-		if !tooLarge {
-			size += int64(text) + tokenOverhead
-			toks = append(toks, tok)
-		}
-	}
-	if tooLarge {
-		return toks, size, stamp, ErrResultTooLarge
-	}
-	return toks, size, stamp, nil
-}
-
-// findResult reads r from the message start token to the start token of its
-// {urn:xmpp:mam:2}result child, skipping whitespace and other children, and
-// returns that token both as read and as a StartElement. It does not
-// allocate.
-func findResult(r xml.TokenReader) (xml.Token, xml.StartElement, bool) {
-	depth := 0
-	for {
-		tok, _ := r.Token()
-		if tok == nil {
-			return nil, xml.StartElement{}, false
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if depth <= 1 && t.Name == nameResult {
-				return tok, t, true
-			}
-			if depth == 1 {
-				if skip(r) != nil {
-					return nil, xml.StartElement{}, false
-				}
-				continue
-			}
-			depth++
-		case xml.EndElement:
-			return nil, xml.StartElement{}, false
-		}
-	}
 }
