@@ -105,32 +105,12 @@
 // connection for the same reason. After that, create a new session and a new
 // Syncer over the same Store: it resumes from the stored ranges.
 //
-// The Syncer also closes the session when the server stops in the middle of
-// the part of a stanza the Syncer reads and the rest does not arrive within a
-// page timeout. That part is: an IQ reply to a query, from its start tag on;
-// a <result/> message from its <result/> child on (servers send it first, so
-// in practice the whole message); a live message only from its <stanza-id>
-// child on, because mux calls the live handler when it reaches that child
-// and reads the children before it (usually <body>, <origin-id> and the
-// rest: Prosody puts <stanza-id> last) on the Serve goroutine itself. A read
-// blocked on the connection cannot be cut short by a context, and it blocks
-// the session's Serve loop (result and live messages are read on it; for a
-// reply, Serve waits for the query to read it): every later query would only
-// time out, and the session would never recover. The page fails, as do the
-// operations in flight and later ones, with an error that wraps
-// ErrStreamStalled, ErrSessionClosed and ErrPageTimeout; Stats.Stalls counts
-// it (not Stats.Timeouts) and an EventStreamStalled reports it. Detection
-// costs two atomic additions per stanza read and no allocation; a watchdog
-// (one timer at a time on the Syncer's clock, every quarter page timeout)
-// runs only while such a read is in progress, and reports a stall between
-// one and 1.25 page timeouts after the read's last progress. The Syncer's
-// handlers read their messages to the end for this (mux would read the same
-// tokens after them). A stall anywhere else in a stanza is not detected by
-// the Syncer and blocks Serve all the same: in a live message before its
-// <stanza-id>, or in a stanza the Syncer does not read. Guard the stream
-// against those yourself, for example with a read deadline on the session's
-// connection that your keepalive (XEP-0199 pings, XEP-0198 acks) keeps
-// moving forward.
+// The Syncer also closes the session when the server stops for a page
+// timeout in the middle of a stanza the Syncer is reading (a stalled stream
+// blocks Serve where no context reaches): operations then fail with an error
+// wrapping ErrStreamStalled, counted in Stats.Stalls and reported by an
+// EventStreamStalled. ErrStreamStalled says what is watched and what the
+// client must guard itself.
 //
 // mellium (v0.22.0) watches every write's context from a goroutine that, if
 // the context ends after the write returned but before that goroutine ran,

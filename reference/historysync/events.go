@@ -34,14 +34,10 @@ const (
 	EventSyncFinished
 	// EventLiveExtended reports that a live message extended the newest range.
 	EventLiveExtended
-	// EventStreamStalled reports that the server stopped for a page timeout
-	// in the middle of the part of a stanza the Syncer reads (an IQ reply
-	// from its start, a <result/> message from its <result/> child on, a
-	// live message from its <stanza-id> child on; stalls elsewhere are the
-	// client's to detect, see the package documentation): the Syncer closed
-	// the session's connection and failed its operations (Err wraps
-	// ErrStreamStalled, ErrSessionClosed and ErrPageTimeout). Reconnect, and
-	// create a new Syncer over the same Store.
+	// EventStreamStalled reports that the Syncer closed the session's
+	// connection because the stream stalled in a stanza it was reading, and
+	// failed its operations (Err wraps ErrStreamStalled, which says what is
+	// watched). Reconnect, and create a new Syncer over the same Store.
 	EventStreamStalled
 )
 

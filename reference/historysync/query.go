@@ -158,12 +158,8 @@ func (s *Syncer) safeApply(apply applyFunc, p *page) (res CommitResult, err erro
 }
 
 // readReplyWatched reads the reply of q with readReply, and then to its end,
-// inside the stall watch. mellium returns the reply as soon as its start tag
-// arrived; a server that stops in the middle of the reply leaves the read
-// (and Serve, which waits for it) blocked on the connection, where no context
-// reaches. If the rest of the reply does not arrive within a page timeout,
-// the watch closes the session, which ends the read, and the page fails with
-// ErrStreamStalled (wrapping ErrSessionClosed and ErrPageTimeout).
+// inside the stall watch (see stallWatch); a stalled reply fails with the
+// stall's error.
 func (s *Syncer) readReplyWatched(resp xml.TokenReader, q *query) (Fin, error) {
 	s.watch.enter(readingReply)
 	fin, err := readReply(resp, q)

@@ -28,10 +28,7 @@ func (h resultHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEn
 // so they stay valid (TestMuxTokensAreCopies guards this property of
 // mellium.im/xmpp/mux).
 //
-// The message is read from its <result/> child (where mux dispatches it,
-// normally its first child) to its end inside the stall watch (see
-// stallWatch): a server that stops in the middle of it would otherwise hold
-// Serve forever.
+// The message is read to its end inside the stall watch (see stallWatch).
 func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
 	s.watch.enter(readingResult)
 	defer s.watch.leave(readingResult)

@@ -157,22 +157,17 @@ func (s *Syncer) Handle() mux.Option {
 // Syncer does not track (unknown, late), from the wrong address (spoofed),
 // too large, malformed or beyond the buffer caps are dropped and counted;
 // dropping allocates nothing. The handler never returns an error, so a
-// hostile result cannot end the session. It reads the message to its end
-// from the <result/> child on, which servers send first; if the message
-// stops there for a page timeout, the Syncer closes the session
-// (ErrStreamStalled).
+// hostile result cannot end the session. It reads the message to its end;
+// a message that stalls closes the session (see ErrStreamStalled).
 func (s *Syncer) HandleMAM() mux.Option {
 	return mux.Message(stanza.NormalMessage, nameResult, resultHandler{s})
 }
 
 // HandleLive returns a mux option that observes live chat, groupchat and
 // normal messages carrying a XEP-0359 stanza-id, to extend the newest stored
-// range of archives whose Policy has LiveExtend (see ObserveLive). mux calls
-// the handler when it reaches the <stanza-id> child: a stall from there to
-// the message's end closes the session (ErrStreamStalled), but one in the
-// children mux reads before it on the Serve goroutine (servers put
-// <stanza-id> last, after <body>) is not detected, and blocks Serve until
-// the client's own read deadline or keepalive ends the connection.
+// range of archives whose Policy has LiveExtend (see ObserveLive). A message
+// that stalls from its <stanza-id> child on closes the session; one that
+// stalls before it does not (see ErrStreamStalled).
 func (s *Syncer) HandleLive() mux.Option {
 	h := liveHandler{s}
 	return func(m *mux.ServeMux) {
