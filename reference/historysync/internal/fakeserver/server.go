@@ -518,6 +518,20 @@ func (s *Server) StallReads() error {
 	return nil
 }
 
+// Freeze makes the current connection stop answering, as a server process
+// that hangs: it keeps reading the client's stanzas (so the client's writes
+// do not block) but answers none of them, MAM queries and pings included,
+// until the connection ends. Answers already under way are still written.
+// It returns ErrNotConnected when no client is connected.
+func (s *Server) Freeze() error {
+	c := s.current()
+	if c == nil {
+		return ErrNotConnected
+	}
+	c.frozen.Store(true)
+	return nil
+}
+
 // Disconnect drops the current connection abruptly: the pipe is closed
 // without a stream end, so the client sees its stream fail. Queries in flight
 // on it are abandoned. It does nothing when no client is connected.
