@@ -253,7 +253,8 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	connect := func() {
 		sess, err := srv.Connect(ctx)
 		require.NoError(t, err)
-		syncer = New(sess, store, opts...)
+		syncer, err = New(sess, store, opts...)
+		require.NoError(t, err)
 		if cfg.leaky {
 			syncer.tracker = &leakyTracker{tracker: newTracker(syncer.cfg.limits)}
 		}

@@ -22,7 +22,7 @@ import (
 // malformed. Test with errors.Is.
 var (
 	// ErrMalformed is wrapped by every parse error of a <result/> or <fin/>.
-	ErrMalformed = errors.New("historysync: malformed archive reply")
+	ErrMalformed = errors.New("malformed archive reply")
 	// ErrWrongPayload: the IQ result's payload is not {urn:xmpp:mam:2}fin, or
 	// the element given to ParseResult is not a {urn:xmpp:mam:2}result.
 	ErrWrongPayload = fmt.Errorf("%w: wrong payload", ErrMalformed)
@@ -32,7 +32,7 @@ var (
 	// <last/> or the reverse.
 	ErrUnbalancedPage = fmt.Errorf("%w: RSM <first/> and <last/> unbalanced", ErrMalformed)
 	// ErrResultTooLarge: a result's archived message exceeds the size limit.
-	ErrResultTooLarge = errors.New("historysync: archived message too large")
+	ErrResultTooLarge = errors.New("archived message too large")
 )
 
 var (
@@ -82,7 +82,11 @@ type ParseOptions struct {
 // result's identity was read, QueryID and Message.ArchiveID are still set so
 // the caller can account for the result.
 func ParseResult(r xml.TokenReader, start xml.StartElement, opts ParseOptions) (Result, error) {
-	return parseResult(r, start, opts, nil, false)
+	res, err := parseResult(r, start, opts, nil, false)
+	if err != nil {
+		err = fmt.Errorf("historysync: %w", err)
+	}
+	return res, err
 }
 
 // parseResult is ParseResult with a reusable raw XML writer (nil: a new one)
@@ -429,6 +433,16 @@ type Fin struct {
 // fields and truncated input, tolerating whitespace and unknown elements. It
 // never panics.
 func ParseFin(r xml.TokenReader, start xml.StartElement) (Fin, error) {
+	fin, err := parseFin(r, start)
+	if err != nil {
+		err = fmt.Errorf("historysync: %w", err)
+	}
+	return fin, err
+}
+
+// parseFin is ParseFin without the package prefix on errors, for the
+// Syncer, which names the package once higher up.
+func parseFin(r xml.TokenReader, start xml.StartElement) (Fin, error) {
 	fin := Fin{Stable: true, FirstIndex: -1, Count: -1}
 	if start.Name != nameFin {
 		return fin, fmt.Errorf("%w: got <%s xmlns=%q>, want MAM <fin/>", ErrWrongPayload, start.Name.Local, start.Name.Space)
@@ -643,7 +657,7 @@ func readReply(resp xml.TokenReader, q *query) (Fin, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return ParseFin(inner, t)
+			return parseFin(inner, t)
 		case xml.EndElement:
 			return Fin{}, ErrMissingFin
 		}

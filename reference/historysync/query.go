@@ -14,10 +14,14 @@ import (
 	"mellium.im/xmpp/stanza"
 )
 
-// pageReq describes one page to fetch. Every query of the Syncer pages
-// backwards (RSM <before/>), as Dino does: the newest page, then older pages.
+// pageReq describes one page to fetch: forward after an archive id (RSM
+// <after/>), or backwards (RSM <before/>): the newest page, or the page
+// before an archive id.
 type pageReq struct {
-	// before is the RSM <before/> archive id; empty asks for the newest page.
+	// after is the RSM <after/> archive id of a forward page.
+	after string
+	// before is the RSM <before/> archive id; with after and before empty,
+	// the query asks for the newest page.
 	before string
 	// start and end are the form's time filters (zero: absent).
 	start, end time.Time
@@ -65,7 +69,7 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		id:         id,
 		archive:    st.archive,
 		from:       st.archive.JID,
-		acceptZero: st.archive.Kind == AccountArchive,
+		acceptZero: st.archive.JID.Equal(s.account),
 		maxBytes:   int64(s.cfg.limits.QueryBytes),
 	}
 	// begin waits until the query's expected results fit the global caps and
@@ -85,9 +89,14 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 	qctx, cancel := s.queryContext(ctx)
 	defer cancel()
 
-	hq := history.Query{ID: id, Start: req.start, End: req.end, Limit: uint64(req.max), Last: true, PageID: req.before}
+	hq := history.Query{ID: id, Start: req.start, End: req.end, Limit: uint64(req.max), Last: req.after == "", PageID: req.before}
+	if req.after != "" {
+		hq.PageID = req.after
+	}
+	// The account's own archive is queried without a to; any other archive
+	// at its JID, so that the server answers for that archive or refuses.
 	iq := stanza.IQ{Type: stanza.SetIQ}
-	if st.archive.Kind == RoomArchive {
+	if !st.archive.JID.Equal(s.account) {
 		iq.To = st.archive.JID
 	}
 	// Do not start a write that is already cancelled: mellium cuts a write
@@ -122,19 +131,19 @@ func (s *Syncer) runQuery(ctx context.Context, st *archiveState, req pageReq, ap
 		replyErr = fmt.Errorf("%w: %w", ErrMalformed, cerr)
 	}
 	if replyErr != nil {
-		return res, fmt.Errorf("mam query %s to %s: %w", id, st.archive, replyErr)
+		return res, fmt.Errorf("mam query %s: %w", id, replyErr)
 	}
 	msgs := s.parseCaptures(q, tokens, captures)
 	if err := checkPage(q, fin, msgs); err != nil {
-		return res, fmt.Errorf("mam query %s to %s: %w", id, st.archive, err)
+		return res, fmt.Errorf("mam query %s: %w", id, err)
 	}
 	fillTimes(msgs)
-	s.stats.pages.Add(1)
-	s.stats.messages.Add(uint64(len(msgs)))
 	res, err = s.safeApply(apply, &page{queryID: id, req: req, msgs: msgs, fin: fin})
 	if err != nil {
-		return res, fmt.Errorf("mam query %s to %s: commit: %w", id, st.archive, err)
+		return res, fmt.Errorf("mam query %s: commit: %w", id, err)
 	}
+	s.stats.pages.Add(1)
+	s.stats.messages.Add(uint64(len(msgs)))
 	s.stats.inserted.Add(uint64(res.Inserted))
 	s.stats.duplicates.Add(uint64(res.Duplicates))
 	if s.cfg.logger.Enabled(ctx, slog.LevelDebug) {
@@ -198,7 +207,7 @@ func fillTimes(msgs []Message) {
 func newQueryID() (string, error) {
 	var b [12]byte
 	if _, err := cryptorand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("historysync: query id: %w", err)
+		return "", fmt.Errorf("query id: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

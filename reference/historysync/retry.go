@@ -3,6 +3,7 @@ package historysync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -10,13 +11,27 @@ import (
 )
 
 // fetchPage fetches and commits one page, retrying transient failures with
-// exponential backoff and jitter, and turning item-not-found on a stored
-// cursor into a query by time.
+// exponential backoff and jitter. Item-not-found on a stored cursor turns a
+// backwards page into a query by time, and fails a forward page with
+// errCursorUnknown. After a page timeout it checks that the server still
+// answers (checkServer) before anything else.
 func (s *Syncer) fetchPage(ctx context.Context, st *archiveState, req pageReq, apply applyFunc) (CommitResult, error) {
 	for attempt := 1; ; attempt++ {
 		res, err := s.runQuery(ctx, st, req, apply)
 		if err == nil {
 			return res, nil
+		}
+		if errors.Is(err, ErrPageTimeout) && !errors.Is(err, ErrStreamStalled) && s.ctx.Err() == nil {
+			if dead := s.checkServer(ctx); dead != nil {
+				err = fmt.Errorf("%w: %w", err, dead)
+			}
+		}
+		if req.after != "" && isCondition(err, stanza.ItemNotFound) && ctx.Err() == nil && s.ctx.Err() == nil {
+			s.stats.cursorResets.Add(1)
+			s.cfg.logger.Warn("historysync: newest stored id unknown to the archive, looking for it by time",
+				"archive", st.archive.String(), "cursor", req.after)
+			s.emit(Event{Kind: EventCursorReset, Archive: st.archive, Err: err})
+			return res, fmt.Errorf("%w: %w", errCursorUnknown, err)
 		}
 		if req.before != "" && isCondition(err, stanza.ItemNotFound) && ctx.Err() == nil && s.ctx.Err() == nil {
 			s.stats.cursorResets.Add(1)

@@ -108,7 +108,7 @@ func (s *Syncer) queryError(qctx context.Context, q *query, err error) error {
 	} else if s.ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", context.Cause(s.ctx), err)
 	}
-	return fmt.Errorf("mam query %s to %s: %w", q.id, q.archive, err)
+	return fmt.Errorf("mam query %s: %w", q.id, err)
 }
 
 // Serve serves the session with h (normally a mux including Handle) and,

@@ -20,7 +20,7 @@ import (
 // mux reads on the Serve goroutine) blocks Serve unseen: guard the stream
 // with a read deadline on the session's connection that your keepalive
 // (XEP-0199 pings, XEP-0198 acks) keeps moving forward.
-var ErrStreamStalled = errors.New("historysync: stream stalled mid-stanza")
+var ErrStreamStalled = errors.New("stream stalled mid-stanza")
 
 // readKind says what a Syncer reader is reading from the stream.
 type readKind uint8

@@ -79,7 +79,7 @@ func AllMessages() MessageQuery { return MessageQuery{After: MinPos, Before: Max
 
 // ErrInvalidCommit is returned (wrapped) by stores for a Commit whose ranges
 // are malformed or whose messages lack an archive id.
-var ErrInvalidCommit = errors.New("historysync: invalid commit")
+var ErrInvalidCommit = errors.New("invalid commit")
 
 // ValidateCommit checks a Commit before a store applies it; stores call it
 // first so that a bad commit changes nothing.

@@ -14,23 +14,26 @@ import (
 	"mellium.im/xmpp/stanza"
 )
 
-// Errors of the Syncer's lifecycle and of failed pages. Pages fail with these
-// wrapped in context ("mam query Q to ARCHIVE: ..."); test with errors.Is. A
-// stanza error reply is returned as a wrapped stanza.Error (errors.As).
+// Errors of the Syncer's lifecycle and of failed pages. The errors of
+// CatchUp, LoadOlder and CatchUpAll name the archive once
+// ("historysync: sync ARCHIVE: mam query Q: ..."), with these wrapped
+// inside; test with errors.Is. A stanza error reply is returned as a wrapped
+// stanza.Error (errors.As).
 var (
 	// ErrClosed: the Syncer was closed.
-	ErrClosed = errors.New("historysync: syncer closed")
+	ErrClosed = errors.New("syncer closed")
 	// ErrSessionClosed: the XMPP session ended (Serve returned) while the
-	// operation was running.
-	ErrSessionClosed = errors.New("historysync: session closed")
+	// operation was running, or the Syncer closed it (a broken stream, a
+	// stalled stream, an unresponsive server).
+	ErrSessionClosed = errors.New("session closed")
 	// ErrPageTimeout: no <fin/> arrived within the page timeout.
-	ErrPageTimeout = errors.New("historysync: page timed out")
+	ErrPageTimeout = errors.New("page timed out")
 	// ErrFlood: the archive sent more results than asked for.
-	ErrFlood = errors.New("historysync: archive flooded the query")
+	ErrFlood = errors.New("archive flooded the query")
 	// ErrBufferFull: the page's results did not fit the buffer caps (the
 	// query's bytes or the Syncer-wide caps); the page is retried with half
 	// the page size.
-	ErrBufferFull = errors.New("historysync: result buffer full")
+	ErrBufferFull = errors.New("result buffer full")
 	// ErrPageMismatch: the results received do not match the <fin/>'s RSM
 	// <first/> and <last/> (results lost, reordered or injected).
 	ErrPageMismatch = fmt.Errorf("%w: results do not match <fin/>", ErrMalformed)
@@ -38,10 +41,10 @@ var (
 	// archive.
 	ErrSpoofedReply = fmt.Errorf("%w: reply from the wrong address", ErrMalformed)
 	// ErrStorePanic: the Store panicked; the page was released and failed.
-	ErrStorePanic = errors.New("historysync: store panicked")
+	ErrStorePanic = errors.New("store panicked")
 	// ErrPositions: a gap is too large for the position space between two
 	// ranges (more than PosStride messages); see the package documentation.
-	ErrPositions = errors.New("historysync: position space exhausted")
+	ErrPositions = errors.New("position space exhausted")
 )
 
 // Syncer keeps local copies of MAM archives complete for one XMPP session.
@@ -58,6 +61,7 @@ type Syncer struct {
 
 	tracker queryTracker
 	stats   counters
+	live    liveness
 	// watch closes the session when the stream stalls inside a stanza the
 	// Syncer reads.
 	watch *stallWatch
@@ -80,9 +84,8 @@ type Syncer struct {
 	archives   map[string]*archiveState
 	attached   atomic.Int32 // archives accepting live extension
 
-	events       chan Event
-	stopEvents   chan struct{}
-	dispatchDone chan struct{}
+	// events delivers events to the WithEvents callback; nil without one.
+	events *eventQueue
 }
 
 // archiveState is the per-archive state of a Syncer: a few fields per
@@ -102,15 +105,24 @@ type archiveState struct {
 
 // New returns a Syncer for session that stores into store. The session must
 // be served with a mux that includes the Syncer's Handle option; see the
-// package example. Call Close when done. New panics if session or store is
-// nil, or if an option is invalid (WithPolicy).
-func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
-	if session == nil || store == nil {
-		panic("historysync: New needs a session and a store")
-	}
+// package example. Call Close when done. New returns an error, naming the
+// option, if session or store is nil or an option got a value out of range
+// (see Option).
+func New(session *xmpp.Session, store Store, opts ...Option) (*Syncer, error) {
 	cfg := defaultConfig()
+	if session == nil {
+		cfg.errs = append(cfg.errs, errors.New("no session"))
+	}
+	if store == nil {
+		cfg.errs = append(cfg.errs, errors.New("no store"))
+	}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, fmt.Errorf("historysync: New: %w", err)
 	}
 	if cfg.limits.QueryResults > 0 && cfg.pageSize > cfg.limits.QueryResults {
 		cfg.pageSize = cfg.limits.QueryResults
@@ -133,12 +145,9 @@ func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
 		return &toks
 	}
 	if cfg.onEvent != nil {
-		s.events = make(chan Event, cfg.eventQueue)
-		s.stopEvents = make(chan struct{})
-		s.dispatchDone = make(chan struct{})
-		go s.dispatch()
+		s.events = newEventQueue(cfg.eventQueue, s.deliver)
 	}
-	return s
+	return s, nil
 }
 
 // Handle returns a mux option that registers both the MAM result handler
@@ -177,9 +186,13 @@ func (s *Syncer) HandleLive() mux.Option {
 	}
 }
 
-// Close fails every in-flight query with ErrClosed, waits for running
-// operations to return, and stops event delivery. It does not close the
-// session or the store. Close is idempotent.
+// Close fails every in-flight query with ErrClosed, stops event delivery
+// and waits for running operations (CatchUp, LoadOlder, CatchUpAll, which
+// return promptly with ErrClosed) to return. It does not wait for an event
+// callback in progress, so it is safe to call from any goroutine, the
+// callback's included: no callback starts after Close returned, and events
+// still queued are dropped (see Event). It does not close the session or
+// the store. Close is idempotent.
 func (s *Syncer) Close() error {
 	s.closeMu.Lock()
 	if s.closed {
@@ -189,11 +202,10 @@ func (s *Syncer) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 	s.cancel(ErrClosed)
+	// Before waiting for the operations: they may be waiting for their
+	// events to be delivered by a callback that is calling Close.
+	s.events.close()
 	s.ops.Wait()
-	if s.events != nil {
-		close(s.stopEvents)
-		<-s.dispatchDone
-	}
 	return nil
 }
 

@@ -11,7 +11,7 @@
 //	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "history.db"))
 //	...
 //	defer store.Close()
-//	syncer := historysync.New(session, store)
+//	syncer, err := historysync.New(session, store)
 package sqlitestore
 
 import (
