@@ -29,8 +29,9 @@ const (
 	// EventResultDropped reports that a result was dropped (Reason); QueryID is the
 	// queryid it carried.
 	EventResultDropped
-	// EventSyncFinished reports that a CatchUp or LoadOlder run ended (Err is its error,
-	// Messages the messages it stored).
+	// EventSyncFinished reports that a CatchUp or LoadOlder run ended, as its
+	// last event (Err is its error; Messages, Inserted and Duplicates are its
+	// Report's).
 	EventSyncFinished
 	// EventLiveExtended reports that a live message extended the newest range.
 	EventLiveExtended

@@ -86,9 +86,9 @@ type Stats struct {
 	// Counters since New.
 	Queries       uint64 `json:"queries"`       // MAM queries sent
 	Pages         uint64 `json:"pages"`         // pages received and committed
-	Messages      uint64 `json:"messages"`      // results accepted into pages
-	Inserted      uint64 `json:"inserted"`      // messages newly stored
-	Duplicates    uint64 `json:"duplicates"`    // messages the store already had
+	Messages      uint64 `json:"messages"`      // results of the committed pages
+	Inserted      uint64 `json:"inserted"`      // messages newly stored (fetched or live)
+	Duplicates    uint64 `json:"duplicates"`    // messages already stored: Inserted + Duplicates == Messages + Live
 	Retries       uint64 `json:"retries"`       // page attempts retried
 	Timeouts      uint64 `json:"timeouts"`      // page timeouts (a stalled stream counts in Stalls only)
 	Failures      uint64 `json:"failures"`      // pages failed for good

@@ -14,7 +14,8 @@ import (
 //
 // The package provides MemStore; package sqlitestore provides an embedded
 // SQLite store. Package storetest is the conformance suite every
-// implementation must pass.
+// implementation must pass. The Syncer wraps a Store's errors in its own,
+// which name the archive: a Store's errors need not.
 type Store interface {
 	// Ranges returns the archive's ranges, oldest first (empty when nothing
 	// is stored).
@@ -52,7 +53,8 @@ type Commit struct {
 	Ranges []Range
 }
 
-// CommitResult reports what a Commit stored.
+// CommitResult reports what a Commit stored: every message of the commit is
+// counted once, Inserted + Duplicates == len(Commit.Messages).
 type CommitResult struct {
 	// Inserted is the number of new messages stored.
 	Inserted int
