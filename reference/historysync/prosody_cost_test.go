@@ -1,9 +1,7 @@
 package historysync_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mapleak/mapleak/reference/historysync"
-	"github.com/mapleak/mapleak/reference/historysync/internal/prosodytest"
 )
 
 // costCycles is the number of incremental catch-ups TestProsodyIncrementalCost
@@ -37,16 +34,9 @@ func costCycles(t *testing.T) int {
 // at most 1.2 results per new message overall, and one empty page per archive
 // in a cycle that adds nothing. docs/performance.md reports the figures.
 func TestProsodyIncrementalCost(t *testing.T) {
-	srv := prosodytest.Start(t)
 	cycles := costCycles(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	e := &prosodyEnv{t: t, ctx: ctx, srv: srv, dbPath: filepath.Join(t.TempDir(), "alice.db")}
-	e.alice = srv.Register(t, "alice", prosodyPassword)
-	e.bob = srv.Register(t, "bob", prosodyPassword)
-	e.coven = srv.RoomJID(t, "coven")
-	e.seedSessions()
-	require.NoError(t, prosodytest.CreateRoom(ctx, e.aliceSeed, e.coven, "Alice"))
+	e := newProsodyEnv(t, 10*time.Minute)
+	ctx := e.ctx
 	archives := []historysync.Archive{historysync.Account(e.alice), historysync.Room(e.coven)}
 
 	e.seed("initial", 130, 120)

@@ -43,6 +43,22 @@ type prosodyEnv struct {
 	session *xmpp.Session
 }
 
+// newProsodyEnv starts a Prosody with alice and bob, and the room coven
+// created by alice, bounded by timeout. The client is not started.
+func newProsodyEnv(t *testing.T, timeout time.Duration) *prosodyEnv {
+	t.Helper()
+	srv := prosodytest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	e := &prosodyEnv{t: t, ctx: ctx, srv: srv, dbPath: filepath.Join(t.TempDir(), "alice.db")}
+	e.alice = srv.Register(t, "alice", prosodyPassword)
+	e.bob = srv.Register(t, "bob", prosodyPassword)
+	e.coven = srv.RoomJID(t, "coven")
+	e.seedSessions()
+	require.NoError(t, prosodytest.CreateRoom(ctx, e.aliceSeed, e.coven, "Alice"))
+	return e
+}
+
 func (e *prosodyEnv) seedSessions() {
 	e.t.Helper()
 	e.reader = prosodytest.NewArchiveReader()
@@ -174,16 +190,9 @@ func (e *prosodyEnv) requireIdle() {
 // cursor recovered by time; and a room whose queries fail without leaving a
 // buffer behind.
 func TestProsody(t *testing.T) {
-	srv := prosodytest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	e := &prosodyEnv{t: t, ctx: ctx, srv: srv, dbPath: filepath.Join(t.TempDir(), "alice.db")}
-	e.alice = srv.Register(t, "alice", prosodyPassword)
-	e.bob = srv.Register(t, "bob", prosodyPassword)
-	e.coven = srv.RoomJID(t, "coven")
+	e := newProsodyEnv(t, 3*time.Minute)
+	srv, ctx := e.srv, e.ctx
 	e.closed = srv.RoomJID(t, "closed")
-	e.seedSessions()
-	require.NoError(t, prosodytest.CreateRoom(ctx, e.aliceSeed, e.coven, "Alice"))
 	require.NoError(t, prosodytest.CreateRoom(ctx, e.bobSeed, e.closed, "Bob", prosodytest.MembersOnly()))
 	require.NoError(t, prosodytest.SendGroupchat(ctx, e.bobSeed, e.closed, "private"))
 
@@ -308,15 +317,8 @@ func TestProsody(t *testing.T) {
 // timeouts: the Syncer closes the session, and the next call fails at once.
 // After the server resumes, a new session catches up exactly.
 func TestProsodyFrozenServer(t *testing.T) {
-	srv := prosodytest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	e := &prosodyEnv{t: t, ctx: ctx, srv: srv, dbPath: filepath.Join(t.TempDir(), "alice.db")}
-	e.alice = srv.Register(t, "alice", prosodyPassword)
-	e.bob = srv.Register(t, "bob", prosodyPassword)
-	e.coven = srv.RoomJID(t, "coven")
-	e.seedSessions()
-	require.NoError(t, prosodytest.CreateRoom(ctx, e.aliceSeed, e.coven, "Alice"))
+	e := newProsodyEnv(t, 3*time.Minute)
+	srv, ctx := e.srv, e.ctx
 	e.seed("first", 60, 0)
 	account := historysync.Account(e.alice)
 
