@@ -28,7 +28,14 @@ import (
 // with StartTLS. Copy it, change the addresses and the password's source.
 // (Compiled, not run: it needs a server.)
 func Example() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	if err := syncHistory(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// syncHistory is the body of Example.
+func syncHistory(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	account := jid.MustParse("juliet@example.net")
 	room := historysync.Room(jid.MustParse("coven@conference.example.net"))
@@ -39,22 +46,30 @@ func Example() {
 		xmpp.BindResource(),
 	)
 	if err != nil {
-		log.Fatalf("connect: %v", err)
+		return fmt.Errorf("connect: %w", err)
 	}
+	defer session.Conn().Close()
 	store, err := sqlitestore.Open(ctx, "history.db")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer store.Close()
 	syncer, err := historysync.New(session, store)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	// The Syncer's handlers go into the session's mux, next to the client's
 	// own; Syncer.Serve serves the session and fails the Syncer's queries
 	// when it ends.
 	served := make(chan error, 1)
 	go func() { served <- syncer.Serve(mux.New(stanza.NSClient, syncer.Handle())) }()
+	defer func() {
+		_ = syncer.Close()
+		_ = session.Close() // ends the stream; Serve returns when the server ends its own
+		if err := <-served; err != nil {
+			log.Printf("session ended: %v", err)
+		}
+	}()
 
 	reports, err := syncer.CatchUpAll(ctx, []historysync.Archive{historysync.Account(session.LocalAddr()), room})
 	for _, r := range reports {
@@ -65,18 +80,12 @@ func Example() {
 	}
 	msgs, err := store.Messages(ctx, room, historysync.AllMessages()) // in archive order
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for _, m := range msgs {
 		fmt.Printf("%s %s: %s\n", m.Time.Format(time.DateTime), m.From, m.Body)
 	}
-
-	_ = syncer.Close()
-	_ = session.Close() // ends the stream; Serve returns when the server ends its own
-	if err := <-served; err != nil {
-		log.Printf("session ended: %v", err)
-	}
-	_ = session.Conn().Close()
+	return nil
 }
 
 // Example_dial connects to a Prosody on this machine without TLS, as the
@@ -132,7 +141,9 @@ func Example_dial() {
 	fmt.Println(report.Inserted, report.Complete, err)
 	_ = syncer.Close()
 	_ = session.Close()
-	<-served
+	if err := <-served; err != nil {
+		log.Printf("session ended: %v", err)
+	}
 	_ = conn.Close()
 }
 

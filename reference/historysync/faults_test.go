@@ -766,8 +766,8 @@ func TestFrozenServerBreaksSession(t *testing.T) {
 	require.ErrorIs(t, err, ErrServerUnresponsive, "the next call fails at once")
 	assert.EqualValues(t, 1, e.syncer.Stats().Queries-before, "and sends nothing")
 	select {
-	case <-e.served:
-		e.served <- nil // for env.stop
+	case err := <-e.served:
+		e.served <- err // for env.stop
 	case <-time.After(testTimeout):
 		t.Fatal("Serve did not return: the connection was not closed")
 	}
