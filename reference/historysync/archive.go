@@ -108,9 +108,10 @@ type Policy struct {
 	// Since is the history depth for FirstSyncSince (for example 5 days).
 	Since time.Duration
 	// MaxMessages caps the number of archive results one CatchUp run fetches
-	// for gap filling and back-filling (the newest messages are always
-	// fetched). Progress is committed page by page, so the next run continues
-	// where this one stopped. Unlimited means no cap.
+	// after its first page (forward pages, gap filling, back-filling); when
+	// it runs out before the archive's end, the newest page is fetched all
+	// the same, above a gap. Progress is committed page by page, so the next
+	// run continues where this one stopped. Unlimited means no cap.
 	MaxMessages int
 	// LiveExtend (On or Off) says whether live messages carrying a stanza-id
 	// by this archive extend the newest stored range once a CatchUp on this
