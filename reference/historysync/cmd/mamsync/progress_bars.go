@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/mapleak/mapleak/reference/historysync"
+)
+
+// barProgress draws progress bars on a terminal (mpb): a spinner per archive
+// while its pages come in, with its pages and messages, and a total bar
+// below (archives done, pages, messages, rate). Retries, failures and
+// finished archives are printed as lines above the bars.
+//
+// mpb renders from its own goroutine and calls the decorators there, so the
+// counters they read are guarded by mu, and no mpb method is called while mu
+// is held (mpb's methods wait for that goroutine).
+type barProgress struct {
+	w         io.Writer
+	container *mpb.Progress
+	totalBar  *mpb.Bar
+	bars      map[string]*archiveBar // by Archive.String(), historysync's archive key
+	started   time.Time
+
+	mu    sync.Mutex
+	total tally
+}
+
+// archiveBar is the bar of one archive and what it shows.
+type archiveBar struct {
+	bar   *mpb.Bar
+	tally tally // guarded by barProgress.mu
+}
+
+func newBarProgress(w io.Writer) *barProgress {
+	return &barProgress{w: w, bars: map[string]*archiveBar{}}
+}
+
+// Start implements progress: it shows the total bar.
+func (p *barProgress) Start(archives []historysync.Archive) {
+	p.started = time.Now()
+	p.container = mpb.New(mpb.WithOutput(p.w), mpb.WithRefreshRate(150*time.Millisecond))
+	p.totalBar = p.container.New(int64(len(archives)), mpb.BarStyle(),
+		mpb.BarPriority(math.MaxInt), // below the archives' bars
+		mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d archives")),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return fmt.Sprintf("%s, %s", p.total, rate(p.total.messages, time.Since(p.started)))
+		})),
+	)
+}
+
+// Event implements progress.
+func (p *barProgress) Event(ev historysync.Event) {
+	if p.container == nil {
+		return // not started
+	}
+	a := p.archive(ev.Archive)
+	switch ev.Kind {
+	case historysync.EventPageFetched:
+		p.mu.Lock()
+		a.tally.add(ev)
+		p.total.add(ev)
+		p.mu.Unlock()
+	case historysync.EventSyncFinished:
+		p.mu.Lock()
+		line := finishedLine(ev, a.tally)
+		p.mu.Unlock()
+		fmt.Fprintln(p.container, line)
+		a.bar.Abort(true)
+		p.totalBar.Increment()
+	default:
+		if line := eventLine(ev); line != "" {
+			fmt.Fprintln(p.container, line)
+		}
+	}
+}
+
+// archive returns the bar of archive a, adding it on first use.
+func (p *barProgress) archive(a historysync.Archive) *archiveBar {
+	key := a.String()
+	if ab := p.bars[key]; ab != nil {
+		return ab
+	}
+	ab := &archiveBar{}
+	ab.bar = p.container.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Name(key, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return ab.tally.String()
+		})),
+	)
+	p.bars[key] = ab
+	return ab
+}
+
+// Close implements progress: it removes the bars still shown (an archive
+// whose last events were dropped), completes the total and waits for the
+// last frame.
+func (p *barProgress) Close() {
+	if p.container == nil {
+		return
+	}
+	for _, ab := range p.bars {
+		ab.bar.Abort(true)
+	}
+	p.totalBar.SetTotal(-1, true)
+	p.container.Wait()
+}
