@@ -23,6 +23,7 @@ import (
 // is held (mpb's methods wait for that goroutine).
 type barProgress struct {
 	w         io.Writer
+	options   []mpb.ContainerOption
 	container *mpb.Progress
 	totalBar  *mpb.Bar
 	bars      map[string]*archiveBar // by Archive.String(), historysync's archive key
@@ -38,14 +39,16 @@ type archiveBar struct {
 	tally tally // guarded by barProgress.mu
 }
 
-func newBarProgress(w io.Writer) *barProgress {
-	return &barProgress{w: w, bars: map[string]*archiveBar{}}
+// newBarProgress returns bars drawn on w, a terminal. Tests pass
+// mpb.WithAutoRefresh to draw them into a buffer.
+func newBarProgress(w io.Writer, options ...mpb.ContainerOption) *barProgress {
+	return &barProgress{w: w, options: options, bars: map[string]*archiveBar{}}
 }
 
 // Start implements progress: it shows the total bar.
 func (p *barProgress) Start(archives []historysync.Archive) {
 	p.started = time.Now()
-	p.container = mpb.New(mpb.WithOutput(p.w), mpb.WithRefreshRate(150*time.Millisecond))
+	p.container = mpb.New(append([]mpb.ContainerOption{mpb.WithOutput(p.w), mpb.WithRefreshRate(150 * time.Millisecond)}, p.options...)...)
 	p.totalBar = p.container.New(int64(len(archives)), mpb.BarStyle(),
 		mpb.BarPriority(math.MaxInt), // below the archives' bars
 		mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d archives")),
@@ -102,9 +105,9 @@ func (p *barProgress) archive(a historysync.Archive) *archiveBar {
 	return ab
 }
 
-// Close implements progress: it removes the bars still shown (an archive
-// whose last events were dropped), completes the total and waits for the
-// last frame.
+// Close implements progress: it removes the bars still shown (archives
+// whose last event was dropped, or that never finished), stops the total
+// bar where it is unless it is complete, and waits for the last frame.
 func (p *barProgress) Close() {
 	if p.container == nil {
 		return
@@ -112,6 +115,6 @@ func (p *barProgress) Close() {
 	for _, ab := range p.bars {
 		ab.bar.Abort(true)
 	}
-	p.totalBar.SetTotal(-1, true)
+	p.totalBar.Abort(false) // a no-op when every archive finished
 	p.container.Wait()
 }

@@ -84,6 +84,6 @@ func (p *lineProgress) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	elapsed := p.now().Sub(p.started)
-	fmt.Fprintf(p.w, "total: %d of %s done, %s in %v, %s\n",
-		p.finished, count(p.archives, "archive"), p.total, elapsed.Round(time.Millisecond), rate(p.total.messages, elapsed))
+	fmt.Fprintf(p.w, "total: %d/%d archives done, %s in %v, %s\n",
+		p.finished, p.archives, p.total, elapsed.Round(time.Millisecond), rate(p.total.messages, elapsed))
 }

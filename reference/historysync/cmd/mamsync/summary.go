@@ -34,7 +34,7 @@ func printSummary(w io.Writer, reports []historysync.Report) error {
 		total.Inserted += r.Inserted
 		total.Duplicates += r.Duplicates
 	}
-	row("total", itoa(total.Pages), itoa(total.Messages), itoa(total.Inserted), itoa(total.Duplicates), "", "", "")
+	row("total", itoa(total.Pages), itoa(total.Messages), itoa(total.Inserted), itoa(total.Duplicates))
 	return tw.Flush()
 }
 
