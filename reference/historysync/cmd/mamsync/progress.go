@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,6 +75,9 @@ func eventLine(ev historysync.Event) string {
 	case historysync.EventQueryRetrying:
 		return fmt.Sprintf("%s: a page failed (attempt %d), retrying in %v: %v", ev.Archive, ev.Attempt, ev.Delay.Round(time.Millisecond), ev.Err)
 	case historysync.EventQueryFailed:
+		if interrupted(ev.Err) {
+			return "" // said once, by run
+		}
 		return fmt.Sprintf("%s: a page failed: %v", ev.Archive, ev.Err)
 	case historysync.EventCursorReset:
 		return fmt.Sprintf("%s: the archive no longer knows a stored message id; fetching by time instead", ev.Archive)
@@ -84,8 +89,17 @@ func eventLine(ev historysync.Event) string {
 
 // finishedLine is the line that reports the end of an archive's catch-up.
 func finishedLine(ev historysync.Event, t tally) string {
+	if interrupted(ev.Err) {
+		return fmt.Sprintf("%s: interrupted after %s", ev.Archive, t)
+	}
 	if ev.Err != nil {
 		return fmt.Sprintf("%s: failed after %s: %v", ev.Archive, t, ev.Err)
 	}
 	return fmt.Sprintf("%s: done, %s", ev.Archive, t)
+}
+
+// interrupted reports whether err is the end of the run's context (SIGINT,
+// SIGTERM) rather than a failure of its own.
+func interrupted(err error) bool {
+	return errors.Is(err, context.Canceled)
 }

@@ -93,7 +93,7 @@ func (p *barProgress) archive(a historysync.Archive) *archiveBar {
 		return ab
 	}
 	ab := &archiveBar{}
-	ab.bar = p.container.New(0, mpb.SpinnerStyle(),
+	ab.bar = p.container.New(0, mpb.SpinnerStyle().PositionLeft(), mpb.BarWidth(2),
 		mpb.PrependDecorators(decor.Name(key, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 			p.mu.Lock()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,8 +64,9 @@ total: 2/2 archives done, 4 pages, 130 messages (129 new) in 2.5s, 52 msg/s
 `, out.String())
 }
 
-// TestLineProgressCursorReset checks the lines of the rarer events.
-func TestLineProgressCursorReset(t *testing.T) {
+// TestLineProgressRareEvents checks the lines of the rarer events, and of
+// an interrupted run.
+func TestLineProgressRareEvents(t *testing.T) {
 	var out bytes.Buffer
 	p := newLineProgress(&out, time.Second, time.Now)
 	a := historysync.Account(jid.MustParse("alice@example.net"))
@@ -72,10 +75,14 @@ func TestLineProgressCursorReset(t *testing.T) {
 	p.Event(historysync.Event{Kind: historysync.EventStreamStalled, Archive: a, Err: historysync.ErrStreamStalled})
 	p.Event(historysync.Event{Kind: historysync.EventLiveExtended, Archive: a})
 	p.Event(historysync.Event{Kind: historysync.EventResultDropped, Archive: a, Reason: historysync.DropLate})
+	stopped := fmt.Errorf("mam query q9 to %s: %w", a, context.Canceled)
+	p.Event(historysync.Event{Kind: historysync.EventQueryFailed, Archive: a, Err: stopped})
+	p.Event(historysync.Event{Kind: historysync.EventSyncFinished, Archive: a, Err: stopped})
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	require.Len(t, lines, 3, out.String())
+	require.Len(t, lines, 4, out.String())
 	assert.Equal(t, "account:alice@example.net: the archive no longer knows a stored message id; fetching by time instead", lines[1])
 	assert.Equal(t, "account:alice@example.net: the server stopped in the middle of a stanza; closing the session: historysync: stream stalled mid-stanza", lines[2])
+	assert.Equal(t, "account:alice@example.net: interrupted after 0 pages, 0 messages (0 new)", lines[3], "an interrupted run's failed page says nothing")
 }
 
 // TestBarProgress draws the script's bars into a buffer: Close returns

@@ -25,7 +25,10 @@ func printSummary(w io.Writer, reports []historysync.Report) error {
 	var total historysync.Report
 	for _, r := range reports {
 		result := "ok"
-		if r.Err != nil {
+		switch {
+		case interrupted(r.Err):
+			result = "interrupted"
+		case r.Err != nil:
 			result = "failed: " + r.Err.Error()
 		}
 		row(r.Archive.String(), itoa(r.Pages), itoa(r.Messages), itoa(r.Inserted), itoa(r.Duplicates), itoa(r.Gaps), yesNo(r.Complete), result)
