@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,9 +46,15 @@ func TestExport(t *testing.T) {
 	r := runInProcess(t, "", "-db", dbPath, "-export", "jsonl", "-archive", "coven@conference.example.net")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Empty(t, r.stderr)
-	assert.Equal(t, `{"archive":"room:coven@conference.example.net","archive_id":"a1","pos":-1,"time":"2025-03-01T12:00:00Z","from":"coven@conference.example.net/first","type":"groupchat","id":"m1","origin_id":"o1","body":"When shall we <three> meet again?","raw":"<message type=\"groupchat\"><body>When shall we &lt;three&gt; meet again?</body></message>"}
-{"archive":"room:coven@conference.example.net","archive_id":"a2","pos":0,"time":"2025-03-01T12:00:01Z","from":"coven@conference.example.net/second","type":"groupchat","omitted":"oversized"}
-`, r.stdout)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Len(t, lines, 2, r.stdout)
+	assert.JSONEq(t, `{"archive":"room:coven@conference.example.net","archive_id":"a1","pos":-1,"time":"2025-03-01T12:00:00Z",
+		"from":"coven@conference.example.net/first","type":"groupchat","id":"m1","origin_id":"o1","body":"When shall we <three> meet again?",
+		"raw":"<message type=\"groupchat\"><body>When shall we &lt;three&gt; meet again?</body></message>"}`, lines[0])
+	assert.JSONEq(t, `{"archive":"room:coven@conference.example.net","archive_id":"a2","pos":0,"time":"2025-03-01T12:00:01Z",
+		"from":"coven@conference.example.net/second","type":"groupchat","omitted":"oversized"}`, lines[1])
+	assert.Contains(t, lines[0], `"body":"When shall we <three> meet again?"`, "markup is not escaped as \\u003c")
+	assert.True(t, strings.HasPrefix(lines[0], `{"archive":"room:coven@conference.example.net","archive_id":"a1","pos":-1,`), "fields in a fixed order")
 }
 
 // TestExportErrors: a missing database, and an archive the database does not

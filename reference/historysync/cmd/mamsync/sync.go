@@ -88,12 +88,14 @@ const closeTimeout = 5 * time.Second
 func disconnect(session *xmpp.Session, syncer *historysync.Syncer, served <-chan error) {
 	_ = syncer.Close()
 	_ = session.Close()
+	var err error // how the stream ended; the run is over either way
 	select {
-	case <-served:
+	case err = <-served:
 	case <-time.After(closeTimeout):
 		_ = session.Conn().Close() // the server did not end its stream: Serve returns
-		<-served
+		err = <-served
 	}
+	_ = err
 	_ = session.Conn().Close()
 }
 
