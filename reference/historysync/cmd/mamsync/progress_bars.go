@@ -24,10 +24,11 @@ import (
 type barProgress struct {
 	w         io.Writer
 	options   []mpb.ContainerOption
+	started   chan struct{} // closed by Start once the fields below are set
 	container *mpb.Progress
 	totalBar  *mpb.Bar
 	bars      map[string]*archiveBar // by Archive.String(), historysync's archive key
-	started   time.Time
+	startTime time.Time
 
 	mu    sync.Mutex
 	total tally
@@ -42,12 +43,13 @@ type archiveBar struct {
 // newBarProgress returns bars drawn on w, a terminal. Tests pass
 // mpb.WithAutoRefresh to draw them into a buffer.
 func newBarProgress(w io.Writer, options ...mpb.ContainerOption) *barProgress {
-	return &barProgress{w: w, options: options, bars: map[string]*archiveBar{}}
+	return &barProgress{w: w, options: options, started: make(chan struct{}), bars: map[string]*archiveBar{}}
 }
 
 // Start implements progress: it shows the total bar.
 func (p *barProgress) Start(archives []historysync.Archive) {
-	p.started = time.Now()
+	defer close(p.started)
+	p.startTime = time.Now()
 	p.container = mpb.New(append([]mpb.ContainerOption{mpb.WithOutput(p.w), mpb.WithRefreshRate(150 * time.Millisecond)}, p.options...)...)
 	p.totalBar = p.container.New(int64(len(archives)), mpb.BarStyle(),
 		mpb.BarPriority(math.MaxInt), // below the archives' bars
@@ -55,15 +57,17 @@ func (p *barProgress) Start(archives []historysync.Archive) {
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			return fmt.Sprintf("%s, %s", p.total, rate(p.total.messages, time.Since(p.started)))
+			return fmt.Sprintf("%s, %s", p.total, rate(p.total.messages, time.Since(p.startTime)))
 		})),
 	)
 }
 
 // Event implements progress.
 func (p *barProgress) Event(ev historysync.Event) {
-	if p.container == nil {
-		return // not started
+	select {
+	case <-p.started:
+	default:
+		return // an event before the catch-up, such as a stray result dropped
 	}
 	a := p.archive(ev.Archive)
 	switch ev.Kind {
@@ -109,7 +113,9 @@ func (p *barProgress) archive(a historysync.Archive) *archiveBar {
 // whose last event was dropped, or that never finished), stops the total
 // bar where it is unless it is complete, and waits for the last frame.
 func (p *barProgress) Close() {
-	if p.container == nil {
+	select {
+	case <-p.started:
+	default:
 		return
 	}
 	for _, ab := range p.bars {

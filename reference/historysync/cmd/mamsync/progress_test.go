@@ -124,3 +124,13 @@ func TestCountAndRate(t *testing.T) {
 	assert.Equal(t, "50 msg/s", rate(100, 2*time.Second))
 	assert.Equal(t, "- msg/s", rate(100, 0))
 }
+
+// TestBarProgressNotStarted: an event before Start (a stray result dropped
+// before the catch-up) draws nothing, and Close without Start returns.
+func TestBarProgressNotStarted(t *testing.T) {
+	var out bytes.Buffer
+	p := newBarProgress(&out, mpb.WithAutoRefresh())
+	p.Event(historysync.Event{Kind: historysync.EventResultDropped, Reason: historysync.DropUnknown})
+	p.Close()
+	assert.Empty(t, out.String())
+}
