@@ -26,7 +26,6 @@ func TestParseConfigSync(t *testing.T) {
 	assert.Empty(t, cfg.export)
 	assert.Equal(t, historysync.FirstSyncAll, cfg.roomPolicy.FirstSync, "rooms are fetched whole by default")
 	assert.Zero(t, cfg.roomPolicy.MaxMessages, "no cap per run")
-	assert.True(t, cfg.roomPolicy.LiveExtend, "the other fields are the library's defaults")
 }
 
 func TestParseConfigDefaults(t *testing.T) {

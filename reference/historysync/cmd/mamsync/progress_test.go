@@ -72,7 +72,8 @@ func TestLineProgressRareEvents(t *testing.T) {
 	a := historysync.Account(jid.MustParse("alice@example.net"))
 	p.Start([]historysync.Archive{a})
 	p.Event(historysync.Event{Kind: historysync.EventCursorReset, Archive: a})
-	p.Event(historysync.Event{Kind: historysync.EventStreamStalled, Archive: a, Err: historysync.ErrStreamStalled})
+	stalled := fmt.Errorf("mam query q8 to %s: %w", a, historysync.ErrStreamStalled)
+	p.Event(historysync.Event{Kind: historysync.EventStreamStalled, Archive: a, Err: stalled})
 	p.Event(historysync.Event{Kind: historysync.EventLiveExtended, Archive: a})
 	p.Event(historysync.Event{Kind: historysync.EventResultDropped, Archive: a, Reason: historysync.DropLate})
 	stopped := fmt.Errorf("mam query q9 to %s: %w", a, context.Canceled)
@@ -81,7 +82,7 @@ func TestLineProgressRareEvents(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	require.Len(t, lines, 4, out.String())
 	assert.Equal(t, "account:alice@example.net: the archive no longer knows a stored message id; fetching by time instead", lines[1])
-	assert.Equal(t, "account:alice@example.net: the server stopped in the middle of a stanza; closing the session: historysync: stream stalled mid-stanza", lines[2])
+	assert.Equal(t, "account:alice@example.net: the server stopped in the middle of a stanza; closing the session: "+stalled.Error(), lines[2])
 	assert.Equal(t, "account:alice@example.net: interrupted after 0 pages, 0 messages (0 new)", lines[3], "an interrupted run's failed page says nothing")
 }
 
