@@ -57,13 +57,13 @@ func (a Archive) String() string { return a.Kind.String() + ":" + a.JID.Bare().S
 // validate reports whether the archive can be synchronised.
 func (a Archive) validate() error {
 	if a.Kind != AccountArchive && a.Kind != RoomArchive {
-		return fmt.Errorf("historysync: archive %q: unknown kind %d", a.JID.String(), a.Kind)
+		return fmt.Errorf("archive %q: unknown kind %d", a.JID.String(), a.Kind)
 	}
 	if a.JID.Domainpart() == "" {
-		return fmt.Errorf("historysync: archive of kind %s has an empty JID", a.Kind)
+		return fmt.Errorf("archive of kind %s has an empty JID", a.Kind)
 	}
 	if a.JID.Resourcepart() != "" {
-		return fmt.Errorf("historysync: archive %s: JID must be bare", a.JID.String())
+		return fmt.Errorf("archive %s: JID must be bare", a.JID.String())
 	}
 	return nil
 }
@@ -98,7 +98,9 @@ func (f FirstSync) String() string {
 	}
 }
 
-// Policy is the synchronisation policy for one kind of archive.
+// Policy is the synchronisation policy for one kind of archive. Its zero
+// fields stand for the kind's defaults (DefaultPolicy): WithPolicy changes
+// only the fields that are set.
 type Policy struct {
 	// FirstSync says how far back the first synchronisation goes, and with it
 	// how far back later runs back-fill.
@@ -106,44 +108,109 @@ type Policy struct {
 	// Since is the history depth for FirstSyncSince (for example 5 days).
 	Since time.Duration
 	// MaxMessages caps the number of archive results one CatchUp run fetches
-	// for gap filling and back-filling (the newest page is always fetched).
-	// Progress is committed page by page, so the next run continues where
-	// this one stopped. Zero means no cap.
+	// for gap filling and back-filling (the newest messages are always
+	// fetched). Progress is committed page by page, so the next run continues
+	// where this one stopped. Unlimited means no cap.
 	MaxMessages int
-	// LiveExtend lets live messages carrying a stanza-id by this archive
-	// extend the newest stored range once a CatchUp on this session reached
-	// the archive's end. It is sound when every message the archive stores is
-	// also delivered to this session in archive order: true for a room while
-	// the client is joined (the room reflects every message, including our
-	// own, with its stanza-id; call Syncer.Detach when leaving it), false for
-	// the account archive (messages this client sends and carbons of other
-	// clients are archived without being seen here with their stanza-id).
-	LiveExtend bool
+	// LiveExtend (On or Off) says whether live messages carrying a stanza-id
+	// by this archive extend the newest stored range once a CatchUp on this
+	// session reached the archive's end. It is sound when every message the
+	// archive stores is also delivered to this session in archive order: true
+	// for a room while the client is joined (the room reflects every message,
+	// including our own, with its stanza-id; call Syncer.Detach when leaving
+	// it), false for the account archive (messages this client sends and
+	// carbons of other clients are archived without being seen here with their
+	// stanza-id).
+	LiveExtend Switch
 }
 
-// DefaultPolicy returns the policy used for archives of kind k unless
-// WithPolicy says otherwise. For the account archive: fetch everything, no
-// cap, no live extension. For rooms: the latest page on first join, at most
-// 1000 gap-fill and back-fill results per run, live extension on.
+// Unlimited is the Policy.MaxMessages of no cap.
+const Unlimited = -1
+
+// Switch is an on/off setting whose zero value keeps the default.
+type Switch uint8
+
+const (
+	// On turns the setting on.
+	On Switch = iota + 1
+	// Off turns the setting off.
+	Off
+)
+
+// String returns "on", "off" or "default".
+func (s Switch) String() string {
+	switch s {
+	case 0:
+		return "default"
+	case On:
+		return "on"
+	case Off:
+		return "off"
+	default:
+		return fmt.Sprintf("switch(%d)", uint8(s))
+	}
+}
+
+// DefaultPolicy returns the policy of archives of kind k unless WithPolicy
+// changes it. Both kinds are kept complete, down to the start of the
+// archive: the account archive in one run, without cap and without live
+// extension; a room 1000 gap-fill and back-fill results per run (the newest
+// messages come first, a large room's history over several runs; see
+// Report.Complete), with live extension.
 func DefaultPolicy(k Kind) Policy {
 	if k == RoomArchive {
-		return Policy{FirstSync: FirstSyncLatest, MaxMessages: 1000, LiveExtend: true}
+		return Policy{FirstSync: FirstSyncAll, MaxMessages: 1000, LiveExtend: On}
 	}
-	return Policy{FirstSync: FirstSyncAll}
+	return Policy{FirstSync: FirstSyncAll, MaxMessages: Unlimited, LiveExtend: Off}
 }
 
-func (p Policy) validate() error {
-	switch p.FirstSync {
-	case FirstSyncLatest, FirstSyncAll:
-	case FirstSyncSince:
-		if p.Since <= 0 {
-			return fmt.Errorf("historysync: policy %s needs a positive Since, got %v", p.FirstSync, p.Since)
-		}
-	default:
-		return fmt.Errorf("historysync: unknown first-sync policy %d", p.FirstSync)
+// merge returns p with the set fields of over.
+func (p Policy) merge(over Policy) Policy {
+	if over.FirstSync != 0 {
+		p.FirstSync = over.FirstSync
 	}
-	if p.MaxMessages < 0 {
-		return fmt.Errorf("historysync: negative MaxMessages %d", p.MaxMessages)
+	if over.Since != 0 {
+		p.Since = over.Since
+	}
+	if over.MaxMessages != 0 {
+		p.MaxMessages = over.MaxMessages
+	}
+	if over.LiveExtend != 0 {
+		p.LiveExtend = over.LiveExtend
+	}
+	return p
+}
+
+// check reports a field set to a value out of range.
+func (p Policy) check() error {
+	switch {
+	case p.FirstSync > FirstSyncAll:
+		return fmt.Errorf("unknown FirstSync %d", p.FirstSync)
+	case p.Since < 0:
+		return fmt.Errorf("negative Since %v", p.Since)
+	case p.MaxMessages < Unlimited:
+		return fmt.Errorf("MaxMessages %d (use Unlimited for no cap)", p.MaxMessages)
+	case p.LiveExtend > Off:
+		return fmt.Errorf("unknown LiveExtend %d", p.LiveExtend)
 	}
 	return nil
+}
+
+// validate reports whether a merged policy is complete and consistent.
+func (p Policy) validate() error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if p.FirstSync == FirstSyncSince && p.Since <= 0 {
+		return fmt.Errorf("FirstSync %s needs a positive Since", p.FirstSync)
+	}
+	return nil
+}
+
+// budget is the run's result budget: negative for no cap.
+func (p Policy) budget() int {
+	if p.MaxMessages > 0 {
+		return p.MaxMessages
+	}
+	return -1
 }

@@ -92,7 +92,10 @@ func syncerCatchUp(b *testing.B, srv *fakeserver.Server, archives []Archive, opt
 		WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncAll}),
 		WithPolicy(AccountArchive, Policy{FirstSync: FirstSyncAll}),
 	}, opts...)
-	syncer := New(sess, store, opts...)
+	syncer, err := New(sess, store, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
 	served := make(chan error, 1)
 	go func() { served <- syncer.Serve(mux.New(stanza.NSClient, syncer.Handle())) }()
 	reports, err := syncer.CatchUpAll(ctx, archives)

@@ -12,37 +12,63 @@ import (
 // Report summarises one CatchUp or LoadOlder run on one archive.
 type Report struct {
 	Archive Archive
-	// Pages is the number of pages committed; Messages the results they
-	// held; Inserted the messages newly stored and Duplicates those the store
-	// already had.
-	Pages, Messages, Inserted, Duplicates int
+	// Pages is the number of pages committed.
+	Pages int
+	// Messages is the number of results those pages held. Each is counted
+	// in exactly one of Inserted, the messages newly stored, and Duplicates,
+	// the messages already stored (skipped by the Syncer where a page
+	// overlaps what it stored before, or by the Store by archive id or by
+	// identity): Messages == Inserted + Duplicates.
+	Messages, Inserted, Duplicates int
 	// Gaps is the number of gaps left between stored ranges.
 	Gaps int
-	// Complete is true when no gap is left and the back-fill reached its
-	// bound (for LoadOlder: the start of the archive).
+	// ReachedStart is true when the stored messages reach back to the start
+	// of the archive (or the archive is empty): with no gap, the local copy
+	// holds the whole archive up to its newest stored message.
+	ReachedStart bool
+	// Complete is true when the local copy holds everything the run was
+	// asked for: for CatchUp, no gap is left and the history reaches back to
+	// the Policy's bound (the start of the archive with FirstSyncAll, the
+	// default: then ReachedStart is true too); for LoadOlder, the start of the
+	// archive was reached. A room's first runs under the default policy
+	// stop after 1000 older results each (Policy.MaxMessages) and report
+	// Complete false until its whole history is stored.
 	Complete bool
 	// Err is the run's error (set by CatchUpAll; CatchUp returns it).
 	Err error
 }
 
-// CatchUp brings the local copy of archive a up to date, Dino-style:
+// CatchUp brings the local copy of archive a up to date and keeps it
+// complete:
 //
-//  1. the newest page, starting Overlap before the newest stored message, so
-//     that the newest stored archive id is seen again: the messages after it
-//     extend the newest range; if it is not in the page, the page becomes a
-//     new range and a gap is recorded;
+//  1. the new messages: forward from the newest stored archive id (RSM
+//     <after/>), page by page, each page extending the newest stored range,
+//     until the archive says complete, which costs one empty page when
+//     nothing is new. If MaxMessages runs out first, the newest page is
+//     fetched instead and stored as a new range above a gap. With nothing
+//     stored yet, or when the archive no longer knows the newest stored id
+//     (item-not-found, for example after expiry), the newest page (RSM
+//     <before/>) is fetched instead, starting Overlap before the newest
+//     stored message so that the stored tail is recognised;
 //  2. every gap is filled backwards, newest first, from the newer range's
 //     oldest id until the older range's newest id (or the archive's
 //     complete flag) is reached, then the two ranges are merged;
 //  3. older history is back-filled down to the bound of the archive kind's
 //     Policy.
 //
-// Gap filling and back-filling stop after Policy.MaxMessages results; every
-// page is committed to the Store with the ranges it changes, so an
-// interrupted run loses nothing and the next one continues. Runs on the same
-// archive are serialised.
+// Every page after the first counts against Policy.MaxMessages; every page
+// is committed to the Store with the ranges it changes, so an interrupted
+// run loses nothing and the next one continues. Runs on the same archive are
+// serialised. The run's events are delivered before CatchUp returns (see
+// Event).
 func (s *Syncer) CatchUp(ctx context.Context, a Archive) (Report, error) {
-	return s.runArchive(ctx, a, func(r *run) error {
+	return s.catchUp(ctx, a, s.events.mark())
+}
+
+// catchUp is CatchUp for a caller that started when the event callback m was
+// running (see eventQueue.flush).
+func (s *Syncer) catchUp(ctx context.Context, a Archive, m callbackMark) (Report, error) {
+	return s.runArchive(ctx, a, m, func(r *run) error {
 		if err := r.latest(ctx); err != nil {
 			return err
 		}
@@ -69,11 +95,11 @@ func (s *Syncer) LoadOlder(ctx context.Context, a Archive, n int) (Report, error
 	if n <= 0 {
 		return Report{Archive: a}, fmt.Errorf("historysync: LoadOlder of %s: n must be positive, got %d", a, n)
 	}
-	return s.runArchive(ctx, a, func(r *run) error {
+	return s.runArchive(ctx, a, s.events.mark(), func(r *run) error {
 		r.budget = n
-		r.countLatest = true
+		r.countFirst = true
 		if r.ranges() == nil {
-			if err := r.latest(ctx); err != nil {
+			if err := r.newestPage(ctx, time.Time{}); err != nil {
 				return err
 			}
 		}
@@ -88,16 +114,19 @@ func (s *Syncer) LoadOlder(ctx context.Context, a Archive, n int) (Report, error
 
 // CatchUpAll runs CatchUp on every archive, at most WithConcurrency archives
 // at a time, and returns one Report per archive (in the same order, each with
-// its Err) and the archives' errors joined. One failing archive does not stop
-// the others.
+// its Err) and the archives' errors joined (each names its archive). One
+// failing archive does not stop the others.
 func (s *Syncer) CatchUpAll(ctx context.Context, archives []Archive) ([]Report, error) {
+	// The workers' runs wait for their events unless the callback running
+	// now, which may be this call's caller, still runs.
+	mark := s.events.mark()
 	reports := make([]Report, len(archives))
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(s.cfg.concurrency, len(archives)) {
 		wg.Go(func() {
 			for i := range work {
-				reports[i], reports[i].Err = s.CatchUp(ctx, archives[i])
+				reports[i], reports[i].Err = s.catchUp(ctx, archives[i], mark)
 			}
 		})
 	}
@@ -113,12 +142,12 @@ feed:
 	close(work)
 	wg.Wait()
 	for i := next; i < len(archives); i++ {
-		reports[i] = Report{Archive: archives[i], Err: ctx.Err()}
+		reports[i] = Report{Archive: archives[i], Err: fmt.Errorf("historysync: sync %s: %w", archives[i], ctx.Err())}
 	}
 	var errs []error
 	for _, r := range reports {
 		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", r.Archive, r.Err))
+			errs = append(errs, r.Err)
 		}
 	}
 	return reports, errors.Join(errs...)
@@ -130,29 +159,47 @@ type run struct {
 	st  *archiveState
 	rep *Report
 	now time.Time
-	// budget is the number of results gap filling and back-filling may
-	// still fetch; negative means unlimited.
+	// budget is the number of results the pages after the first may still
+	// fetch; negative means unlimited.
 	budget       int
 	reachedBound bool
-	// countLatest makes the newest page count against the budget
+	// countFirst makes the first page count against the budget too
 	// (LoadOlder); CatchUp always fetches it.
-	countLatest bool
+	countFirst bool
+	// fetched is the number of pages fetched so far.
+	fetched int
 }
 
-// runArchive serialises runs per archive, loads the stored ranges, runs body
-// and reports.
-func (s *Syncer) runArchive(ctx context.Context, a Archive, body func(*run) error) (Report, error) {
-	rep := Report{Archive: a}
-	if err := a.validate(); err != nil {
-		return rep, err
+// runArchive runs body on archive a (see runLocked) and returns once the
+// events it queued were delivered, unless the callback m, running when the
+// caller started, still runs (see eventQueue.flush). Its error names the
+// archive, once.
+func (s *Syncer) runArchive(ctx context.Context, a Archive, mark callbackMark, body func(*run) error) (Report, error) {
+	if err := s.checkArchive(a); err != nil {
+		return Report{Archive: a}, fmt.Errorf("historysync: sync %s: %w", a, err)
 	}
 	if err := s.beginOp(); err != nil {
-		return rep, err
+		return Report{Archive: a}, fmt.Errorf("historysync: sync %s: %w", a, err)
 	}
 	defer s.ops.Done()
+	rep, err := s.runLocked(ctx, a, body)
+	if err != nil {
+		err = fmt.Errorf("historysync: sync %s: %w", a, err)
+	}
+	s.stats.syncs.Add(1)
+	s.emit(Event{Kind: EventSyncFinished, Archive: a, Messages: rep.Messages, Inserted: rep.Inserted, Duplicates: rep.Duplicates, Err: err})
+	// Nothing is held here: the callback may run anything on the Syncer,
+	// this archive's operations included.
+	s.events.flush(ctx, mark)
+	return rep, err
+}
+
+// runLocked serialises runs per archive, loads the stored ranges, runs body
+// and fills in the report.
+func (s *Syncer) runLocked(ctx context.Context, a Archive, body func(*run) error) (Report, error) {
+	rep := Report{Archive: a}
 	ctx, cancel := s.bind(ctx)
 	defer cancel()
-
 	st := s.archiveState(a)
 	select {
 	case st.run <- struct{}{}:
@@ -161,33 +208,37 @@ func (s *Syncer) runArchive(ctx context.Context, a Archive, body func(*run) erro
 	}
 	defer func() { <-st.run }()
 
-	r := &run{s: s, st: st, rep: &rep, now: s.cfg.clock.Now(), budget: -1}
-	if st.policy.MaxMessages > 0 {
-		r.budget = st.policy.MaxMessages
-	}
+	r := &run{s: s, st: st, rep: &rep, now: s.cfg.clock.Now(), budget: st.policy.budget()}
 	err := r.load(ctx)
 	if err == nil {
 		err = body(r)
 	}
-	if err != nil {
-		err = fmt.Errorf("historysync: sync %s: %w", a, err)
-	}
 	rs := r.ranges()
 	rep.Gaps = max(0, len(rs)-1)
+	rep.ReachedStart = err == nil && len(rs) == 0 || len(rs) > 0 && rs[0].FromEnd
 	rep.Complete = err == nil && rep.Gaps == 0 && r.reachedBound
-	s.stats.syncs.Add(1)
-	s.emit(Event{Kind: EventSyncFinished, Archive: a, Messages: rep.Messages, Inserted: rep.Inserted, Duplicates: rep.Duplicates, Err: err})
 	return rep, err
+}
+
+// checkArchive reports whether this Syncer can synchronise archive a.
+func (s *Syncer) checkArchive(a Archive) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	if a.Kind == RoomArchive && a.JID.Equal(s.account) {
+		return errors.New("the account's own JID is not a room")
+	}
+	return nil
 }
 
 // load reads the archive's ranges from the store.
 func (r *run) load(ctx context.Context) error {
 	ranges, err := r.s.store.Ranges(ctx, r.st.archive)
 	if err != nil {
-		return fmt.Errorf("historysync: ranges of %s: %w", r.st.archive, err)
+		return fmt.Errorf("ranges: %w", err)
 	}
 	if err := validateRanges(ranges); err != nil {
-		return fmt.Errorf("historysync: stored ranges of %s: %w", r.st.archive, err)
+		return fmt.Errorf("stored ranges: %w", err)
 	}
 	r.st.mu.Lock()
 	defer r.st.mu.Unlock()
@@ -224,9 +275,11 @@ type plan struct {
 }
 
 // fetch fetches and commits one page. planPage runs with the archive lock
-// held, on a copy of the current ranges.
+// held, on a copy of the current ranges. Every page after the run's first
+// (and the first too with countFirst) counts against the budget.
 func (r *run) fetch(ctx context.Context, req pageReq, planPage func(p *page, ranges []Range) (plan, error)) error {
-	res, err := r.s.fetchPage(ctx, r.st, req, func(p *page) (CommitResult, error) {
+	counted := r.fetched > 0 || r.countFirst
+	_, err := r.s.fetchPage(ctx, r.st, req, func(p *page) (CommitResult, error) {
 		pl, err := planPage(p, slices.Clone(r.st.ranges))
 		if err != nil {
 			return CommitResult{}, err
@@ -235,9 +288,13 @@ func (r *run) fetch(ctx context.Context, req pageReq, planPage func(p *page, ran
 		if err != nil {
 			return res, err
 		}
+		// The results the plan left out are already stored.
+		res.Duplicates += len(p.msgs) - len(pl.msgs)
 		r.rep.Pages++
 		r.rep.Messages += len(p.msgs)
-		if r.budget >= 0 && (req.before != "" || r.countLatest) {
+		r.rep.Inserted += res.Inserted
+		r.rep.Duplicates += res.Duplicates
+		if r.budget >= 0 && counted {
 			r.budget = max(0, r.budget-len(p.msgs))
 		}
 		if pl.gapOpened {
@@ -253,8 +310,7 @@ func (r *run) fetch(ctx context.Context, req pageReq, planPage func(p *page, ran
 		}
 		return res, nil
 	})
-	r.rep.Inserted += res.Inserted
-	r.rep.Duplicates += res.Duplicates
+	r.fetched++
 	return err
 }
 
@@ -278,16 +334,89 @@ func rangesEqual(a, b []Range) bool {
 	})
 }
 
-// latest fetches the newest page (step 1).
+// latest fetches the new messages (step 1): forward from the newest stored
+// id, or the newest page when nothing is stored, when the archive does not
+// know that id any more, or when the budget runs out before the forward
+// catch-up reached the archive's end.
 func (r *run) latest(ctx context.Context) error {
-	st := r.st
-	req := pageReq{max: r.s.cfg.pageSize}
-	if rs := r.ranges(); len(rs) > 0 {
-		if t := rs[len(rs)-1].ToTime; !t.IsZero() {
-			req.start = t.Add(-r.s.cfg.overlap)
+	rs := r.ranges()
+	if len(rs) == 0 {
+		var start time.Time
+		if r.st.policy.FirstSync == FirstSyncSince {
+			start = r.now.Add(-r.st.policy.Since)
 		}
-	} else if st.policy.FirstSync == FirstSyncSince {
-		req.start = r.now.Add(-st.policy.Since)
+		return r.newestPage(ctx, start)
+	}
+	for {
+		done, progressed, err := r.forward(ctx)
+		switch {
+		case errors.Is(err, errCursorUnknown):
+			// The newest page from Overlap before the newest stored message
+			// recognises the stored tail by id, or stores the page above a
+			// gap.
+			newest := r.ranges()
+			var start time.Time
+			if t := newest[len(newest)-1].ToTime; !t.IsZero() {
+				start = t.Add(-r.s.cfg.overlap)
+			}
+			return r.newestPage(ctx, start)
+		case err != nil:
+			return err
+		case done:
+			return nil
+		case !progressed || r.exhausted():
+			// The newest messages are always fetched: the newest page,
+			// above a gap that the next runs fill (or, from a page that did
+			// not say complete though nothing follows it, the newest page
+			// decides where the archive ends).
+			return r.newestPage(ctx, time.Time{})
+		}
+	}
+}
+
+// errCursorUnknown is returned by forward when the archive no longer knows
+// the newest stored id.
+var errCursorUnknown = errors.New("newest stored archive id unknown to the archive")
+
+// forward fetches the page after the newest stored id and appends it to the
+// newest range. It reports whether the page reached the archive's end and
+// whether it held new messages.
+func (r *run) forward(ctx context.Context) (done, progressed bool, err error) {
+	rs := r.ranges()
+	newest := rs[len(rs)-1]
+	req := pageReq{after: newest.ToID, max: r.s.cfg.pageSize}
+	if r.fetched > 0 || r.countFirst {
+		req.max = r.pageMax()
+	}
+	err = r.fetch(ctx, req, func(p *page, ranges []Range) (plan, error) {
+		n := &ranges[len(ranges)-1]
+		if n.ToID != newest.ToID || n.ToPos != newest.ToPos {
+			return plan{}, errors.New("ranges changed during a forward catch-up")
+		}
+		msgs := p.msgs
+		if k := indexOf(msgs, n.ToID); k >= 0 {
+			msgs = msgs[k+1:] // a server that includes the <after/> id itself
+		}
+		done, progressed = p.fin.Complete, len(msgs) > 0
+		if !progressed {
+			return plan{ranges: ranges, attach: done}, nil
+		}
+		assignUp(msgs, n.ToPos+1)
+		last := &msgs[len(msgs)-1]
+		n.ToID, n.ToTime, n.ToPos = last.ArchiveID, last.Time, last.Pos
+		return plan{msgs: msgs, ranges: ranges, attach: done}, nil
+	})
+	return done, progressed, err
+}
+
+// newestPage fetches the newest page (RSM <before/>) from start (zero: no
+// time filter). With stored ranges, the messages after the newest stored id
+// extend the newest range if that id is in the page; otherwise the page
+// becomes a new range above a gap.
+func (r *run) newestPage(ctx context.Context, start time.Time) error {
+	req := pageReq{start: start, max: r.s.cfg.pageSize}
+	if r.countFirst {
+		req.max = r.pageMax()
 	}
 	return r.fetch(ctx, req, func(p *page, ranges []Range) (plan, error) {
 		msgs := p.msgs
@@ -306,10 +435,9 @@ func (r *run) latest(ctx context.Context) error {
 		case k >= 0:
 			msgs = msgs[k+1:]
 		case p.fin.Complete:
-			// Everything since the overlap start is in the page but the
-			// newest stored id is not (expired or retracted): the page
-			// follows the newest range; ids already stored are skipped by
-			// the store.
+			// Everything since start is in the page but the newest stored id
+			// is not (expired or retracted): the page follows the newest
+			// range; ids already stored are skipped by the store.
 		default:
 			if len(msgs) == 0 {
 				return plan{ranges: ranges, attach: true}, nil
@@ -335,7 +463,7 @@ func (r *run) latest(ctx context.Context) error {
 // attach enables live extension of the archive after its newest page was
 // committed; st.mu is held.
 func (r *run) attach() {
-	if r.st.policy.LiveExtend && !r.st.attached && len(r.st.ranges) > 0 {
+	if r.st.policy.LiveExtend == On && !r.st.attached && len(r.st.ranges) > 0 {
 		r.st.attached = true
 		r.s.attached.Add(1)
 	}
@@ -359,7 +487,7 @@ func (r *run) fillGaps(ctx context.Context) error {
 		err := r.fetch(ctx, req, func(p *page, ranges []Range) (plan, error) {
 			j := slices.IndexFunc(ranges, func(x Range) bool { return x.FromPos == later.FromPos && x.FromID == later.FromID })
 			if j < 1 {
-				return plan{}, fmt.Errorf("historysync: ranges of %s changed during a gap fill", r.st.archive)
+				return plan{}, errors.New("ranges changed during a gap fill")
 			}
 			lt, er := &ranges[j], &ranges[j-1]
 			msgs := p.msgs
@@ -411,7 +539,7 @@ func (r *run) backfill(ctx context.Context, bound time.Time) error {
 		done := false
 		err := r.fetch(ctx, req, func(p *page, ranges []Range) (plan, error) {
 			if len(ranges) == 0 || ranges[0].FromPos != oldest.FromPos {
-				return plan{}, fmt.Errorf("historysync: ranges of %s changed during a back-fill", r.st.archive)
+				return plan{}, errors.New("ranges changed during a back-fill")
 			}
 			o := &ranges[0]
 			msgs := p.msgs

@@ -36,84 +36,132 @@ func TestCatchUpAccountEverything(t *testing.T) {
 	assert.Zero(t, st.DroppedTotal())
 }
 
-// TestCatchUpIncremental: a second run starts Overlap before the newest
-// stored message, recognises its id and appends only what is new.
+// TestCatchUpIncremental: a second run pages forward from the newest stored
+// archive id (RSM <after/>) and fetches only what is new: one page for 30
+// new messages, one for 50 (the page that reaches the archive's end says
+// so), three for 130, and one empty page when nothing is new.
 func TestCatchUpIncremental(t *testing.T) {
 	e := newEnv(t, nil)
 	a := e.account()
-	e.fill(a, 0, 80, stamps(base, 5))
+	ids := e.fill(a, 0, 80, stamps(base, 5))
 	_, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
 
-	e.fill(a, 80, 30, stamps(base, 5))
+	for _, tc := range []struct{ add, pages int }{{30, 1}, {130, 3}, {0, 1}, {50, 1}} {
+		ids = append(ids, e.fill(a, len(ids), tc.add, stamps(base, 5))...)
+		before, stored := e.srv.Stats().Queries, len(e.storedIDs(a))
+		rep, err := e.syncer.CatchUp(e.ctx, a)
+		require.NoError(t, err)
+		e.requireInSync(a)
+		e.requireIdle()
+		assert.Equal(t, tc.add, rep.Inserted, "%d new", tc.add)
+		assert.Equal(t, tc.add, rep.Messages, "%d new: nothing fetched twice", tc.add)
+		assert.Zero(t, rep.Duplicates)
+		assert.True(t, rep.Complete)
+		queries := e.srv.Queries()[before:]
+		assert.Len(t, queries, tc.pages, "%d new", tc.add)
+		assert.Equal(t, ids[stored-1], queries[0].After, "forward from the newest stored id")
+		assert.False(t, queries[0].HasBefore)
+		assert.Zero(t, queries[0].Start, "no time filter")
+	}
+}
+
+// TestCatchUpNewestIDForgotten: when the archive no longer knows the newest
+// stored id (item-not-found on <after/>), the run falls back to the newest
+// page starting Overlap before the newest stored message and recognises the
+// stored tail there.
+func TestCatchUpNewestIDForgotten(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account()
+	ids := e.fill(a, 0, 80, stamps(base, 5))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.srv.Archive(a.JID).Forget(ids[79]) // expired or retracted
+	e.fill(a, 80, 10, stamps(base, 5))
+
 	before := e.srv.Stats().Queries
 	rep, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
-	e.requireInSync(a)
+	assert.Equal(t, 10, rep.Inserted)
+	assert.Equal(t, rep.Messages, rep.Inserted+rep.Duplicates)
+	assert.EqualValues(t, 1, e.syncer.Stats().CursorResets)
+	// The forward page, the newest page from the overlap start (which holds
+	// more than a page: it is stored above a gap), the gap fill.
+	queries := e.srv.Queries()[before:]
+	require.Len(t, queries, 3)
+	assert.Equal(t, ids[79], queries[0].After)
+	assert.True(t, queries[1].HasBefore)
+	assert.Empty(t, queries[1].Before, "newest page")
+	assert.Equal(t, stamps(base, 5)(79).Add(-DefaultOverlap), queries[1].Start, "overlap start")
+	assert.NotEmpty(t, queries[2].Before, "gap fill")
+	requireSameIDs(t, e.srv.Archive(a.JID).IDs(), removeID(e.storedIDs(a), ids[79]))
+	e.waitEvents(EventCursorReset, 1)
 	e.requireIdle()
-	assert.Equal(t, 30, rep.Inserted)
-	assert.Zero(t, rep.Duplicates)
-	assert.Equal(t, 1, e.srv.Stats().Queries-before, "one page suffices")
-
-	q := e.srv.Queries()
-	last := q[len(q)-1]
-	assert.True(t, last.HasBefore)
-	assert.Empty(t, last.Before, "newest page")
-	assert.Equal(t, stamps(base, 5)(79).Add(-DefaultOverlap), last.Start, "overlap start")
-
-	// Nothing new: one query, nothing stored.
-	rep, err = e.syncer.CatchUp(e.ctx, a)
-	require.NoError(t, err)
-	assert.Zero(t, rep.Inserted)
-	e.requireInSync(a)
 }
 
-// TestCatchUpGapFill: more new messages than one page leave a gap, filled
-// backwards until the older range's newest id, then merged; the order holds
-// across the gap although every message of the gap shares its second with
-// twenty others.
+// TestCatchUpGapFill: when the per-run cap runs out before the forward
+// catch-up reaches the archive's end, the newest page is stored above a gap;
+// later runs fill the gap backwards until the older range's newest id, then
+// merge the ranges. The order holds across the gap although every message
+// of the gap shares its second with twenty others.
 func TestCatchUpGapFill(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, WithPolicy(AccountArchive, Policy{MaxMessages: 100}))
 	a := e.account()
 	e.fill(a, 0, 60, stamps(base, 20))
 	_, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
+	e.requireInSync(a)
 
 	e.fill(a, 60, 333, stamps(base, 20))
 	rep, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
-	e.requireInSync(a)
-	e.requireIdle()
-	assert.Equal(t, 333, rep.Inserted)
+	assert.Equal(t, 200, rep.Inserted, "three forward pages (the first free, two within the cap) and the newest page")
+	assert.Equal(t, 1, rep.Gaps)
+	assert.False(t, rep.Complete)
+	assert.True(t, rep.ReachedStart)
+	e.waitEvents(EventGapDetected, 1)
+
+	rep, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, 100, rep.Inserted, "the cap: two gap-fill pages")
+	assert.Equal(t, 1, rep.Gaps)
+	rep, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, 33, rep.Inserted)
+	assert.Equal(t, rep.Messages, rep.Inserted+rep.Duplicates)
 	assert.Zero(t, rep.Gaps)
 	assert.True(t, rep.Complete)
-	e.waitEvents(EventGapDetected, 1)
+	e.requireInSync(a)
+	e.requireIdle()
 	e.waitEvents(EventGapClosed, 1)
 	st := e.syncer.Stats()
 	assert.EqualValues(t, 1, st.GapsDetected)
 	assert.EqualValues(t, 1, st.GapsClosed)
 
-	// Positions: the old range ends at 0, the gap fill sits below the new
-	// range, which starts PosStride above.
+	// Positions: the first range ends at 0, the forward pages follow it, the
+	// newest page starts PosStride above them and the gap fill sits below it.
 	msgs, err := e.store.Messages(e.ctx, a, AllMessages())
 	require.NoError(t, err)
 	assert.Equal(t, FirstPos, msgs[59].Pos)
-	assert.Equal(t, PosStride, msgs[len(msgs)-50].Pos)
+	assert.Equal(t, FirstPos+150, msgs[209].Pos)
+	assert.Equal(t, FirstPos+150+PosStride, msgs[len(msgs)-50].Pos)
 	for i := 1; i < len(msgs); i++ {
 		require.Less(t, msgs[i-1].Pos, msgs[i].Pos)
 	}
 }
 
-// TestRoomFirstSyncLatestAndLoadOlder: a room's first sync fetches the newest
-// page only; LoadOlder scrolls back on demand until the archive start.
+// TestRoomFirstSyncLatestAndLoadOlder: with FirstSyncLatest a room's first
+// sync fetches the newest page only; LoadOlder scrolls back on demand until
+// the archive start.
 func TestRoomFirstSyncLatestAndLoadOlder(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, WithPolicy(RoomArchive, Policy{FirstSync: FirstSyncLatest}))
 	r := room("coven")
 	ids := e.fill(r, 0, 180, stamps(base, 7))
 
 	rep, err := e.syncer.CatchUp(e.ctx, r)
 	require.NoError(t, err)
 	assert.True(t, rep.Complete, "nothing more is wanted by the latest-page policy")
+	assert.False(t, rep.ReachedStart)
 	requireSameIDs(t, ids[130:], e.storedIDs(r))
 
 	rep, err = e.syncer.LoadOlder(e.ctx, r, 70)
@@ -126,6 +174,7 @@ func TestRoomFirstSyncLatestAndLoadOlder(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 60, rep.Inserted)
 	assert.True(t, rep.Complete)
+	assert.True(t, rep.ReachedStart)
 	e.requireInSync(r)
 	assert.True(t, e.ranges(r)[0].FromEnd)
 	e.requireIdle()
@@ -190,6 +239,9 @@ func TestFirstSyncSinceBackfillsToMovingBound(t *testing.T) {
 	assert.Equal(t, 5, rep.Inserted)
 	requireSameIDs(t, ids[60:], e.storedIDs(r), "messages from the last five days")
 	for _, q := range e.srv.Queries() {
+		if q.After != "" {
+			continue // forward from the newest stored id, no time filter
+		}
 		assert.False(t, q.Start.Before(now.Add(-since)), "query %d starts at %v, before the bound", q.Seq, q.Start)
 	}
 
@@ -202,7 +254,7 @@ func TestFirstSyncSinceBackfillsToMovingBound(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.Complete)
 	assert.Equal(t, 12, rep.Inserted)
-	assert.Equal(t, 1, e.srv.Stats().Queries-before, "only the newest page")
+	assert.Equal(t, 1, e.srv.Stats().Queries-before, "only the page after the newest stored id")
 	requireSameIDs(t, append(ids[60:], more...), e.storedIDs(r), "after the bound moved")
 	e.requireIdle()
 }
@@ -235,36 +287,127 @@ func TestMaxMessagesResume(t *testing.T) {
 	e.requireIdle()
 }
 
-// TestResumeAfterFailure: a sync that fails in the middle of a gap fill keeps
-// what it committed; a restarted client finishes it exactly once.
+// TestResumeAfterFailure: a sync that fails in the middle of a forward
+// catch-up, or of a gap fill, keeps what it committed; a restarted client
+// finishes it exactly once.
 func TestResumeAfterFailure(t *testing.T) {
+	for name, tc := range map[string]struct {
+		policy        Policy
+		prepare       int // runs before the failing one
+		failAt        int // the failing query of the failing run
+		committed     int // messages the failing run commits
+		ranges, later int // ranges after it; messages the next run inserts
+	}{
+		"forward":  {failAt: 3, committed: 100, ranges: 1, later: 200},
+		"gap fill": {policy: Policy{MaxMessages: 100}, prepare: 1, failAt: 3, committed: 50, ranges: 2, later: 50},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil, WithPolicy(AccountArchive, tc.policy))
+			a := e.account()
+			e.fill(a, 0, 40, stamps(base, 10))
+			_, err := e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			e.fill(a, 40, 300, stamps(base, 10))
+			for range tc.prepare {
+				_, err := e.syncer.CatchUp(e.ctx, a)
+				require.NoError(t, err)
+			}
+			stored := len(e.storedIDs(a))
+
+			first := e.srv.Stats().Queries
+			e.srv.Script(func(q fakeserver.Query) fakeserver.Fault {
+				if q.Seq == first+tc.failAt {
+					return fakeserver.Fault{ErrorCondition: "forbidden"}
+				}
+				return fakeserver.Fault{}
+			})
+			rep, err := e.syncer.CatchUp(e.ctx, a)
+			require.Error(t, err)
+			assert.Equal(t, tc.committed, rep.Inserted)
+			assert.Len(t, e.storedIDs(a), stored+tc.committed)
+			assert.Len(t, e.ranges(a), tc.ranges)
+			e.requireIdle()
+
+			e.srv.Script(nil)
+			e.reconnect()
+			rep, err = e.syncer.CatchUp(e.ctx, a)
+			require.NoError(t, err)
+			assert.Equal(t, tc.later, rep.Inserted)
+			assert.Equal(t, rep.Messages, rep.Inserted+rep.Duplicates)
+			for !rep.Complete {
+				rep, err = e.syncer.CatchUp(e.ctx, a)
+				require.NoError(t, err)
+				assert.Zero(t, rep.Inserted, "the gap was filled: the last page only meets the older range")
+			}
+			e.requireInSync(a)
+		})
+	}
+}
+
+// TestDefaultPolicyKeepsRoomsComplete: with the default policy a room's
+// history is fetched down to the archive's start, 1000 older results per
+// run; Report.Complete and Report.ReachedStart say when it got there.
+func TestDefaultPolicyKeepsRoomsComplete(t *testing.T) {
 	e := newEnv(t, nil)
-	a := e.account()
-	e.fill(a, 0, 40, stamps(base, 10))
-	_, err := e.syncer.CatchUp(e.ctx, a)
+	r := room("big")
+	e.fill(r, 0, 1120, stamps(base, 10))
+
+	rep, err := e.syncer.CatchUp(e.ctx, r)
 	require.NoError(t, err)
-	e.fill(a, 40, 300, stamps(base, 10))
+	assert.Equal(t, 1050, rep.Inserted, "the newest page and 1000 older results")
+	assert.False(t, rep.Complete)
+	assert.False(t, rep.ReachedStart)
 
-	// The third query of the next run (the second gap-fill page) fails for
-	// good.
-	first := e.srv.Stats().Queries
-	e.srv.Script(func(q fakeserver.Query) fakeserver.Fault {
-		if q.Seq == first+3 {
-			return fakeserver.Fault{ErrorCondition: "forbidden"}
-		}
-		return fakeserver.Fault{}
-	})
+	rep, err = e.syncer.CatchUp(e.ctx, r)
+	require.NoError(t, err)
+	assert.Equal(t, 70, rep.Inserted)
+	assert.True(t, rep.Complete)
+	assert.True(t, rep.ReachedStart)
+	e.requireInSync(r)
+	assert.True(t, e.ranges(r)[0].FromEnd)
+}
+
+// TestReportCountsAddUp: every result a run fetched is counted in exactly
+// one of Report.Inserted and Report.Duplicates, in every path that fetches
+// results already stored (the newest page after a forgotten cursor, a gap
+// fill meeting the older range, Prosody's self-archived copies), and the
+// Stats add up the same way, live messages included.
+func TestReportCountsAddUp(t *testing.T) {
+	e := newEnv(t, nil, WithPolicy(AccountArchive, Policy{MaxMessages: 60}))
+	a := e.account()
+	check := func(what string, rep Report) {
+		t.Helper()
+		assert.Equal(t, rep.Messages, rep.Inserted+rep.Duplicates, "%s: %+v", what, rep)
+		st := e.syncer.Stats()
+		assert.Equal(t, st.Messages+st.Live, st.Inserted+st.Duplicates, "%s: stats %+v", what, st)
+	}
+	ids := e.fill(a, 0, 100, stamps(base, 20))
 	rep, err := e.syncer.CatchUp(e.ctx, a)
-	require.Error(t, err)
-	assert.Equal(t, 100, rep.Inserted, "newest page and one gap-fill page")
-	assert.Len(t, e.ranges(a), 2, "the gap is still recorded")
-	e.requireIdle()
+	require.NoError(t, err)
+	check("first sync", rep)
 
-	e.srv.Script(nil)
-	e.reconnect()
+	forgotten := ids[len(ids)-1]
+	e.srv.Archive(a.JID).Forget(forgotten) // the newest page with the overlap follows
+	e.fill(a, 100, 10, stamps(base, 20))
 	rep, err = e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
-	assert.Equal(t, 200, rep.Inserted)
-	assert.Zero(t, rep.Duplicates)
-	e.requireInSync(a)
+	assert.Positive(t, rep.Duplicates, "the overlap holds stored messages")
+	check("forgotten cursor", rep)
+
+	e.fill(a, 110, 300, stamps(base, 20))
+	for range 8 {
+		rep, err = e.syncer.CatchUp(e.ctx, a)
+		require.NoError(t, err)
+		check("gap fill", rep)
+	}
+	e.srv.Archive(a.JID).AppendSelfArchived(fakeserver.Message{From: e.srv.Account(), To: e.srv.Account(), Body: "note", OriginID: "note-1", Stamp: base})
+	rep, err = e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Duplicates, "the second copy")
+	check("self-archived", rep)
+	// Exactly once: the server's messages but the second self copy (an
+	// alias), the stored ones but the one the server forgot after it was
+	// stored.
+	want := e.srv.Archive(a.JID).IDs()
+	requireSameIDs(t, want[:len(want)-1], removeID(e.storedIDs(a), forgotten))
 }

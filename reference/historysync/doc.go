@@ -2,17 +2,17 @@
 // Message Archive Management) complete, on top of mellium.im/xmpp.
 //
 // It is a catch-up engine: a Syncer bound to one session fetches what is
-// missing from the account's archive and from room archives, pages through
-// them backwards, and commits every page to a Store together with the
-// archive's "ranges", so that a restarted client resumes without gaps and
-// without duplicates. It is also the reference implementation of the
+// missing from the account's archive and from room archives (what is new,
+// forward from the newest stored message; older history and gaps, backwards)
+// and commits every page to a Store together with the archive's "ranges", so
+// that a restarted client resumes without gaps and without duplicates. It is also the reference implementation of the
 // pattern the mapleak analyzer checks: results are buffered per query id, and
 // every buffer is released by exactly one owner on every path.
 //
 // # Using it
 //
-//	store := historysync.NewMemStore() // or sqlitestore.Open(ctx, path)
-//	syncer := historysync.New(session, store)
+//	store, err := sqlitestore.Open(ctx, "history.db") // or historysync.NewMemStore()
+//	syncer, err := historysync.New(session, store)
 //	defer syncer.Close()
 //	go syncer.Serve(mux.New(stanza.NSClient, syncer.Handle(), yourHandlers...))
 //	reports, err := syncer.CatchUpAll(ctx, []historysync.Archive{
@@ -21,10 +21,23 @@
 //	})
 //	msgs, err := store.Messages(ctx, archive, historysync.AllMessages())
 //
+// The package Example is a complete client to copy; Example_dial shows the
+// details of a plaintext login to a Prosody on loopback, for tests.
+//
 // Handle registers a synchronous mux handler for {urn:xmpp:mam:2}result
 // messages and one for live messages carrying a stanza-id. Syncer.Serve wraps
 // Session.Serve so that the end of the session fails every in-flight query
 // at once (mellium itself never fails a pending IQ when the stream ends).
+//
+// Options follow one rule (see Option): a zero value keeps the default, a
+// value out of range makes New fail with an error naming the option. With
+// the default policies (DefaultPolicy) both the account's archive and rooms'
+// archives are kept complete, down to their start; a Report says what a run
+// fetched (every result is counted once, as inserted or as already stored),
+// whether gaps are left, whether the start of the archive was reached and
+// whether the run did all its policy asks for. Errors of a run name the
+// package and the archive once: "historysync: sync ARCHIVE: mam query Q:
+// ...".
 //
 // # The range model
 //
@@ -32,11 +45,13 @@
 // from_time, from_end, to_id, to_time}: spans of the archive known to be
 // stored without holes; the spaces between ranges are gaps. CatchUp:
 //
-//  1. fetches the newest page (RSM <before/>), starting Overlap (5 minutes)
-//     before the newest range's to_time. If the newest stored id is in the
-//     page, the messages after it extend the newest range. If not, there
-//     were more new messages than one page: the page becomes a new range
-//     and a gap is recorded.
+//  1. fetches what is new: forward from the newest range's to_id (RSM
+//     <after/>), page by page, each page extending the newest range, until
+//     the archive says complete. A run with nothing new costs one empty
+//     page; a run with n new messages fetches n results. If
+//     Policy.MaxMessages runs out first, the newest page (RSM <before/>) is
+//     fetched instead: it becomes a new range and a gap is recorded. With
+//     nothing stored yet, the newest page is the first page.
 //  2. fills every gap backwards from the newer range's from_id, with
 //     start = the older range's to_time, until the older range's to_id
 //     appears (or the archive says complete), then merges the two ranges.
@@ -44,9 +59,13 @@
 //     Policy (everything, a duration, or nothing beyond the first page).
 //
 // If the archive no longer knows a stored cursor (item-not-found, for
-// example after expiry), the query is retried by time instead of by id and
-// an EventCursorReset is emitted. Gap filling and back-filling stop after
-// Policy.MaxMessages results per run; the next run continues. Live messages
+// example after expiry), the query is asked by time instead of by id and an
+// EventCursorReset is emitted: a backwards page is retried with an end time;
+// the forward catch-up falls back to Dino's newest page starting Overlap (5
+// minutes) before the newest range's to_time, where the messages after the
+// newest stored id extend the newest range (if that id is not in the page
+// either, the page becomes a new range above a gap). Every page after a run's
+// first counts against Policy.MaxMessages; the next run continues. Live messages
 // with a stanza-id by an archive extend its newest range (Policy.LiveExtend)
 // once a CatchUp on this session has reached the archive's newest message,
 // until something breaks the live sequence: a delayed message, a store error,
@@ -105,32 +124,19 @@
 // connection for the same reason. After that, create a new session and a new
 // Syncer over the same Store: it resumes from the stored ranges.
 //
-// The Syncer also closes the session when the server stops in the middle of
-// the part of a stanza the Syncer reads and the rest does not arrive within a
-// page timeout. That part is: an IQ reply to a query, from its start tag on;
-// a <result/> message from its <result/> child on (servers send it first, so
-// in practice the whole message); a live message only from its <stanza-id>
-// child on, because mux calls the live handler when it reaches that child
-// and reads the children before it (usually <body>, <origin-id> and the
-// rest: Prosody puts <stanza-id> last) on the Serve goroutine itself. A read
-// blocked on the connection cannot be cut short by a context, and it blocks
-// the session's Serve loop (result and live messages are read on it; for a
-// reply, Serve waits for the query to read it): every later query would only
-// time out, and the session would never recover. The page fails, as do the
-// operations in flight and later ones, with an error that wraps
-// ErrStreamStalled, ErrSessionClosed and ErrPageTimeout; Stats.Stalls counts
-// it (not Stats.Timeouts) and an EventStreamStalled reports it. Detection
-// costs two atomic additions per stanza read and no allocation; a watchdog
-// (one timer at a time on the Syncer's clock, every quarter page timeout)
-// runs only while such a read is in progress, and reports a stall between
-// one and 1.25 page timeouts after the read's last progress. The Syncer's
-// handlers read their messages to the end for this (mux would read the same
-// tokens after them). A stall anywhere else in a stanza is not detected by
-// the Syncer and blocks Serve all the same: in a live message before its
-// <stanza-id>, or in a stanza the Syncer does not read. Guard the stream
-// against those yourself, for example with a read deadline on the session's
-// connection that your keepalive (XEP-0199 pings, XEP-0198 acks) keeps
-// moving forward.
+// After a page timeout the Syncer pings the server (XEP-0199) before it
+// retries: a server that does not answer within the ping timeout
+// (WithPingTimeout, 5 seconds) is taken for dead, and the Syncer closes the
+// session at once (ErrServerUnresponsive, Stats.Unresponsive,
+// EventServerUnresponsive), so that neither the retries nor the next calls
+// wait for another page timeout each.
+//
+// The Syncer also closes the session when the server stops for a page
+// timeout in the middle of a stanza the Syncer is reading (a stalled stream
+// blocks Serve where no context reaches): operations then fail with an error
+// wrapping ErrStreamStalled, counted in Stats.Stalls and reported by an
+// EventStreamStalled. ErrStreamStalled says what is watched and what the
+// client must guard itself.
 //
 // mellium (v0.22.0) watches every write's context from a goroutine that, if
 // the context ends after the write returned but before that goroutine ran,
@@ -146,9 +152,11 @@
 // # Observability
 //
 // Stats returns counters and gauges (queries, pages, messages, duplicates,
-// drops by reason, retries, timeouts, stalled streams, in-flight and tracked
-// queries, buffered results and bytes); Var exposes them to expvar.
+// drops by reason, retries, timeouts, pings, stalled streams, in-flight and
+// tracked queries, buffered results and bytes); Var exposes them to expvar.
 // WithEvents delivers progress events (pages, gaps, retries, failures, cursor
-// resets, dropped results, finished runs, live extensions, stalled streams)
-// through a bounded queue that never blocks the Syncer.
+// resets, dropped results, finished runs, live extensions, stalled streams,
+// unresponsive servers) through a bounded queue that never blocks the
+// Syncer; a CatchUp, LoadOlder or CatchUpAll returns after its events were
+// delivered, and Close may be called from the callback (see Event).
 package historysync

@@ -57,7 +57,8 @@ func (e *env) connect() {
 	sess, err := e.srv.Connect(e.ctx)
 	require.NoError(e.t, err)
 	e.sess = sess
-	e.syncer = New(sess, e.store, e.opts...)
+	e.syncer, err = New(sess, e.store, e.opts...)
+	require.NoError(e.t, err)
 	e.served = make(chan error, 1)
 	syncer := e.syncer
 	go func() { e.served <- syncer.Serve(mux.New(stanza.NSClient, syncer.Handle())) }()

@@ -29,33 +29,36 @@ const (
 	// EventResultDropped reports that a result was dropped (Reason); QueryID is the
 	// queryid it carried.
 	EventResultDropped
-	// EventSyncFinished reports that a CatchUp or LoadOlder run ended (Err is its error,
-	// Messages the messages it stored).
+	// EventSyncFinished reports that a CatchUp or LoadOlder run ended, as its
+	// last event (Err is its error; Messages, Inserted and Duplicates are its
+	// Report's).
 	EventSyncFinished
 	// EventLiveExtended reports that a live message extended the newest range.
 	EventLiveExtended
-	// EventStreamStalled reports that the server stopped for a page timeout
-	// in the middle of the part of a stanza the Syncer reads (an IQ reply
-	// from its start, a <result/> message from its <result/> child on, a
-	// live message from its <stanza-id> child on; stalls elsewhere are the
-	// client's to detect, see the package documentation): the Syncer closed
-	// the session's connection and failed its operations (Err wraps
-	// ErrStreamStalled, ErrSessionClosed and ErrPageTimeout). Reconnect, and
-	// create a new Syncer over the same Store.
+	// EventStreamStalled reports that the Syncer closed the session's
+	// connection because the stream stalled in a stanza it was reading, and
+	// failed its operations (Err wraps ErrStreamStalled, which says what is
+	// watched). Reconnect, and create a new Syncer over the same Store.
 	EventStreamStalled
+	// EventServerUnresponsive reports that the Syncer closed the session's
+	// connection because a page timed out and the server did not answer a
+	// ping (Err wraps ErrServerUnresponsive). Reconnect, and create a new
+	// Syncer over the same Store.
+	EventServerUnresponsive
 )
 
 var eventKindNames = [...]string{
-	EventPageFetched:   "page-fetched",
-	EventGapDetected:   "gap-detected",
-	EventGapClosed:     "gap-closed",
-	EventQueryRetrying: "query-retrying",
-	EventQueryFailed:   "query-failed",
-	EventCursorReset:   "cursor-reset",
-	EventResultDropped: "result-dropped",
-	EventSyncFinished:  "sync-finished",
-	EventLiveExtended:  "live-extended",
-	EventStreamStalled: "stream-stalled",
+	EventPageFetched:        "page-fetched",
+	EventGapDetected:        "gap-detected",
+	EventGapClosed:          "gap-closed",
+	EventQueryRetrying:      "query-retrying",
+	EventQueryFailed:        "query-failed",
+	EventCursorReset:        "cursor-reset",
+	EventResultDropped:      "result-dropped",
+	EventSyncFinished:       "sync-finished",
+	EventLiveExtended:       "live-extended",
+	EventStreamStalled:      "stream-stalled",
+	EventServerUnresponsive: "server-unresponsive",
 }
 
 // String returns the event kind's name, such as "page-fetched".
@@ -67,6 +70,19 @@ func (k EventKind) String() string {
 }
 
 // Event reports progress. Which fields are set depends on Kind.
+//
+// Events are delivered to the WithEvents callback in order, one at a time,
+// by one goroutine of the Syncer, and emitting never blocks the Syncer: when
+// the queue is full the event is dropped and counted in Stats.EventsDropped.
+// CatchUp, LoadOlder and CatchUpAll return after the events they queued were
+// delivered, so that a run's EventSyncFinished (its last event) comes before
+// the call returns; a slow callback slows them down. They do not wait when
+// their context ends first, nor when the callback that was running when
+// they started still runs (as when the call is made from the callback, which
+// cannot return before the call does). Close stops delivery: no callback
+// starts after Close returned, events still queued are dropped, and Close
+// does not wait for a callback in progress, so it may be called from the
+// callback.
 type Event struct {
 	// Kind says what happened.
 	Kind EventKind
@@ -99,31 +115,8 @@ func (s *Syncer) emit(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = s.cfg.clock.Now()
 	}
-	select {
-	case s.events <- ev:
-	default:
+	if !s.events.put(ev) {
 		s.stats.eventsDropped.Add(1)
-	}
-}
-
-// dispatch delivers events to the callback until stop is closed, then drains
-// what is queued.
-func (s *Syncer) dispatch() {
-	defer close(s.dispatchDone)
-	for {
-		select {
-		case ev := <-s.events:
-			s.deliver(ev)
-		case <-s.stopEvents:
-			for {
-				select {
-				case ev := <-s.events:
-					s.deliver(ev)
-				default:
-					return
-				}
-			}
-		}
 	}
 }
 

@@ -631,23 +631,24 @@ func TestStoreError(t *testing.T) {
 // TestItemNotFoundGapCursor: the stored cursor of a gap (the newer range's
 // oldest id) expired from the archive; the gap is filled by time instead.
 func TestItemNotFoundGapCursor(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, WithPolicy(AccountArchive, Policy{MaxMessages: 50}))
 	a := e.account()
 	e.fill(a, 0, 60, stamps(base, 10))
 	_, err := e.syncer.CatchUp(e.ctx, a)
 	require.NoError(t, err)
-	e.fill(a, 60, 200, stamps(base, 10))
-	e.faultOnce(2, fakeserver.Fault{ErrorCondition: stanza.Forbidden})
-	_, err = e.syncer.CatchUp(e.ctx, a)
-	require.Error(t, err)
+	e.fill(a, 60, 300, stamps(base, 10))
+	rep, err := e.syncer.CatchUp(e.ctx, a) // the cap leaves a gap
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Gaps)
 	rs := e.ranges(a)
 	require.Len(t, rs, 2)
 
 	// The archive expires the newer range's oldest message.
 	e.srv.Archive(a.JID).Forget(rs[1].FromID)
-	e.srv.Script(nil)
-	_, err = e.syncer.CatchUp(e.ctx, a)
-	require.NoError(t, err)
+	for rep.Gaps > 0 {
+		rep, err = e.syncer.CatchUp(e.ctx, a)
+		require.NoError(t, err)
+	}
 	assert.EqualValues(t, 1, e.syncer.Stats().CursorResets)
 	e.waitEvents(EventCursorReset, 1)
 	stored := e.storedIDs(a)
@@ -721,8 +722,9 @@ func TestFakeClockDrivesTimeoutsAndBackoff(t *testing.T) {
 		require.Eventually(t, func() bool { return clock.Pending() >= 1 }, testTimeout, time.Millisecond)
 		clock.Advance(time.Hour)
 		if attempt < 3 {
-			// The backoff timer (a minute at most) is armed next.
-			require.Eventually(t, func() bool { return e.syncer.Stats().Timeouts == uint64(attempt) && clock.Pending() >= 1 }, testTimeout, time.Millisecond)
+			// The server answers the ping that checks it after the
+			// timeout; the backoff timer (a minute at most) is armed next.
+			require.Eventually(t, func() bool { return e.syncer.Stats().Retries == uint64(attempt) && clock.Pending() >= 1 }, testTimeout, time.Millisecond)
 			clock.Advance(time.Minute)
 		}
 	}
@@ -730,7 +732,64 @@ func TestFakeClockDrivesTimeoutsAndBackoff(t *testing.T) {
 	st := e.syncer.Stats()
 	assert.EqualValues(t, 3, st.Timeouts)
 	assert.EqualValues(t, 2, st.Retries)
+	assert.EqualValues(t, 3, st.Pings, "a ping after every timeout, answered")
+	assert.Zero(t, st.Unresponsive)
 	e.requireIdle()
+}
+
+// TestFrozenServerBreaksSession: after a page timeout the Syncer pings the
+// server; a server that answers nothing any more (a hung process) gets the
+// session closed at once: no retry waits for another page timeout, and the
+// next call fails at once instead of waiting again.
+func TestFrozenServerBreaksSession(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), WithPingTimeout(50*time.Millisecond), fastRetry(4))
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	_, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	e.fill(a, 10, 5, stamps(base, 10))
+	require.NoError(t, e.srv.Freeze())
+	before := e.syncer.Stats().Queries
+
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrPageTimeout)
+	require.ErrorIs(t, err, ErrServerUnresponsive)
+	require.ErrorIs(t, err, ErrSessionClosed)
+	st := e.syncer.Stats()
+	assert.EqualValues(t, 1, st.Queries-before, "no retry on a dead session")
+	assert.EqualValues(t, 1, st.Pings)
+	assert.EqualValues(t, 1, st.Unresponsive)
+	assert.Zero(t, st.Retries)
+	e.waitEvents(EventServerUnresponsive, 1)
+
+	_, err = e.syncer.CatchUp(e.ctx, a)
+	require.ErrorIs(t, err, ErrServerUnresponsive, "the next call fails at once")
+	assert.EqualValues(t, 1, e.syncer.Stats().Queries-before, "and sends nothing")
+	select {
+	case <-e.served:
+		e.served <- nil // for env.stop
+	case <-time.After(testTimeout):
+		t.Fatal("Serve did not return: the connection was not closed")
+	}
+	e.requireIdle()
+}
+
+// TestSlowServerIsNotDead: a page that times out on a server that still
+// answers pings is retried on the same session.
+func TestSlowServerIsNotDead(t *testing.T) {
+	e := newEnv(t, nil, WithPageTimeout(100*time.Millisecond), fastRetry(3))
+	a := e.account()
+	e.fill(a, 0, 10, stamps(base, 10))
+	e.faultOnce(1, fakeserver.Fault{Silence: true})
+	rep, err := e.syncer.CatchUp(e.ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, 10, rep.Inserted)
+	st := e.syncer.Stats()
+	assert.EqualValues(t, 1, st.Timeouts)
+	assert.EqualValues(t, 1, st.Pings)
+	assert.Zero(t, st.Unresponsive)
+	assert.EqualValues(t, 1, st.Retries)
+	e.requireInSync(a)
 }
 
 // TestBrokenWriteEndsSession: the server stops reading, so a query's write

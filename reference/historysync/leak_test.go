@@ -38,8 +38,15 @@ type leakConfig struct {
 	messages int // messages per archive
 	cycles   int // measured cycles, after warmup
 	warmup   int
-	failRate float64 // share of queries given a failing fault
-	leaky    bool    // use the deliberately leaky tracker
+	// minFaults keeps the harness cycling past cycles (up to
+	// maxExtraCycles times as many) until the server has given that many
+	// queries a failing fault. How many queries a cycle makes depends on the
+	// machine: on a loaded one, more healthy pages time out and end their
+	// archive's run early, so a fixed number of cycles may not reach every
+	// kind of failure in the schedule.
+	minFaults int
+	failRate  float64 // share of queries given a failing fault
+	leaky     bool    // use the deliberately leaky tracker
 	// noDisconnects leaves scripted disconnects out of the fault mix (their
 	// share goes to timeouts), so that one session lives through the run.
 	noDisconnects bool
@@ -246,7 +253,8 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	connect := func() {
 		sess, err := srv.Connect(ctx)
 		require.NoError(t, err)
-		syncer = New(sess, store, opts...)
+		syncer, err = New(sess, store, opts...)
+		require.NoError(t, err)
 		if cfg.leaky {
 			syncer.tracker = &leakyTracker{tracker: newTracker(syncer.cfg.limits)}
 		}
@@ -305,7 +313,12 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	}
 
 	start := time.Now()
-	for cycle := 0; cycle < cfg.warmup+cfg.cycles; cycle++ {
+	for cycle := 0; ; cycle++ {
+		if measured := cycle - cfg.warmup; measured >= cfg.cycles {
+			if _, faulty := mix.counts(); faulty >= cfg.minFaults || measured >= maxExtraCycles*cfg.cycles {
+				break
+			}
+		}
 		if cycle == cfg.warmup {
 			primeGoroutineCache()
 			rep.goroutinesBase = settle()
@@ -354,6 +367,10 @@ func runLeakHarness(t *testing.T, cfg leakConfig) leakReport {
 	disconnect()
 	return rep
 }
+
+// maxExtraCycles bounds the cycles a harness run adds to reach minFaults, as
+// a multiple of the cycles asked for.
+const maxExtraCycles = 20
 
 // tracing (LEAKTRACE=1) logs the heap and an error sample every 100 cycles.
 var tracing = os.Getenv("LEAKTRACE") != ""
@@ -428,7 +445,7 @@ func leakCycles() int {
 }
 
 func TestLeakHarness(t *testing.T) {
-	rep := runLeakHarness(t, leakConfig{archives: 100, messages: 15, cycles: leakCycles(), warmup: 10, failRate: 0.3, seed: 1})
+	rep := runLeakHarness(t, leakConfig{archives: 100, messages: 15, cycles: leakCycles(), warmup: 10, failRate: 0.3, seed: 1, minFaults: faultBlock})
 	t.Log(rep)
 	require.NoError(t, rep.err())
 	assert.GreaterOrEqual(t, rep.cycles, leakCycles())

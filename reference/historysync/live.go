@@ -12,12 +12,9 @@ import (
 
 type liveHandler struct{ s *Syncer }
 
-// HandleMessage implements mux.MessageHandler. mux calls it once it reached
-// the <stanza-id> child (having read the children before it itself, outside
-// the stall watch). It reads the message from there to its end inside the
-// stall watch (a message that stops there for a page timeout closes the
-// session, see stallWatch), and only then stores it, so that a slow store
-// never looks like a stalled stream.
+// HandleMessage implements mux.MessageHandler. It reads the message to its
+// end inside the stall watch (see stallWatch), and only then stores it, so
+// that a slow store never looks like a stalled stream.
 func (h liveHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
 	s := h.s
 	s.watch.enter(readingLive)
@@ -51,13 +48,10 @@ const (
 // HandleLive does the same for every message with a stanza-id (and reads the
 // message to its end first); call ObserveLive yourself only if you route such
 // messages with your own handler. It runs synchronously and returns quickly
-// when no archive accepts live extension. Its read of r is watched like the
-// Syncer's other reads of the stream: if r stops for a page timeout before
-// the message's end, the Syncer closes the session (ErrStreamStalled). Only
-// the tokens read through r are watched: whatever your mux read before
-// calling your handler (with mellium's mux, the children before the one the
-// handler is registered for) is not, and a stall there blocks Serve unseen;
-// guard it with the session's own read deadline or keepalive.
+// when no archive accepts live extension. Its read of r is watched: if r
+// stalls, the Syncer closes the session. Only the tokens read through r are
+// watched, not what your mux read before calling your handler (see
+// ErrStreamStalled).
 func (s *Syncer) ObserveLive(msg stanza.Message, r xml.TokenReader) bool {
 	s.watch.enter(readingLive)
 	st, m, act := s.readLive(msg, r)

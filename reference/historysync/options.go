@@ -1,13 +1,17 @@
 package historysync
 
 import (
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"mellium.im/xmpp/stanza"
 )
 
-// Option configures a Syncer.
+// Option configures a Syncer. Every option follows one rule: a zero value (a
+// zero argument, a zero field of a struct argument, nil) keeps the default,
+// and a value out of range makes New return an error that names the option.
 type Option func(*config)
 
 // Defaults of the options.
@@ -24,9 +28,11 @@ const (
 	DefaultQueryBytes   = 4 << 20
 	DefaultTotalResults = 10000
 	DefaultTotalBytes   = 32 << 20
+	DefaultPingTimeout  = 5 * time.Second
 )
 
 // RetryPolicy says which failed queries are retried and how long to wait.
+// With WithRetry, zero fields keep their defaults.
 type RetryPolicy struct {
 	// MaxAttempts is the number of attempts per page, the first included
 	// (1 disables retries).
@@ -36,7 +42,8 @@ type RetryPolicy struct {
 	// [delay/2, delay] (jitter), so that many archives failing together do
 	// not retry in lockstep.
 	BaseDelay, MaxDelay time.Duration
-	// Conditions are the stanza error conditions treated as transient. Page
+	// Conditions are the stanza error conditions treated as transient (nil
+	// keeps the default list; an empty list makes none transient). Page
 	// timeouts and a full global buffer are always transient.
 	Conditions []stanza.Condition
 }
@@ -61,7 +68,8 @@ func DefaultRetryPolicy() RetryPolicy {
 
 // BufferLimits bound the memory the Syncer uses for results of in-flight
 // queries. Results are buffered from the moment they arrive until their page
-// is committed to the Store.
+// is committed to the Store. With WithBufferLimits, zero fields keep their
+// defaults.
 type BufferLimits struct {
 	// ResultBytes is the largest result kept (approximate serialised size of
 	// the <result/> element). A larger result is counted as dropped
@@ -106,6 +114,7 @@ func DefaultBufferLimits() BufferLimits {
 type config struct {
 	pageSize    int
 	pageTimeout time.Duration
+	pingTimeout time.Duration
 	concurrency int
 	overlap     time.Duration
 	retry       RetryPolicy
@@ -116,12 +125,15 @@ type config struct {
 	eventQueue  int
 	clock       Clock
 	keepRaw     bool
+	// errs are the options' errors, which New returns.
+	errs []error
 }
 
 func defaultConfig() config {
 	return config{
 		pageSize:    DefaultPageSize,
 		pageTimeout: DefaultPageTimeout,
+		pingTimeout: DefaultPingTimeout,
 		concurrency: DefaultConcurrency,
 		overlap:     DefaultOverlap,
 		retry:       DefaultRetryPolicy(),
@@ -137,64 +149,73 @@ func defaultConfig() config {
 	}
 }
 
-// WithPageSize sets the RSM <max> of every query (default 50, Prosody's
-// maximum). Values below 1 are ignored.
-func WithPageSize(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.pageSize = n
-		}
+// invalid records that option got a value out of range.
+func (c *config) invalid(option, format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%s: "+format, append([]any{option}, args...)...))
+}
+
+// setPositive sets *v to n if n is positive, keeps it if n is zero, and
+// records an error naming option if n is negative.
+func setPositive[T int | int64 | time.Duration](c *config, option string, v *T, n T) {
+	switch {
+	case n > 0:
+		*v = n
+	case n < 0:
+		c.invalid(option, "%v is negative", n)
 	}
+}
+
+// WithPageSize sets the RSM <max> of every query (default 50, Prosody's
+// maximum).
+func WithPageSize(n int) Option {
+	return func(c *config) { setPositive(c, "WithPageSize", &c.pageSize, n) }
 }
 
 // WithPageTimeout sets how long a page may take from sending the query to
 // receiving its <fin/> (default 30s). The timeout cannot be turned off:
 // mellium never fails a pending IQ when the stream ends, so a page without a
-// deadline could wait forever. Values below 1 are ignored.
+// deadline could wait forever.
 func WithPageTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.pageTimeout = d
-		}
-	}
+	return func(c *config) { setPositive(c, "WithPageTimeout", &c.pageTimeout, d) }
+}
+
+// WithPingTimeout sets how long the Syncer waits for the answer to the
+// XEP-0199 ping it sends to the server after a page timed out (default 5s).
+// A server that does not answer in time is taken for dead: the Syncer closes
+// the session at once (ErrServerUnresponsive) rather than spend another page
+// timeout on every retry and every later call.
+func WithPingTimeout(d time.Duration) Option {
+	return func(c *config) { setPositive(c, "WithPingTimeout", &c.pingTimeout, d) }
 }
 
 // WithConcurrency limits the MAM queries in flight at once, across all
 // archives (default 4; a single Prosody gains little beyond 2-4). CatchUpAll
-// works on at most that many archives at a time. Values below 1 are ignored.
+// works on at most that many archives at a time.
 func WithConcurrency(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.concurrency = n
-		}
-	}
+	return func(c *config) { setPositive(c, "WithConcurrency", &c.concurrency, n) }
 }
 
-// WithOverlap sets how far before the newest stored message the newest-page
-// query starts (default 5 minutes), so that the newest stored archive id is
-// seen again and the new messages are known to follow it without a hole.
+// WithOverlap sets how far before the newest stored message the catch-up
+// looks for it when the archive no longer knows its id (default 5 minutes):
+// CatchUp normally pages forward from the newest stored archive id, and falls
+// back to the newest page starting Overlap before the newest stored message,
+// where it recognises the stored tail, only when the archive answers
+// item-not-found for that id.
 func WithOverlap(d time.Duration) Option {
-	return func(c *config) {
-		if d >= 0 {
-			c.overlap = d
-		}
-	}
+	return func(c *config) { setPositive(c, "WithOverlap", &c.overlap, d) }
 }
 
 // WithRetry sets the retry policy. Zero fields keep their defaults.
 func WithRetry(p RetryPolicy) Option {
 	return func(c *config) {
-		if p.MaxAttempts > 0 {
-			c.retry.MaxAttempts = p.MaxAttempts
-		}
-		if p.BaseDelay > 0 {
-			c.retry.BaseDelay = p.BaseDelay
-		}
-		if p.MaxDelay > 0 {
-			c.retry.MaxDelay = p.MaxDelay
+		setPositive(c, "WithRetry: MaxAttempts", &c.retry.MaxAttempts, p.MaxAttempts)
+		setPositive(c, "WithRetry: BaseDelay", &c.retry.BaseDelay, p.BaseDelay)
+		setPositive(c, "WithRetry: MaxDelay", &c.retry.MaxDelay, p.MaxDelay)
+		if c.retry.MaxDelay < c.retry.BaseDelay {
+			c.invalid("WithRetry", "MaxDelay %v is below BaseDelay %v", c.retry.MaxDelay, c.retry.BaseDelay)
 		}
 		if p.Conditions != nil {
-			c.retry.Conditions = append([]stanza.Condition(nil), p.Conditions...)
+			c.retry.Conditions = slices.Clone(p.Conditions)
 		}
 	}
 }
@@ -202,35 +223,37 @@ func WithRetry(p RetryPolicy) Option {
 // WithBufferLimits sets the buffer caps. Zero fields keep their defaults.
 func WithBufferLimits(l BufferLimits) Option {
 	return func(c *config) {
-		if l.ResultBytes > 0 {
-			c.limits.ResultBytes = l.ResultBytes
-		}
-		if l.QueryResults > 0 {
-			c.limits.QueryResults = l.QueryResults
-		}
-		if l.QueryBytes > 0 {
-			c.limits.QueryBytes = l.QueryBytes
-		}
-		if l.TotalResults > 0 {
-			c.limits.TotalResults = l.TotalResults
-		}
-		if l.TotalBytes > 0 {
-			c.limits.TotalBytes = l.TotalBytes
-		}
+		setPositive(c, "WithBufferLimits: ResultBytes", &c.limits.ResultBytes, l.ResultBytes)
+		setPositive(c, "WithBufferLimits: QueryResults", &c.limits.QueryResults, l.QueryResults)
+		setPositive(c, "WithBufferLimits: QueryBytes", &c.limits.QueryBytes, l.QueryBytes)
+		setPositive(c, "WithBufferLimits: TotalResults", &c.limits.TotalResults, l.TotalResults)
+		setPositive(c, "WithBufferLimits: TotalBytes", &c.limits.TotalBytes, l.TotalBytes)
 	}
 }
 
-// WithPolicy sets the synchronisation policy for archives of kind k. An
-// invalid policy makes New panic, like an invalid mux registration.
+// WithPolicy sets the synchronisation policy for archives of kind k. Zero
+// fields keep the kind's defaults (DefaultPolicy), so that
+//
+//	historysync.WithPolicy(historysync.RoomArchive, historysync.Policy{FirstSync: historysync.FirstSyncLatest})
+//
+// changes how far back rooms go and nothing else.
 func WithPolicy(k Kind, p Policy) Option {
 	return func(c *config) {
-		if err := p.validate(); err != nil {
-			panic(err)
-		}
 		if k != AccountArchive && k != RoomArchive {
-			panic("historysync: WithPolicy: unknown archive kind " + k.String())
+			c.invalid("WithPolicy", "unknown archive kind %v", k)
+			return
 		}
-		c.policies[k] = p
+		option := "WithPolicy(" + k.String() + ")"
+		if err := p.check(); err != nil {
+			c.invalid(option, "%v", err)
+			return
+		}
+		merged := c.policies[k].merge(p)
+		if err := merged.validate(); err != nil {
+			c.invalid(option, "%v", err)
+			return
+		}
+		c.policies[k] = merged
 	}
 }
 
@@ -244,16 +267,12 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithEvents registers f to receive progress events. Events are queued
-// (queue entries, default 256 when queue < 1) and delivered in order by one
-// goroutine; emitting never blocks the Syncer: when the queue is full the
-// event is dropped and counted in Stats.EventsDropped.
+// WithEvents registers f to receive progress events, queued up to queue
+// entries (default 256). See Event for when they are delivered.
 func WithEvents(f func(Event), queue int) Option {
 	return func(c *config) {
 		c.onEvent = f
-		if queue > 0 {
-			c.eventQueue = queue
-		}
+		setPositive(c, "WithEvents", &c.eventQueue, queue)
 	}
 }
 

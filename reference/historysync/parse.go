@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/delay"
 	"mellium.im/xmpp/forward"
 	"mellium.im/xmpp/history"
@@ -21,7 +22,7 @@ import (
 // malformed. Test with errors.Is.
 var (
 	// ErrMalformed is wrapped by every parse error of a <result/> or <fin/>.
-	ErrMalformed = errors.New("historysync: malformed archive reply")
+	ErrMalformed = errors.New("malformed archive reply")
 	// ErrWrongPayload: the IQ result's payload is not {urn:xmpp:mam:2}fin, or
 	// the element given to ParseResult is not a {urn:xmpp:mam:2}result.
 	ErrWrongPayload = fmt.Errorf("%w: wrong payload", ErrMalformed)
@@ -31,7 +32,7 @@ var (
 	// <last/> or the reverse.
 	ErrUnbalancedPage = fmt.Errorf("%w: RSM <first/> and <last/> unbalanced", ErrMalformed)
 	// ErrResultTooLarge: a result's archived message exceeds the size limit.
-	ErrResultTooLarge = errors.New("historysync: archived message too large")
+	ErrResultTooLarge = errors.New("archived message too large")
 )
 
 var (
@@ -81,7 +82,11 @@ type ParseOptions struct {
 // result's identity was read, QueryID and Message.ArchiveID are still set so
 // the caller can account for the result.
 func ParseResult(r xml.TokenReader, start xml.StartElement, opts ParseOptions) (Result, error) {
-	return parseResult(r, start, opts, nil, false)
+	res, err := parseResult(r, start, opts, nil, false)
+	if err != nil {
+		err = fmt.Errorf("historysync: %w", err)
+	}
+	return res, err
 }
 
 // parseResult is ParseResult with a reusable raw XML writer (nil: a new one)
@@ -428,6 +433,16 @@ type Fin struct {
 // fields and truncated input, tolerating whitespace and unknown elements. It
 // never panics.
 func ParseFin(r xml.TokenReader, start xml.StartElement) (Fin, error) {
+	fin, err := parseFin(r, start)
+	if err != nil {
+		err = fmt.Errorf("historysync: %w", err)
+	}
+	return fin, err
+}
+
+// parseFin is ParseFin without the package prefix on errors, for the
+// Syncer, which names the package once higher up.
+func parseFin(r xml.TokenReader, start xml.StartElement) (Fin, error) {
 	fin := Fin{Stable: true, FirstIndex: -1, Count: -1}
 	if start.Name != nameFin {
 		return fin, fmt.Errorf("%w: got <%s xmlns=%q>, want MAM <fin/>", ErrWrongPayload, start.Name.Local, start.Name.Space)
@@ -598,3 +613,118 @@ const maxStanzaIDs = 8
 
 // maxFieldLen bounds RSM field values (archive ids are short).
 const maxFieldLen = 1024
+
+// readReply reads the IQ reply of query q: a stanza error, or a <fin/>. It
+// tolerates whitespace and never panics.
+func readReply(resp xml.TokenReader, q *query) (Fin, error) {
+	tok, err := resp.Token()
+	if tok == nil {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return Fin{}, fmt.Errorf("%w: reply starts with %T", ErrMalformed, tok)
+	}
+	iq, err := stanza.NewIQ(start)
+	if err != nil {
+		return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if !q.acceptsFrom(iq.From) {
+		return Fin{}, ErrSpoofedReply
+	}
+	switch iq.Type {
+	case stanza.ErrorIQ:
+		se, err := readStanzaError(resp)
+		if err != nil {
+			return Fin{}, fmt.Errorf("%w: unreadable error reply: %w", ErrMalformed, err)
+		}
+		return Fin{}, se
+	case stanza.ResultIQ:
+	default:
+		return Fin{}, fmt.Errorf("%w: reply of type %q", ErrMalformed, iq.Type)
+	}
+	inner := xmlstream.Inner(resp)
+	for {
+		tok, err := inner.Token()
+		if tok == nil {
+			if err == nil || errors.Is(err, io.EOF) {
+				return Fin{}, ErrMissingFin
+			}
+			return Fin{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return parseFin(inner, t)
+		case xml.EndElement:
+			return Fin{}, ErrMissingFin
+		}
+	}
+}
+
+// readStanzaError reads the <error/> child of an error reply (r is
+// positioned after the IQ's start token), skipping whitespace and other
+// children. stanza.UnmarshalError is not used: it panics when text, such as
+// the whitespace of a pretty-printed reply, precedes <error/>.
+func readStanzaError(r xml.TokenReader) (stanza.Error, error) {
+	inner := xmlstream.Inner(r)
+	for {
+		tok, err := inner.Token()
+		if tok == nil {
+			if err == nil || errors.Is(err, io.EOF) {
+				return stanza.Error{}, errors.New("no <error/> in the reply")
+			}
+			return stanza.Error{}, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if start.Name.Local != "error" {
+			if err := skip(inner); err != nil {
+				return stanza.Error{}, err
+			}
+			continue
+		}
+		var se stanza.Error
+		// The decoder checks that <error/> is complete and well nested.
+		d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(start), inner))
+		if err := d.Decode(&se); err != nil {
+			return stanza.Error{}, err
+		}
+		return se, nil
+	}
+}
+
+// checkPage verifies that the buffered results are exactly the page the
+// <fin/> describes.
+func checkPage(q *query, fin Fin, msgs []Message) error {
+	switch {
+	case q.flooded:
+		return ErrFlood
+	case q.overflow:
+		return ErrBufferFull
+	case q.malformed > 0:
+		return fmt.Errorf("%w: %d unidentifiable results", ErrMalformed, q.malformed)
+	}
+	if len(msgs) == 0 {
+		if fin.First != "" {
+			return fmt.Errorf("%w: no results but <first>%s</first>", ErrPageMismatch, fin.First)
+		}
+		return nil
+	}
+	if fin.First != msgs[0].ArchiveID || fin.Last != msgs[len(msgs)-1].ArchiveID {
+		return fmt.Errorf("%w: got %d results %s..%s, fin says %s..%s", ErrPageMismatch,
+			len(msgs), msgs[0].ArchiveID, msgs[len(msgs)-1].ArchiveID, fin.First, fin.Last)
+	}
+	seen := make(map[string]struct{}, len(msgs))
+	for i := range msgs {
+		if _, dup := seen[msgs[i].ArchiveID]; dup {
+			return fmt.Errorf("%w: archive id %s twice in one page", ErrPageMismatch, msgs[i].ArchiveID)
+		}
+		seen[msgs[i].ArchiveID] = struct{}{}
+	}
+	return nil
+}

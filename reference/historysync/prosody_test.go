@@ -43,6 +43,22 @@ type prosodyEnv struct {
 	session *xmpp.Session
 }
 
+// newProsodyEnv starts a Prosody with alice and bob, and the room coven
+// created by alice, bounded by timeout. The client is not started.
+func newProsodyEnv(t *testing.T, timeout time.Duration) *prosodyEnv {
+	t.Helper()
+	srv := prosodytest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	e := &prosodyEnv{t: t, ctx: ctx, srv: srv, dbPath: filepath.Join(t.TempDir(), "alice.db")}
+	e.alice = srv.Register(t, "alice", prosodyPassword)
+	e.bob = srv.Register(t, "bob", prosodyPassword)
+	e.coven = srv.RoomJID(t, "coven")
+	e.seedSessions()
+	require.NoError(t, prosodytest.CreateRoom(ctx, e.aliceSeed, e.coven, "Alice"))
+	return e
+}
+
 func (e *prosodyEnv) seedSessions() {
 	e.t.Helper()
 	e.reader = prosodytest.NewArchiveReader()
@@ -59,10 +75,11 @@ func (e *prosodyEnv) startClient(opts ...historysync.Option) {
 	sess, err := e.srv.Dial(e.ctx, e.alice, prosodyPassword)
 	require.NoError(e.t, err)
 	e.store, e.session = store, sess
-	opts = append([]historysync.Option{
-		historysync.WithPolicy(historysync.RoomArchive, historysync.Policy{FirstSync: historysync.FirstSyncAll}),
-	}, opts...)
-	e.syncer = historysync.New(sess, store, opts...)
+	// Quick retries: service-unavailable, which Prosody answers for another
+	// account's archive, is retried by default.
+	opts = append([]historysync.Option{historysync.WithRetry(historysync.RetryPolicy{BaseDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond})}, opts...)
+	e.syncer, err = historysync.New(sess, store, opts...)
+	require.NoError(e.t, err)
 	e.served = make(chan error, 1)
 	s := e.syncer
 	go func() { e.served <- s.Serve(mux.New(stanza.NSClient, s.Handle())) }()
@@ -173,16 +190,9 @@ func (e *prosodyEnv) requireIdle() {
 // cursor recovered by time; and a room whose queries fail without leaving a
 // buffer behind.
 func TestProsody(t *testing.T) {
-	srv := prosodytest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	e := &prosodyEnv{t: t, ctx: ctx, srv: srv, dbPath: filepath.Join(t.TempDir(), "alice.db")}
-	e.alice = srv.Register(t, "alice", prosodyPassword)
-	e.bob = srv.Register(t, "bob", prosodyPassword)
-	e.coven = srv.RoomJID(t, "coven")
+	e := newProsodyEnv(t, 3*time.Minute)
+	srv, ctx := e.srv, e.ctx
 	e.closed = srv.RoomJID(t, "closed")
-	e.seedSessions()
-	require.NoError(t, prosodytest.CreateRoom(ctx, e.aliceSeed, e.coven, "Alice"))
 	require.NoError(t, prosodytest.CreateRoom(ctx, e.bobSeed, e.closed, "Bob", prosodytest.MembersOnly()))
 	require.NoError(t, prosodytest.SendGroupchat(ctx, e.bobSeed, e.closed, "private"))
 
@@ -192,7 +202,8 @@ func TestProsody(t *testing.T) {
 	require.NoError(t, prosodytest.SendChat(ctx, e.aliceSeed, e.alice, "note to self 1", "note to self 2", "note to self 3"))
 	require.NoError(t, prosodytest.WaitArchiveCount(ctx, e.aliceSeed, e.alice, 136))
 
-	// 1. First sync.
+	// 1. First sync, with the default policies: both archives down to their
+	// start.
 	e.startClient()
 	defer e.stopClient()
 	reports, err := e.syncer.CatchUpAll(ctx, e.archives())
@@ -200,8 +211,11 @@ func TestProsody(t *testing.T) {
 	var se stanza.Error
 	require.ErrorAs(t, reports[2].Err, &se)
 	assert.Equal(t, stanza.Forbidden, se.Condition)
-	assert.True(t, reports[0].Complete)
-	assert.True(t, reports[1].Complete)
+	for _, rep := range reports[:2] {
+		assert.True(t, rep.Complete, "%s", rep.Archive)
+		assert.True(t, rep.ReachedStart, "%s", rep.Archive)
+		assert.Equal(t, rep.Messages, rep.Inserted+rep.Duplicates, "%s", rep.Archive)
+	}
 	assert.Equal(t, 133, reports[0].Inserted)
 	assert.Equal(t, 3, reports[0].Duplicates, "the second copies of the notes to self")
 	assert.Equal(t, 120, reports[1].Inserted)
@@ -210,7 +224,20 @@ func TestProsody(t *testing.T) {
 	e.requireIdle()
 	t.Logf("first sync: account %d new + %d self copies, room %d new, failing room: %v", reports[0].Inserted, reports[0].Duplicates, reports[1].Inserted, reports[2].Err)
 
-	// 2. Incremental run: only the new messages, from one newest page each.
+	// Another account's archive is queried at its JID, and Prosody refuses:
+	// nothing is stored under its key (nor is alice's archive).
+	nobody := historysync.Account(jid.MustParse("nobody@" + srv.Domain()))
+	_, err = e.syncer.CatchUp(ctx, nobody)
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, stanza.ServiceUnavailable, se.Condition)
+	rs, err := e.store.Ranges(ctx, nobody)
+	require.NoError(t, err)
+	assert.Empty(t, rs)
+	stored, err := e.store.Messages(ctx, nobody, historysync.AllMessages())
+	require.NoError(t, err)
+	assert.Empty(t, stored)
+
+	// 2. Incremental run: only the new messages, from one forward page each.
 	e.seed("second", 20, 10)
 	queries := e.syncer.Stats().Queries
 	reports, _ = e.syncer.CatchUpAll(ctx, e.archives()[:2])
@@ -221,9 +248,10 @@ func TestProsody(t *testing.T) {
 	e.requireExactlyOnce(historysync.Account(e.alice))
 	e.requireExactlyOnce(historysync.Room(e.coven))
 
-	// 3. A catch-up interrupted after its first page (more new messages
-	// than a page leave a gap), then a server restart; a new client over the
-	// same SQLite file resumes without gaps or duplicates.
+	// 3. A catch-up interrupted after its first page (the forward catch-up
+	// extends the stored range page by page: no gap), then a server restart;
+	// a new client over the same SQLite file resumes without gaps or
+	// duplicates.
 	e.seed("third", 140, 0)
 	e.stopClient()
 	stop, cancelRun := context.WithCancel(ctx)
@@ -237,9 +265,9 @@ func TestProsody(t *testing.T) {
 	cancelRun()
 	assert.Positive(t, rep.Inserted)
 	assert.Less(t, rep.Inserted, 140)
-	rs, err := e.store.Ranges(ctx, historysync.Account(e.alice))
+	rs, err = e.store.Ranges(ctx, historysync.Account(e.alice))
 	require.NoError(t, err)
-	assert.Len(t, rs, 2, "the interruption left a gap")
+	assert.Len(t, rs, 1, "the interruption left no gap")
 	e.requireIdle()
 	e.stopClient()
 	srv.Restart(t)
@@ -256,7 +284,7 @@ func TestProsody(t *testing.T) {
 
 	// 4. A stale cursor: the newer range of a gap starts at an id the archive
 	// does not know (as after expiry); the gap is filled by time instead.
-	e.seed("fourth", 90, 0)
+	e.seed("fourth", 200, 0) // more than the first page, the capped pages and the newest page
 	e.stopClient()
 	e.startClient(historysync.WithPolicy(historysync.AccountArchive, historysync.Policy{FirstSync: historysync.FirstSyncAll, MaxMessages: 10}))
 	_, err = e.syncer.CatchUp(ctx, historysync.Account(e.alice))
@@ -282,4 +310,48 @@ func TestProsody(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	e.requireIdle()
 	assert.Zero(t, e.syncer.Stats().DroppedTotal())
+}
+
+// TestProsodyFrozenServer: a Prosody that hangs (SIGSTOP) in the middle of a
+// catch-up costs one page timeout and one ping timeout, not attempts × page
+// timeouts: the Syncer closes the session, and the next call fails at once.
+// After the server resumes, a new session catches up exactly.
+func TestProsodyFrozenServer(t *testing.T) {
+	e := newProsodyEnv(t, 3*time.Minute)
+	srv, ctx := e.srv, e.ctx
+	e.seed("first", 60, 0)
+	account := historysync.Account(e.alice)
+
+	const pageTimeout, pingTimeout = 400 * time.Millisecond, 200 * time.Millisecond
+	e.startClient(historysync.WithPageTimeout(pageTimeout), historysync.WithPingTimeout(pingTimeout))
+	defer e.stopClient()
+	_, err := e.syncer.CatchUp(ctx, account)
+	require.NoError(t, err)
+	e.seed("second", 10, 0)
+
+	srv.Freeze(t)
+	start := time.Now()
+	_, err = e.syncer.CatchUp(ctx, account)
+	took := time.Since(start)
+	require.ErrorIs(t, err, historysync.ErrServerUnresponsive)
+	require.ErrorIs(t, err, historysync.ErrSessionClosed)
+	st := e.syncer.Stats()
+	assert.EqualValues(t, 1, st.Timeouts)
+	assert.Zero(t, st.Retries, "no retry on a dead session")
+	assert.EqualValues(t, 1, st.Unresponsive)
+	start = time.Now()
+	_, err = e.syncer.CatchUp(ctx, account)
+	require.ErrorIs(t, err, historysync.ErrServerUnresponsive)
+	again := time.Since(start)
+	t.Logf("frozen server: the catch-up failed after %v (page timeout %v, ping timeout %v); the next call after %v",
+		took.Round(time.Millisecond), pageTimeout, pingTimeout, again.Round(time.Microsecond))
+	e.requireIdle()
+
+	srv.Thaw(t)
+	e.stopClient()
+	e.seedSessions()
+	e.startClient()
+	_, err = e.syncer.CatchUp(ctx, account)
+	require.NoError(t, err)
+	e.requireExactlyOnce(account)
 }

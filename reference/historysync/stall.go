@@ -11,12 +11,16 @@ import (
 )
 
 // ErrStreamStalled is the cause of a session the Syncer closed because the
-// server stopped for a page timeout in the middle of the part of a stanza
-// the Syncer reads: an IQ reply from its start, a <result/> message from its
-// <result/> child on, or a live message from its <stanza-id> child on (see
-// the package documentation for the rest). Errors that wrap it also wrap
-// ErrSessionClosed and ErrPageTimeout.
-var ErrStreamStalled = errors.New("historysync: stream stalled mid-stanza")
+// server stopped in the middle of a stanza the Syncer was reading and the
+// rest did not arrive within a page timeout. Errors that wrap it also wrap
+// ErrSessionClosed and ErrPageTimeout. The Syncer watches what it reads
+// itself: the IQ reply of a query, a <result/> message, and a live message
+// from its <stanza-id> child on. A stall anywhere else (in a stanza the
+// Syncer does not read, or in a live message before its <stanza-id>, which
+// mux reads on the Serve goroutine) blocks Serve unseen: guard the stream
+// with a read deadline on the session's connection that your keepalive
+// (XEP-0199 pings, XEP-0198 acks) keeps moving forward.
+var ErrStreamStalled = errors.New("stream stalled mid-stanza")
 
 // readKind says what a Syncer reader is reading from the stream.
 type readKind uint8
@@ -53,20 +57,47 @@ const (
 const stallTicks = 4
 
 // stallWatch detects a stream that stops in the middle of a stanza the Syncer
-// reads. A read blocked on the connection cannot be cut short by a context,
-// and it blocks the session's Serve loop with it (for an IQ reply, Serve
-// waits for the query to read the reply), so the page timeout cannot end it:
-// every later query of the session would only time out. The readers mark the
-// span they read with enter and leave: an IQ reply from its start tag, a
-// message from the child mux dispatched it on (<result/>, which servers send
-// first; <stanza-id>, which they send last, so the children mux read before
-// it on Serve are not watched), to its end, which costs two atomic adds per
-// stanza and allocates nothing; a watchdog, a chain of one timer at a time on
-// the Syncer's clock, runs only while some reader is inside a stanza and
-// calls onStall when one made no progress for a page timeout. When ctx ends
-// (the Syncer was closed or its session ended) the pending timer is stopped
-// and no new one starts, so that no tick outlives the Syncer (nor keeps it
-// referenced from a Clock given with WithClock).
+// reads. This comment is the one full description of what it covers; the
+// other places that read the stream refer to it.
+//
+// Why: a read blocked on the connection cannot be cut short by a context, and
+// it blocks the session's Serve loop with it (results and live messages are
+// read on Serve; for an IQ reply, Serve waits for the query to read it), so
+// the page timeout cannot end it: every later query of the session would
+// only time out and the session would never recover.
+//
+// What is watched: each reader marks the span it reads with enter and leave,
+// and reads its stanza to the end inside that span (drain; mux would read the
+// same tokens after it anyway):
+//   - readingReply: the IQ reply of a query, from its start tag (the query's
+//     goroutine, readReplyWatched);
+//   - readingResult: a <result/> message from its <result/> child on, where
+//     mux dispatches it; servers send that child first, so in practice the
+//     whole message (the Serve goroutine, handleResult);
+//   - readingLive: a live message from its <stanza-id> child on (the Serve
+//     goroutine, liveHandler and ObserveLive). mux reads the children before
+//     it (usually <body>, <origin-id> and the rest: Prosody puts <stanza-id>
+//     last) on Serve itself, before calling the handler.
+//
+// What is not: the children of a live message before its <stanza-id>, and
+// every stanza the Syncer does not read. A stall there blocks Serve all the
+// same; the client guards against it with a read deadline on the session's
+// connection that its keepalive moves forward (ErrStreamStalled's
+// documentation says so to users).
+//
+// What happens: when a span made no progress for a page timeout, onStall
+// (Syncer.streamStalled) closes the session's connection, which ends the
+// blocked read and Serve; the page and every operation fail with an error
+// wrapping ErrStreamStalled, ErrSessionClosed and ErrPageTimeout, counted in
+// Stats.Stalls (not Stats.Timeouts) and reported by an EventStreamStalled.
+//
+// Cost: two atomic adds per stanza read and no allocation. A watchdog, a
+// chain of one timer at a time on the Syncer's clock ticking every quarter
+// page timeout, runs only while some reader is inside a stanza, and reports a
+// stall between one and 1.25 page timeouts after the read's last progress.
+// When ctx ends (the Syncer was closed or its session ended) the pending
+// timer is stopped and no new one starts, so that no tick outlives the Syncer
+// (nor keeps it referenced from a Clock given with WithClock).
 type stallWatch struct {
 	gauges   [numReadKinds]readGauge
 	running  atomic.Bool // a watchdog tick is pending (or the watch stopped)

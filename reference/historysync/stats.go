@@ -75,7 +75,7 @@ type counters struct {
 	queries, pages, messages, inserted, duplicates atomic.Uint64
 	retries, timeouts, failures, cursorResets      atomic.Uint64
 	gapsDetected, gapsClosed, live, eventsDropped  atomic.Uint64
-	syncs, stalls                                  atomic.Uint64
+	syncs, stalls, pings, unresponsive             atomic.Uint64
 	dropped                                        [numDropReasons]atomic.Uint64
 	inFlight                                       atomic.Int64
 }
@@ -86,9 +86,9 @@ type Stats struct {
 	// Counters since New.
 	Queries       uint64 `json:"queries"`       // MAM queries sent
 	Pages         uint64 `json:"pages"`         // pages received and committed
-	Messages      uint64 `json:"messages"`      // results accepted into pages
-	Inserted      uint64 `json:"inserted"`      // messages newly stored
-	Duplicates    uint64 `json:"duplicates"`    // messages the store already had
+	Messages      uint64 `json:"messages"`      // results of the committed pages
+	Inserted      uint64 `json:"inserted"`      // messages newly stored (fetched or live)
+	Duplicates    uint64 `json:"duplicates"`    // messages already stored: Inserted + Duplicates == Messages + Live
 	Retries       uint64 `json:"retries"`       // page attempts retried
 	Timeouts      uint64 `json:"timeouts"`      // page timeouts (a stalled stream counts in Stalls only)
 	Failures      uint64 `json:"failures"`      // pages failed for good
@@ -101,6 +101,11 @@ type Stats struct {
 	// Stalls counts sessions closed because the stream stopped in the middle
 	// of a stanza the Syncer was reading (ErrStreamStalled).
 	Stalls uint64 `json:"stalls"`
+	// Pings counts the pings sent to check the server after a page timed
+	// out, and Unresponsive the sessions closed because one got no answer
+	// (ErrServerUnresponsive).
+	Pings        uint64 `json:"pings"`
+	Unresponsive uint64 `json:"unresponsive"`
 	// Dropped counts dropped results by reason name ("late", "spoofed", ...).
 	Dropped map[string]uint64 `json:"dropped"`
 
@@ -152,6 +157,8 @@ func (s *Syncer) Stats() Stats {
 		Syncs:         c.syncs.Load(),
 		EventsDropped: c.eventsDropped.Load(),
 		Stalls:        c.stalls.Load(),
+		Pings:         c.pings.Load(),
+		Unresponsive:  c.unresponsive.Load(),
 		Dropped:       make(map[string]uint64, numDropReasons-1),
 		InFlight:      c.inFlight.Load(),
 	}

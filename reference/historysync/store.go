@@ -14,7 +14,8 @@ import (
 //
 // The package provides MemStore; package sqlitestore provides an embedded
 // SQLite store. Package storetest is the conformance suite every
-// implementation must pass.
+// implementation must pass. The Syncer wraps a Store's errors in its own,
+// which name the archive: a Store's errors need not.
 type Store interface {
 	// Ranges returns the archive's ranges, oldest first (empty when nothing
 	// is stored).
@@ -52,7 +53,8 @@ type Commit struct {
 	Ranges []Range
 }
 
-// CommitResult reports what a Commit stored.
+// CommitResult reports what a Commit stored: every message of the commit is
+// counted once, Inserted + Duplicates == len(Commit.Messages).
 type CommitResult struct {
 	// Inserted is the number of new messages stored.
 	Inserted int
@@ -79,7 +81,7 @@ func AllMessages() MessageQuery { return MessageQuery{After: MinPos, Before: Max
 
 // ErrInvalidCommit is returned (wrapped) by stores for a Commit whose ranges
 // are malformed or whose messages lack an archive id.
-var ErrInvalidCommit = errors.New("historysync: invalid commit")
+var ErrInvalidCommit = errors.New("invalid commit")
 
 // ValidateCommit checks a Commit before a store applies it; stores call it
 // first so that a bad commit changes nothing.

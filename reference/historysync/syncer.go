@@ -8,30 +8,32 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 )
 
-// Errors of the Syncer's lifecycle and of failed pages. Pages fail with these
-// wrapped in context ("mam query Q to ARCHIVE: ..."); test with errors.Is. A
-// stanza error reply is returned as a wrapped stanza.Error (errors.As).
+// Errors of the Syncer's lifecycle and of failed pages. The errors of
+// CatchUp, LoadOlder and CatchUpAll name the archive once
+// ("historysync: sync ARCHIVE: mam query Q: ..."), with these wrapped
+// inside; test with errors.Is. A stanza error reply is returned as a wrapped
+// stanza.Error (errors.As).
 var (
 	// ErrClosed: the Syncer was closed.
-	ErrClosed = errors.New("historysync: syncer closed")
+	ErrClosed = errors.New("syncer closed")
 	// ErrSessionClosed: the XMPP session ended (Serve returned) while the
-	// operation was running.
-	ErrSessionClosed = errors.New("historysync: session closed")
+	// operation was running, or the Syncer closed it (a broken stream, a
+	// stalled stream, an unresponsive server).
+	ErrSessionClosed = errors.New("session closed")
 	// ErrPageTimeout: no <fin/> arrived within the page timeout.
-	ErrPageTimeout = errors.New("historysync: page timed out")
+	ErrPageTimeout = errors.New("page timed out")
 	// ErrFlood: the archive sent more results than asked for.
-	ErrFlood = errors.New("historysync: archive flooded the query")
+	ErrFlood = errors.New("archive flooded the query")
 	// ErrBufferFull: the page's results did not fit the buffer caps (the
 	// query's bytes or the Syncer-wide caps); the page is retried with half
 	// the page size.
-	ErrBufferFull = errors.New("historysync: result buffer full")
+	ErrBufferFull = errors.New("result buffer full")
 	// ErrPageMismatch: the results received do not match the <fin/>'s RSM
 	// <first/> and <last/> (results lost, reordered or injected).
 	ErrPageMismatch = fmt.Errorf("%w: results do not match <fin/>", ErrMalformed)
@@ -39,10 +41,10 @@ var (
 	// archive.
 	ErrSpoofedReply = fmt.Errorf("%w: reply from the wrong address", ErrMalformed)
 	// ErrStorePanic: the Store panicked; the page was released and failed.
-	ErrStorePanic = errors.New("historysync: store panicked")
+	ErrStorePanic = errors.New("store panicked")
 	// ErrPositions: a gap is too large for the position space between two
 	// ranges (more than PosStride messages); see the package documentation.
-	ErrPositions = errors.New("historysync: position space exhausted")
+	ErrPositions = errors.New("position space exhausted")
 )
 
 // Syncer keeps local copies of MAM archives complete for one XMPP session.
@@ -59,6 +61,7 @@ type Syncer struct {
 
 	tracker queryTracker
 	stats   counters
+	live    liveness
 	// watch closes the session when the stream stalls inside a stanza the
 	// Syncer reads.
 	watch *stallWatch
@@ -81,9 +84,8 @@ type Syncer struct {
 	archives   map[string]*archiveState
 	attached   atomic.Int32 // archives accepting live extension
 
-	events       chan Event
-	stopEvents   chan struct{}
-	dispatchDone chan struct{}
+	// events delivers events to the WithEvents callback; nil without one.
+	events *eventQueue
 }
 
 // archiveState is the per-archive state of a Syncer: a few fields per
@@ -103,15 +105,24 @@ type archiveState struct {
 
 // New returns a Syncer for session that stores into store. The session must
 // be served with a mux that includes the Syncer's Handle option; see the
-// package example. Call Close when done. New panics if session or store is
-// nil, or if an option is invalid (WithPolicy).
-func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
-	if session == nil || store == nil {
-		panic("historysync: New needs a session and a store")
-	}
+// package example. Call Close when done. New returns an error, naming the
+// option, if session or store is nil or an option got a value out of range
+// (see Option).
+func New(session *xmpp.Session, store Store, opts ...Option) (*Syncer, error) {
 	cfg := defaultConfig()
+	if session == nil {
+		cfg.errs = append(cfg.errs, errors.New("no session"))
+	}
+	if store == nil {
+		cfg.errs = append(cfg.errs, errors.New("no store"))
+	}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, fmt.Errorf("historysync: New: %w", err)
 	}
 	if cfg.limits.QueryResults > 0 && cfg.pageSize > cfg.limits.QueryResults {
 		cfg.pageSize = cfg.limits.QueryResults
@@ -134,12 +145,9 @@ func New(session *xmpp.Session, store Store, opts ...Option) *Syncer {
 		return &toks
 	}
 	if cfg.onEvent != nil {
-		s.events = make(chan Event, cfg.eventQueue)
-		s.stopEvents = make(chan struct{})
-		s.dispatchDone = make(chan struct{})
-		go s.dispatch()
+		s.events = newEventQueue(cfg.eventQueue, s.deliver)
 	}
-	return s
+	return s, nil
 }
 
 // Handle returns a mux option that registers both the MAM result handler
@@ -158,22 +166,17 @@ func (s *Syncer) Handle() mux.Option {
 // Syncer does not track (unknown, late), from the wrong address (spoofed),
 // too large, malformed or beyond the buffer caps are dropped and counted;
 // dropping allocates nothing. The handler never returns an error, so a
-// hostile result cannot end the session. It reads the message to its end
-// from the <result/> child on, which servers send first; if the message
-// stops there for a page timeout, the Syncer closes the session
-// (ErrStreamStalled).
+// hostile result cannot end the session. It reads the message to its end;
+// a message that stalls closes the session (see ErrStreamStalled).
 func (s *Syncer) HandleMAM() mux.Option {
 	return mux.Message(stanza.NormalMessage, nameResult, resultHandler{s})
 }
 
 // HandleLive returns a mux option that observes live chat, groupchat and
 // normal messages carrying a XEP-0359 stanza-id, to extend the newest stored
-// range of archives whose Policy has LiveExtend (see ObserveLive). mux calls
-// the handler when it reaches the <stanza-id> child: a stall from there to
-// the message's end closes the session (ErrStreamStalled), but one in the
-// children mux reads before it on the Serve goroutine (servers put
-// <stanza-id> last, after <body>) is not detected, and blocks Serve until
-// the client's own read deadline or keepalive ends the connection.
+// range of archives whose Policy has LiveExtend (see ObserveLive). A message
+// that stalls from its <stanza-id> child on closes the session; one that
+// stalls before it does not (see ErrStreamStalled).
 func (s *Syncer) HandleLive() mux.Option {
 	h := liveHandler{s}
 	return func(m *mux.ServeMux) {
@@ -183,32 +186,13 @@ func (s *Syncer) HandleLive() mux.Option {
 	}
 }
 
-type resultHandler struct{ s *Syncer }
-
-// HandleMessage implements mux.MessageHandler.
-func (h resultHandler) HandleMessage(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
-	h.s.handleResult(msg.From, t)
-	return nil
-}
-
-// Serve serves the session with h (normally a mux including Handle) and,
-// when the session ends, fails every in-flight query with ErrSessionClosed
-// and makes later operations fail the same way. mellium does not fail
-// pending IQs when the stream ends; without Serve, the page timeout is what
-// ends them, so call Close when the session ends.
-func (s *Syncer) Serve(h xmpp.Handler) error {
-	err := s.session.Serve(h)
-	if err != nil {
-		s.cancel(fmt.Errorf("%w: %w", ErrSessionClosed, err))
-	} else {
-		s.cancel(ErrSessionClosed)
-	}
-	return err
-}
-
-// Close fails every in-flight query with ErrClosed, waits for running
-// operations to return, and stops event delivery. It does not close the
-// session or the store. Close is idempotent.
+// Close fails every in-flight query with ErrClosed, stops event delivery
+// and waits for running operations (CatchUp, LoadOlder, CatchUpAll, which
+// return promptly with ErrClosed) to return. It does not wait for an event
+// callback in progress, so it is safe to call from any goroutine, the
+// callback's included: no callback starts after Close returned, and events
+// still queued are dropped (see Event). It does not close the session or
+// the store. Close is idempotent.
 func (s *Syncer) Close() error {
 	s.closeMu.Lock()
 	if s.closed {
@@ -218,11 +202,10 @@ func (s *Syncer) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 	s.cancel(ErrClosed)
+	// Before waiting for the operations: they may be waiting for their
+	// events to be delivered by a callback that is calling Close.
+	s.events.close()
 	s.ops.Wait()
-	if s.events != nil {
-		close(s.stopEvents)
-		<-s.dispatchDone
-	}
 	return nil
 }
 
@@ -266,138 +249,4 @@ func (s *Syncer) existingArchive(a Archive) *archiveState {
 func (s *Syncer) dropped(reason DropReason, queryID string, a Archive) {
 	s.stats.dropped[reason].Add(1)
 	s.emit(Event{Kind: EventResultDropped, Archive: a, QueryID: queryID, Reason: reason})
-}
-
-// handleResult routes one MAM result message (r starts at the message's
-// start token) into its in-flight query. It runs on the Serve goroutine and
-// does as little as possible there: find the query, check the sender, and
-// buffer the result's tokens; the query's own goroutine parses them once the
-// reply arrived. The tokens are kept as they are: mux hands message handlers
-// a reader that copies every token (xml.CopyToken) into a per-message buffer,
-// so they stay valid (TestMuxTokensAreCopies guards this property of
-// mellium.im/xmpp/mux).
-//
-// The message is read from its <result/> child (where mux dispatches it,
-// normally its first child) to its end inside the stall watch (see
-// stallWatch): a server that stops in the middle of it would otherwise hold
-// Serve forever.
-func (s *Syncer) handleResult(from jid.JID, r xml.TokenReader) {
-	s.watch.enter(readingResult)
-	defer s.watch.leave(readingResult)
-	defer drain(r)
-	startTok, start, ok := findResult(r)
-	if !ok {
-		s.dropped(DropMalformed, "", Archive{})
-		return
-	}
-	queryID, _ := attr(start, "queryid")
-	q, reason := s.tracker.lookup(queryID)
-	if q == nil {
-		s.dropped(reason, queryID, Archive{})
-		return
-	}
-	if !q.acceptsFrom(from) {
-		s.dropped(DropSpoofed, queryID, q.archive)
-		return
-	}
-	archiveID, _ := attr(start, "id")
-	if archiveID == "" {
-		// Nothing identifies the result: the page cannot be trusted.
-		s.dropped(DropMalformed, queryID, q.archive)
-		s.tracker.malformed(q)
-		return
-	}
-	scratch := s.scratch.Get().(*[]xml.Token)
-	defer s.scratch.Put(scratch)
-	toks, size, stamp, err := captureResult(r, startTok, start, (*scratch)[:0], s.cfg.limits.ResultBytes)
-	*scratch = toks[:0]
-	c := capture{archiveID: archiveID}
-	switch {
-	case errors.Is(err, ErrResultTooLarge):
-		// Keep a placeholder so that the range stays exact.
-		s.dropped(DropOversized, queryID, q.archive)
-		c.omitted, c.stamp, toks = DropOversized, stamp, nil
-		size = int64(len(archiveID)) + captureOverhead
-	case err != nil:
-		s.dropped(DropMalformed, queryID, q.archive)
-		c.omitted, c.stamp, toks = DropMalformed, stamp, nil
-		size = int64(len(archiveID)) + captureOverhead
-	}
-	if reason := s.tracker.add(q, c, toks, size); reason != 0 {
-		s.dropped(reason, queryID, q.archive)
-	}
-}
-
-// captureResult reads a result element (start already read; startTok is the
-// same token as r returned it, kept as is so that buffering it does not box
-// start again) to its end, appending its tokens to toks (r must return
-// tokens that stay valid, as mux's reader does). It returns the tokens and
-// their accounted size and, for a result whose serialised size exceeds limit
-// (ErrResultTooLarge) or that is truncated (ErrMalformed), the delay stamp if
-// one was seen, so that a placeholder can be stored.
-func captureResult(r xml.TokenReader, startTok xml.Token, start xml.StartElement, toks []xml.Token, limit int) (_ []xml.Token, size int64, stamp string, err error) {
-	toks = append(toks, startTok)
-	size = captureOverhead + int64(serialisedSize(start)) + tokenOverhead
-	serialised := 0
-	tooLarge := false
-	for depth := 1; depth > 0; {
-		tok, _ := r.Token()
-		if tok == nil {
-			return toks, size, stamp, fmt.Errorf("%w: result truncated", ErrMalformed)
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if t.Name == nameDelay && stamp == "" {
-				stamp, _ = attr(t, "stamp")
-			}
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-		default:
-			continue // comments, processing instructions, directives
-		}
-		text := serialisedSize(tok)
-		serialised += text
-		if limit > 0 && serialised > limit {
-			tooLarge = true
-		}
-		if !tooLarge {
-			size += int64(text) + tokenOverhead
-			toks = append(toks, tok)
-		}
-	}
-	if tooLarge {
-		return toks, size, stamp, ErrResultTooLarge
-	}
-	return toks, size, stamp, nil
-}
-
-// findResult reads r from the message start token to the start token of its
-// {urn:xmpp:mam:2}result child, skipping whitespace and other children, and
-// returns that token both as read and as a StartElement. It does not
-// allocate.
-func findResult(r xml.TokenReader) (xml.Token, xml.StartElement, bool) {
-	depth := 0
-	for {
-		tok, _ := r.Token()
-		if tok == nil {
-			return nil, xml.StartElement{}, false
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if depth <= 1 && t.Name == nameResult {
-				return tok, t, true
-			}
-			if depth == 1 {
-				if skip(r) != nil {
-					return nil, xml.StartElement{}, false
-				}
-				continue
-			}
-			depth++
-		case xml.EndElement:
-			return nil, xml.StartElement{}, false
-		}
-	}
 }

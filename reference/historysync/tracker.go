@@ -17,9 +17,9 @@ import (
 type query struct {
 	id      string
 	archive Archive
-	// from is the address results must come from; for the account archive
-	// mellium reports the account's own bare JID as an empty from, and both
-	// are accepted.
+	// from is the address results must come from; for the session's own
+	// account archive mellium reports the account's bare JID as an empty
+	// from, and both are accepted (acceptZero).
 	from       jid.JID
 	acceptZero bool
 	maxResults int
@@ -157,7 +157,7 @@ func (t *tracker) begin(ctx, done context.Context, q *query, want int) (int, err
 		t.mu.Lock()
 		if _, dup := t.queries[q.id]; dup {
 			t.mu.Unlock()
-			return 0, fmt.Errorf("historysync: mam query %s is already tracked", q.id)
+			return 0, fmt.Errorf("query id %s is already tracked", q.id)
 		}
 		n := min(want, t.limits.TotalResults, max(1, int(t.limits.TotalBytes/t.estimate)))
 		fits := t.reservedResults+n <= t.limits.TotalResults && t.reservedBytes+int64(n)*t.estimate <= t.limits.TotalBytes

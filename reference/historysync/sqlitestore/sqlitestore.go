@@ -11,7 +11,7 @@
 //	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "history.db"))
 //	...
 //	defer store.Close()
-//	syncer := historysync.New(session, store)
+//	syncer, err := historysync.New(session, store)
 package sqlitestore
 
 import (
@@ -114,7 +114,7 @@ func (s *Store) Ranges(ctx context.Context, a historysync.Archive) ([]historysyn
 		FROM ranges r JOIN archives a ON a.id = r.archive
 		WHERE a.key = ? ORDER BY r.seq`, a.String())
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: ranges of %s: %w", a, err)
+		return nil, fmt.Errorf("sqlitestore: ranges: %w", err)
 	}
 	defer rows.Close()
 	var out []historysync.Range
@@ -122,18 +122,18 @@ func (s *Store) Ranges(ctx context.Context, a historysync.Archive) ([]historysyn
 		var r historysync.Range
 		var from, to string
 		if err := rows.Scan(&r.FromID, &from, &r.FromPos, &r.FromEnd, &r.ToID, &to, &r.ToPos); err != nil {
-			return nil, fmt.Errorf("sqlitestore: ranges of %s: %w", a, err)
+			return nil, fmt.Errorf("sqlitestore: ranges: %w", err)
 		}
 		if r.FromTime, err = parseTime(from); err != nil {
-			return nil, fmt.Errorf("sqlitestore: ranges of %s: %w", a, err)
+			return nil, fmt.Errorf("sqlitestore: ranges: %w", err)
 		}
 		if r.ToTime, err = parseTime(to); err != nil {
-			return nil, fmt.Errorf("sqlitestore: ranges of %s: %w", a, err)
+			return nil, fmt.Errorf("sqlitestore: ranges: %w", err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: ranges of %s: %w", a, err)
+		return nil, fmt.Errorf("sqlitestore: ranges: %w", err)
 	}
 	return out, nil
 }
@@ -149,7 +149,7 @@ func (s *Store) Commit(ctx context.Context, a historysync.Archive, c historysync
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit
 	res, err = commitTx(ctx, tx, a, c)
@@ -157,7 +157,7 @@ func (s *Store) Commit(ctx context.Context, a historysync.Archive, c historysync
 		return historysync.CommitResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return historysync.CommitResult{}, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return historysync.CommitResult{}, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	return res, nil
 }
@@ -170,29 +170,29 @@ func commitTx(ctx context.Context, tx *sql.Tx, a historysync.Archive, c historys
 	}
 	known, err := tx.PrepareContext(ctx, `SELECT pos FROM archive_ids WHERE archive = ? AND archive_id = ?`)
 	if err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	defer known.Close()
 	byIdentity, err := tx.PrepareContext(ctx, `SELECT pos FROM messages WHERE archive = ? AND identity = ?`)
 	if err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	defer byIdentity.Close()
 	taken, err := tx.PrepareContext(ctx, `SELECT 1 FROM messages WHERE archive = ? AND pos = ?`)
 	if err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	defer taken.Close()
 	insertMsg, err := tx.PrepareContext(ctx, `
 		INSERT INTO messages (archive, pos, archive_id, stamp, from_jid, to_jid, type, stanza_id, origin_id, body, raw, omitted, live, identity)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	defer insertMsg.Close()
 	insertID, err := tx.PrepareContext(ctx, `INSERT INTO archive_ids (archive, archive_id, pos) VALUES (?, ?, ?)`)
 	if err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	defer insertID.Close()
 
@@ -204,19 +204,19 @@ func commitTx(ctx context.Context, tx *sql.Tx, a historysync.Archive, c historys
 			res.Duplicates++
 			continue
 		case !errors.Is(err, sql.ErrNoRows):
-			return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+			return res, fmt.Errorf("sqlitestore: commit: %w", err)
 		}
 		identity := historysync.Identity(a, m)
 		if identity != "" {
 			switch err := byIdentity.QueryRowContext(ctx, archive, identity).Scan(&pos); {
 			case err == nil:
 				if _, err := insertID.ExecContext(ctx, archive, m.ArchiveID, pos); err != nil {
-					return res, fmt.Errorf("sqlitestore: commit to %s: alias %s: %w", a, m.ArchiveID, err)
+					return res, fmt.Errorf("sqlitestore: commit: alias %s: %w", m.ArchiveID, err)
 				}
 				res.Duplicates++
 				continue
 			case !errors.Is(err, sql.ErrNoRows):
-				return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+				return res, fmt.Errorf("sqlitestore: commit: %w", err)
 			}
 		}
 		var one int
@@ -224,27 +224,27 @@ func commitTx(ctx context.Context, tx *sql.Tx, a historysync.Archive, c historys
 		case err == nil:
 			return res, fmt.Errorf("%w: position %d of %s is already taken", historysync.ErrInvalidCommit, m.Pos, m.ArchiveID)
 		case !errors.Is(err, sql.ErrNoRows):
-			return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+			return res, fmt.Errorf("sqlitestore: commit: %w", err)
 		}
 		if _, err := insertMsg.ExecContext(ctx, archive, m.Pos, m.ArchiveID, formatTime(m.Time), m.From, m.To, string(m.Type),
 			m.ID, m.OriginID, m.Body, m.Raw, m.Omitted.String(), m.Live, nullString(identity)); err != nil {
-			return res, fmt.Errorf("sqlitestore: commit to %s: message %s: %w", a, m.ArchiveID, err)
+			return res, fmt.Errorf("sqlitestore: commit: message %s: %w", m.ArchiveID, err)
 		}
 		if _, err := insertID.ExecContext(ctx, archive, m.ArchiveID, m.Pos); err != nil {
-			return res, fmt.Errorf("sqlitestore: commit to %s: message %s: %w", a, m.ArchiveID, err)
+			return res, fmt.Errorf("sqlitestore: commit: message %s: %w", m.ArchiveID, err)
 		}
 		res.Inserted++
 	}
 
 	if _, err := tx.ExecContext(ctx, `DELETE FROM ranges WHERE archive = ?`, archive); err != nil {
-		return res, fmt.Errorf("sqlitestore: commit to %s: %w", a, err)
+		return res, fmt.Errorf("sqlitestore: commit: %w", err)
 	}
 	for i, r := range c.Ranges {
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO ranges (archive, seq, from_id, from_time, from_pos, from_end, to_id, to_time, to_pos)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			archive, i, r.FromID, formatTime(r.FromTime), r.FromPos, r.FromEnd, r.ToID, formatTime(r.ToTime), r.ToPos); err != nil {
-			return res, fmt.Errorf("sqlitestore: commit to %s: range %d: %w", a, i, err)
+			return res, fmt.Errorf("sqlitestore: commit: range %d: %w", i, err)
 		}
 	}
 	return res, nil

@@ -215,7 +215,8 @@ func TestSyncerResumesAfterRestart(t *testing.T) {
 		srv.Script(script)
 		sess, err := srv.Connect(ctx)
 		require.NoError(t, err)
-		syncer := historysync.New(sess, store)
+		syncer, err := historysync.New(sess, store)
+		require.NoError(t, err)
 		served := make(chan error, 1)
 		go func() { served <- syncer.Serve(mux.New(stanza.NSClient, syncer.Handle())) }()
 		defer func() {

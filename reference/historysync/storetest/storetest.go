@@ -8,6 +8,9 @@
 // message queries, range replacement, archive isolation and deletion,
 // validation, cancellation and concurrent commits. historysync's MemStore and
 // sqlitestore run it.
+//
+// The suite depends on the standard testing package only: a store's module
+// takes on no assertion library by running it.
 package storetest
 
 import (
@@ -17,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -92,43 +93,43 @@ func ids(msgs []historysync.Message) []string {
 func all(t *testing.T, s historysync.Store, a historysync.Archive) []historysync.Message {
 	t.Helper()
 	msgs, err := s.Messages(context.Background(), a, historysync.AllMessages())
-	require.NoError(t, err)
+	requireNoError(t, err)
 	return msgs
 }
 
 func ranges(t *testing.T, s historysync.Store, a historysync.Archive) []historysync.Range {
 	t.Helper()
 	rs, err := s.Ranges(context.Background(), a)
-	require.NoError(t, err)
+	requireNoError(t, err)
 	return rs
 }
 
 func commit(t *testing.T, s historysync.Store, a historysync.Archive, c historysync.Commit) historysync.CommitResult {
 	t.Helper()
 	res, err := s.Commit(context.Background(), a, c)
-	require.NoError(t, err)
+	requireNoError(t, err)
 	return res
 }
 
 // requireRangesEqual compares ranges, times by instant.
 func requireRangesEqual(t *testing.T, want, got []historysync.Range) {
 	t.Helper()
-	require.Len(t, got, len(want), "ranges %v", got)
+	requireLen(t, got, len(want), "ranges %v", got)
 	for i := range want {
 		w, g := want[i], got[i]
-		require.True(t, w.FromTime.Equal(g.FromTime) && w.ToTime.Equal(g.ToTime), "range %d times: want %v, got %v", i, w, g)
+		requireTrue(t, w.FromTime.Equal(g.FromTime) && w.ToTime.Equal(g.ToTime), "range %d times: want %v, got %v", i, w, g)
 		w.FromTime, w.ToTime, g.FromTime, g.ToTime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		require.Equal(t, w, g, "range %d", i)
+		requireEqual(t, w, g, "range %d", i)
 	}
 }
 
 // requireMessagesEqual compares messages, times by instant.
 func requireMessagesEqual(t *testing.T, want, got []historysync.Message) {
 	t.Helper()
-	require.Len(t, got, len(want))
+	requireLen(t, got, len(want))
 	for i := range want {
 		w, g := want[i], got[i]
-		require.True(t, w.Time.Equal(g.Time), "message %d time: want %v, got %v", i, w.Time, g.Time)
+		requireTrue(t, w.Time.Equal(g.Time), "message %d time: want %v, got %v", i, w.Time, g.Time)
 		w.Time, g.Time = time.Time{}, time.Time{}
 		if len(w.Aliases) == 0 {
 			w.Aliases = nil
@@ -142,14 +143,14 @@ func requireMessagesEqual(t *testing.T, want, got []historysync.Message) {
 		if len(g.Raw) == 0 {
 			g.Raw = nil
 		}
-		require.Equal(t, w, g, "message %d", i)
+		requireEqual(t, w, g, "message %d", i)
 	}
 }
 
 func testEmpty(t *testing.T, s historysync.Store) {
-	assert.Empty(t, ranges(t, s, account))
-	assert.Empty(t, all(t, s, account))
-	require.NoError(t, s.DeleteArchive(context.Background(), account), "deleting an unknown archive is not an error")
+	expectEmpty(t, ranges(t, s, account))
+	expectEmpty(t, all(t, s, account))
+	requireNoError(t, s.DeleteArchive(context.Background(), account), "deleting an unknown archive is not an error")
 }
 
 func testRoundTrip(t *testing.T, s historysync.Store) {
@@ -162,7 +163,7 @@ func testRoundTrip(t *testing.T, s historysync.Store) {
 	rs := []historysync.Range{span(m1, m2, m3)}
 	rs[0].FromEnd = true
 	res := commit(t, s, account, historysync.Commit{Messages: []historysync.Message{m1, m2, m3}, Ranges: rs})
-	assert.Equal(t, historysync.CommitResult{Inserted: 3}, res)
+	expectEqual(t, historysync.CommitResult{Inserted: 3}, res)
 	requireMessagesEqual(t, []historysync.Message{m1, m2, m3}, all(t, s, account))
 	requireRangesEqual(t, rs, ranges(t, s, account))
 }
@@ -184,7 +185,7 @@ func testOrderByPosition(t *testing.T, s historysync.Store) {
 	// Interleaved positions in one commit are sorted too.
 	far := []historysync.Message{msg("x2", 1<<33+2), msg("x0", 1<<33), msg("x1", 1<<33+1)}
 	commit(t, s, account, historysync.Commit{Messages: far, Ranges: []historysync.Range{span(want...), span(far[1], far[2], far[0])}})
-	assert.Equal(t, []string{"x0", "x1", "x2"}, ids(all(t, s, account))[30:])
+	expectEqual(t, []string{"x0", "x1", "x2"}, ids(all(t, s, account))[30:])
 }
 
 func testMessageQuery(t *testing.T, s historysync.Store) {
@@ -195,17 +196,17 @@ func testMessageQuery(t *testing.T, s historysync.Store) {
 	commit(t, s, account, historysync.Commit{Messages: msgs, Ranges: []historysync.Range{span(msgs...)}})
 	get := func(q historysync.MessageQuery) []string {
 		got, err := s.Messages(context.Background(), account, q)
-		require.NoError(t, err)
+		requireNoError(t, err)
 		return ids(got)
 	}
-	assert.Equal(t, []string{"q2", "q3", "q4"}, get(historysync.MessageQuery{After: 10, Before: 50}), "bounds are exclusive")
-	assert.Equal(t, []string{"q0", "q1"}, get(historysync.MessageQuery{After: historysync.MinPos, Before: historysync.MaxPos, Limit: 2}))
-	assert.Equal(t, []string{"q8", "q9"}, get(historysync.MessageQuery{After: historysync.MinPos, Before: historysync.MaxPos, Limit: 2, Last: true}))
-	assert.Equal(t, []string{"q6", "q7"}, get(historysync.MessageQuery{After: 10, Before: 80, Limit: 2, Last: true}))
-	assert.Empty(t, get(historysync.MessageQuery{}), "the zero query selects nothing")
-	assert.Empty(t, get(historysync.MessageQuery{After: 50, Before: 10}))
+	expectEqual(t, []string{"q2", "q3", "q4"}, get(historysync.MessageQuery{After: 10, Before: 50}), "bounds are exclusive")
+	expectEqual(t, []string{"q0", "q1"}, get(historysync.MessageQuery{After: historysync.MinPos, Before: historysync.MaxPos, Limit: 2}))
+	expectEqual(t, []string{"q8", "q9"}, get(historysync.MessageQuery{After: historysync.MinPos, Before: historysync.MaxPos, Limit: 2, Last: true}))
+	expectEqual(t, []string{"q6", "q7"}, get(historysync.MessageQuery{After: 10, Before: 80, Limit: 2, Last: true}))
+	expectEmpty(t, get(historysync.MessageQuery{}), "the zero query selects nothing")
+	expectEmpty(t, get(historysync.MessageQuery{After: 50, Before: 10}))
 	_, err := s.Messages(context.Background(), account, historysync.MessageQuery{After: historysync.MinPos, Before: historysync.MaxPos, Limit: -1})
-	assert.Error(t, err, "negative limit")
+	expectError(t, err, "negative limit")
 }
 
 func testIdempotent(t *testing.T, s historysync.Store) {
@@ -213,7 +214,7 @@ func testIdempotent(t *testing.T, s historysync.Store) {
 	c := historysync.Commit{Messages: page, Ranges: []historysync.Range{span(page...)}}
 	commit(t, s, account, c)
 	res := commit(t, s, account, c)
-	assert.Equal(t, historysync.CommitResult{Duplicates: 2}, res)
+	expectEqual(t, historysync.CommitResult{Duplicates: 2}, res)
 	requireMessagesEqual(t, page, all(t, s, account))
 	requireRangesEqual(t, c.Ranges, ranges(t, s, account))
 
@@ -221,7 +222,7 @@ func testIdempotent(t *testing.T, s historysync.Store) {
 	// stored message keeps its place.
 	moved := msg("a", 100)
 	res = commit(t, s, account, historysync.Commit{Messages: []historysync.Message{moved}, Ranges: c.Ranges})
-	assert.Equal(t, historysync.CommitResult{Duplicates: 1}, res)
+	expectEqual(t, historysync.CommitResult{Duplicates: 1}, res)
 	requireMessagesEqual(t, page, all(t, s, account))
 }
 
@@ -229,8 +230,8 @@ func testDedupeWithinCommit(t *testing.T, s historysync.Store) {
 	a, b := msg("a", 0), msg("b", 1)
 	again := msg("a", 2)
 	res := commit(t, s, account, historysync.Commit{Messages: []historysync.Message{a, b, again}, Ranges: []historysync.Range{span(a, b)}})
-	assert.Equal(t, historysync.CommitResult{Inserted: 2, Duplicates: 1}, res)
-	assert.Equal(t, []string{"a", "b"}, ids(all(t, s, account)))
+	expectEqual(t, historysync.CommitResult{Inserted: 2, Duplicates: 1}, res)
+	expectEqual(t, []string{"a", "b"}, ids(all(t, s, account)))
 }
 
 func testIdentityAliases(t *testing.T, s historysync.Store) {
@@ -243,20 +244,20 @@ func testIdentityAliases(t *testing.T, s historysync.Store) {
 	received.From = "juliet@example.net/phone" // another resource of the same account
 	other := msg("other", 2)
 	res := commit(t, s, account, historysync.Commit{Messages: []historysync.Message{sent, received, other}, Ranges: []historysync.Range{span(sent, received, other)}})
-	assert.Equal(t, historysync.CommitResult{Inserted: 2, Duplicates: 1}, res)
+	expectEqual(t, historysync.CommitResult{Inserted: 2, Duplicates: 1}, res)
 	got := all(t, s, account)
-	require.Equal(t, []string{"sent", "other"}, ids(got))
-	assert.Equal(t, []string{"received"}, got[0].Aliases)
-	assert.Empty(t, got[1].Aliases)
+	requireEqual(t, []string{"sent", "other"}, ids(got))
+	expectEqual(t, []string{"received"}, got[0].Aliases)
+	expectEmpty(t, got[1].Aliases)
 
 	// The alias is known: committing it again is a duplicate; so is a later
 	// copy under a third id.
 	third := sent
 	third.ArchiveID, third.Pos = "third", 3
 	res = commit(t, s, account, historysync.Commit{Messages: []historysync.Message{received, third}, Ranges: []historysync.Range{span(sent, received, other)}})
-	assert.Equal(t, historysync.CommitResult{Duplicates: 2}, res)
+	expectEqual(t, historysync.CommitResult{Duplicates: 2}, res)
 	got = all(t, s, account)
-	assert.ElementsMatch(t, []string{"received", "third"}, got[0].Aliases)
+	expectSameElements(t, []string{"received", "third"}, got[0].Aliases)
 
 	// In a room the sender is the occupant JID: the same origin-id from two
 	// occupants is two messages; messages without origin-id never merge.
@@ -267,7 +268,7 @@ func testIdentityAliases(t *testing.T, s historysync.Store) {
 	n1.OriginID, n2.OriginID = "", ""
 	n2.From, n2.Body = n1.From, n1.Body
 	res = commit(t, s, roomA, historysync.Commit{Messages: []historysync.Message{r1, r2, n1, n2}, Ranges: []historysync.Range{span(r1, r2, n1, n2)}})
-	assert.Equal(t, historysync.CommitResult{Inserted: 4}, res)
+	expectEqual(t, historysync.CommitResult{Inserted: 4}, res)
 }
 
 func testRangesReplaced(t *testing.T, s historysync.Store) {
@@ -283,8 +284,8 @@ func testRangesReplaced(t *testing.T, s historysync.Store) {
 	commit(t, s, account, historysync.Commit{Ranges: merged})
 	requireRangesEqual(t, merged, ranges(t, s, account))
 	commit(t, s, account, historysync.Commit{})
-	assert.Empty(t, ranges(t, s, account))
-	assert.Len(t, all(t, s, account), 3, "ranges do not own messages")
+	expectEmpty(t, ranges(t, s, account))
+	expectLen(t, all(t, s, account), 3, "ranges do not own messages")
 }
 
 func testArchivesIsolated(t *testing.T, s historysync.Store) {
@@ -292,10 +293,10 @@ func testArchivesIsolated(t *testing.T, s historysync.Store) {
 	sameJID := historysync.Room(account.JID)
 	m := msg("a", 0)
 	commit(t, s, account, historysync.Commit{Messages: []historysync.Message{m}, Ranges: []historysync.Range{span(m)}})
-	assert.Empty(t, all(t, s, sameJID))
-	assert.Empty(t, ranges(t, s, sameJID))
+	expectEmpty(t, all(t, s, sameJID))
+	expectEmpty(t, ranges(t, s, sameJID))
 	res := commit(t, s, sameJID, historysync.Commit{Messages: []historysync.Message{m}, Ranges: []historysync.Range{span(m)}})
-	assert.Equal(t, 1, res.Inserted, "an archive id is unique per archive only")
+	expectEqual(t, 1, res.Inserted, "an archive id is unique per archive only")
 }
 
 func testDeleteArchive(t *testing.T, s historysync.Store) {
@@ -303,13 +304,13 @@ func testDeleteArchive(t *testing.T, s historysync.Store) {
 	for _, a := range []historysync.Archive{account, roomA} {
 		commit(t, s, a, historysync.Commit{Messages: []historysync.Message{m}, Ranges: []historysync.Range{span(m)}})
 	}
-	require.NoError(t, s.DeleteArchive(context.Background(), account))
-	assert.Empty(t, all(t, s, account))
-	assert.Empty(t, ranges(t, s, account))
-	assert.Len(t, all(t, s, roomA), 1)
+	requireNoError(t, s.DeleteArchive(context.Background(), account))
+	expectEmpty(t, all(t, s, account))
+	expectEmpty(t, ranges(t, s, account))
+	expectLen(t, all(t, s, roomA), 1)
 	// The archive can be synced again from scratch.
 	res := commit(t, s, account, historysync.Commit{Messages: []historysync.Message{m}, Ranges: []historysync.Range{span(m)}})
-	assert.Equal(t, 1, res.Inserted)
+	expectEqual(t, 1, res.Inserted)
 }
 
 func testInvalidCommit(t *testing.T, s historysync.Store) {
@@ -323,11 +324,11 @@ func testInvalidCommit(t *testing.T, s historysync.Store) {
 		"no archive id":      {Messages: []historysync.Message{b, {Pos: 11}}, Ranges: []historysync.Range{span(a, b)}},
 	} {
 		_, err := s.Commit(context.Background(), account, c)
-		require.ErrorIs(t, err, historysync.ErrInvalidCommit, name)
+		requireErrorIs(t, err, historysync.ErrInvalidCommit, name)
 	}
 	_, err := s.Commit(context.Background(), historysync.Archive{}, historysync.Commit{})
-	require.ErrorIs(t, err, historysync.ErrInvalidCommit, "invalid archive")
-	assert.Equal(t, []string{"a"}, ids(all(t, s, account)))
+	requireErrorIs(t, err, historysync.ErrInvalidCommit, "invalid archive")
+	expectEqual(t, []string{"a"}, ids(all(t, s, account)))
 	requireRangesEqual(t, []historysync.Range{span(a)}, ranges(t, s, account))
 }
 
@@ -336,12 +337,12 @@ func testPositionConflict(t *testing.T, s historysync.Store) {
 	commit(t, s, account, historysync.Commit{Messages: []historysync.Message{a}, Ranges: []historysync.Range{span(a)}})
 	b, clash := msg("b", 1), msg("clash", 0)
 	_, err := s.Commit(context.Background(), account, historysync.Commit{Messages: []historysync.Message{b, clash}, Ranges: []historysync.Range{span(a, b)}})
-	require.ErrorIs(t, err, historysync.ErrInvalidCommit)
+	requireErrorIs(t, err, historysync.ErrInvalidCommit)
 	c, d := msg("c", 5), msg("d", 5)
 	_, err = s.Commit(context.Background(), account, historysync.Commit{Messages: []historysync.Message{c, d}, Ranges: []historysync.Range{span(a, c)}})
-	require.ErrorIs(t, err, historysync.ErrInvalidCommit, "two new messages at one position")
+	requireErrorIs(t, err, historysync.ErrInvalidCommit, "two new messages at one position")
 	// Nothing of the failed commits is visible: not b, not the ranges.
-	assert.Equal(t, []string{"a"}, ids(all(t, s, account)))
+	expectEqual(t, []string{"a"}, ids(all(t, s, account)))
 	requireRangesEqual(t, []historysync.Range{span(a)}, ranges(t, s, account))
 }
 
@@ -350,12 +351,12 @@ func testCancelled(t *testing.T, s historysync.Store) {
 	cancel()
 	m := msg("a", 0)
 	_, err := s.Commit(ctx, account, historysync.Commit{Messages: []historysync.Message{m}, Ranges: []historysync.Range{span(m)}})
-	require.ErrorIs(t, err, context.Canceled, "Commit")
+	requireErrorIs(t, err, context.Canceled, "Commit")
 	_, err = s.Ranges(ctx, account)
-	require.ErrorIs(t, err, context.Canceled)
+	requireErrorIs(t, err, context.Canceled)
 	_, err = s.Messages(ctx, account, historysync.AllMessages())
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Empty(t, all(t, s, account))
+	requireErrorIs(t, err, context.Canceled)
+	expectEmpty(t, all(t, s, account))
 }
 
 func testConcurrent(t *testing.T, s historysync.Store) {
@@ -386,10 +387,10 @@ func testConcurrent(t *testing.T, s historysync.Store) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		require.NoError(t, err)
+		requireNoError(t, err)
 	}
 	for w := range 8 {
 		a := historysync.Room(jid.MustParse(fmt.Sprintf("room%d@chat.example.net", w)))
-		assert.Len(t, all(t, s, a), 50)
+		expectLen(t, all(t, s, a), 50)
 	}
 }

@@ -63,6 +63,8 @@ type conn struct {
 	closeOnce sync.Once
 	// stalled stops the read loop after the stanza it is reading (StallReads).
 	stalled atomic.Bool
+	// frozen makes the read loop ignore what it reads (Freeze).
+	frozen atomic.Bool
 
 	mu    sync.Mutex
 	nicks map[string]string // joined room (bare) -> nick
@@ -192,6 +194,10 @@ func (c *conn) readLoop() {
 			c.srv.logger.Warn("fakeserver: undecodable stanza", "conn", c.num, "err", err)
 			c.close(fmt.Errorf("decode %s: %w", start.Name.Local, err))
 			return
+		}
+		if c.frozen.Load() {
+			c.srv.logger.Debug("fakeserver: frozen, not answering", "conn", c.num, "name", el.XMLName.Local)
+			continue
 		}
 		c.dispatch(&el)
 		if c.stalled.Load() {
@@ -504,7 +510,10 @@ func (c *conn) handleMAM(payload *element, id string, to jid.JID) {
 	case c.isAccount(to):
 		q.Archive = c.srv.account
 		a = c.srv.Archive(c.srv.account)
-	case to.Resourcepart() != "" || to.Localpart() == "":
+	case to.Resourcepart() != "" || to.Localpart() == "" || to.Domain().Equal(c.srv.account.Domain()):
+		// An occupant, a server, or another account of this server: like
+		// Prosody, which answers service-unavailable for another user's
+		// archive.
 		q.Archive = to
 		qerr = &stanzaError{typ: stanza.Cancel, cond: stanza.ServiceUnavailable}
 	default:

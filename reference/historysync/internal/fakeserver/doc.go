@@ -30,7 +30,9 @@
 // <fin/>, pretty-printed XML, late results, results with unknown query ids or
 // from spoofed JIDs, replies from spoofed JIDs, silence, slow replies,
 // disconnects in the middle of a page and floods. [Server.StallReads] makes the
-// server stop reading the client's stream, so that the client's writes block.
+// server stop reading the client's stream, so that the client's writes block;
+// [Server.Freeze] makes it read but answer nothing, pings included, as a hung
+// server process.
 //
 // Tests synchronise with the server without sleeping through
 // [Server.WaitQueries] and [Server.WaitStats], and check its behaviour through

@@ -327,6 +327,22 @@ func TestStallReads(t *testing.T) {
 	require.ErrorIs(t, srv.StallReads(), fakeserver.ErrNotConnected)
 }
 
+func TestFreeze(t *testing.T) {
+	srv, c, all := faultSetup(t)
+	_, err := c.fetch(testCtx(t), room, history.Query{ID: "q1", Limit: 10})
+	require.NoError(t, err)
+	require.NoError(t, srv.Freeze())
+	_, err = c.fetch(shortCtx(t), room, history.Query{ID: "q2", Limit: 10})
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the query is read but not answered")
+	_, err = c.rawIQ(shortCtx(t), stanza.IQ{Type: stanza.GetIQ, To: account.Domain()}, xmlTokens(`<ping xmlns='urn:xmpp:ping'/>`))
+	require.ErrorIs(t, err, context.DeadlineExceeded, "nor is a ping")
+	assert.Empty(t, c.resultsFor("q2"))
+	assert.Equal(t, all[:10], ids(c.resultsFor("q1")))
+	srv.Disconnect()
+	require.Error(t, c.waitServed(t))
+	require.ErrorIs(t, srv.Freeze(), fakeserver.ErrNotConnected)
+}
+
 func TestFaultDisconnectMidPage(t *testing.T) {
 	srv, c, all := faultSetup(t)
 	faultOn(srv, "q", fakeserver.Fault{Disconnect: true, DisconnectAfter: 4})

@@ -21,10 +21,10 @@ import (
 
 // Default settings, as Prosody 0.12 ships them.
 const (
-	// DefaultAccount is the account served when WithAccount is not used.
+	// DefaultAccount is the account the server serves.
 	DefaultAccount = "juliet@example.net"
-	// DefaultMUCService is the MUC service domain when WithMUCService is not
-	// used.
+	// DefaultMUCService is the MUC service domain that disco advertises.
+	// Room archives may live on any domain.
 	DefaultMUCService = "conference.example.net"
 	// DefaultMaxPageSize is the RSM <max/> clamp (Prosody's
 	// max_archive_query_results).
@@ -48,29 +48,6 @@ var (
 
 // Option configures a Server.
 type Option func(*Server)
-
-// WithAccount sets the client account (its bare JID is used). The default is
-// DefaultAccount.
-func WithAccount(account jid.JID) Option {
-	return func(s *Server) { s.account = account.Bare() }
-}
-
-// WithMUCService sets the MUC service domain advertised by disco. The default
-// is DefaultMUCService. Room archives may live on any domain; the service only
-// affects service discovery.
-func WithMUCService(service jid.JID) Option {
-	return func(s *Server) { s.mucService = service.Domain() }
-}
-
-// WithLogger sets the logger for server events (connections, protocol errors,
-// scripted faults). The default discards everything.
-func WithLogger(l *slog.Logger) Option {
-	return func(s *Server) {
-		if l != nil {
-			s.logger = l
-		}
-	}
-}
 
 // WithMaxPageSize sets the clamp applied to a query's RSM <max/>. The default
 // is DefaultMaxPageSize. Values below 1 are ignored.
@@ -538,6 +515,20 @@ func (s *Server) StallReads() error {
 		return ErrNotConnected
 	}
 	c.stalled.Store(true)
+	return nil
+}
+
+// Freeze makes the current connection stop answering, as a server process
+// that hangs: it keeps reading the client's stanzas (so the client's writes
+// do not block) but answers none of them, MAM queries and pings included,
+// until the connection ends. Answers already under way are still written.
+// It returns ErrNotConnected when no client is connected.
+func (s *Server) Freeze() error {
+	c := s.current()
+	if c == nil {
+		return ErrNotConnected
+	}
+	c.frozen.Store(true)
 	return nil
 }
 

@@ -62,6 +62,12 @@ func TestUnknownCursorAndArchive(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, stanza.ServiceUnavailable, se.Condition)
 	})
+	t.Run("another account", func(t *testing.T) {
+		_, err := c.fetch(ctx, jid.MustParse("nobody@example.net"), history.Query{ID: "x"})
+		var se stanza.Error
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, stanza.ServiceUnavailable, se.Condition, "as Prosody answers")
+	})
 	t.Run("bare account JID", func(t *testing.T) {
 		seed(srv.Archive(account), 3, t0)
 		_, err := c.fetch(ctx, account, history.Query{ID: "bare"})

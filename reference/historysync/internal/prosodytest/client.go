@@ -27,8 +27,6 @@ type DialOption func(*dialConfig)
 type dialConfig struct {
 	available  bool
 	mechanisms []sasl.Mechanism
-	teeIn      io.Writer
-	teeOut     io.Writer
 }
 
 // Mechanisms sets the SASL mechanisms to offer, strongest first (default
@@ -43,13 +41,6 @@ func Mechanisms(m ...sasl.Mechanism) DialOption {
 // available: chats to its bare JID are archived but not delivered.
 func Available() DialOption {
 	return func(c *dialConfig) { c.available = true }
-}
-
-// Tee copies the raw XML the session reads to in and what it writes to out
-// (either may be nil), like an XML console. Passwords sent with PLAIN appear in
-// out.
-func Tee(in, out io.Writer) DialOption {
-	return func(c *dialConfig) { c.teeIn, c.teeOut = in, out }
 }
 
 // Dial connects to the server as j and negotiates a client session: SASL over
@@ -92,8 +83,6 @@ func (s *Server) Dial(ctx context.Context, j jid.JID, password string, opts ...D
 					xmpp.SASL("", password, cfg.mechanisms...),
 					xmpp.BindResource(),
 				},
-				TeeIn:  cfg.teeIn,
-				TeeOut: cfg.teeOut,
 			}
 		}))
 	if !stopWatch() && err == nil {

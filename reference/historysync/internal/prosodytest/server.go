@@ -59,7 +59,6 @@ type config struct {
 	logLevel     string
 	startTimeout time.Duration
 	stopTimeout  time.Duration
-	extra        []string
 	verboseLog   bool
 	parentDir    string
 }
@@ -77,25 +76,6 @@ func WithInternalStorage() Option { return WithStorage(StorageInternal) }
 // "conference." followed by the domain.
 func WithDomain(domain string) Option { return func(c *config) { c.domain = domain } }
 
-// WithLogLevel sets the minimum level of Prosody's log ("debug" or "info",
-// default "info"). Levels above info are raised to info because Start reads
-// the log to learn when the client port is open.
-func WithLogLevel(level string) Option { return func(c *config) { c.logLevel = level } }
-
-// WithStartTimeout bounds how long Start and Restart wait for Prosody to accept
-// connections (default 30s).
-func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
-
-// WithStopTimeout bounds how long stopping waits after SIGTERM before it kills
-// Prosody (default 10s).
-func WithStopTimeout(d time.Duration) Option { return func(c *config) { c.stopTimeout = d } }
-
-// WithExtraConfig appends Lua lines to the global section of the generated
-// configuration, after the harness's own settings (so they override them).
-func WithExtraConfig(lua string) Option {
-	return func(c *config) { c.extra = append(c.extra, lua) }
-}
-
 // WithParentDir sets the directory in which the server's temporary directory
 // is made. By default it is /dev/shm when that is a writable directory, else
 // the test's t.TempDir(): Prosody's SQLite storage commits (and fsyncs) one
@@ -103,10 +83,6 @@ func WithExtraConfig(lua string) Option {
 // ~0.1 ms on tmpfs. Data on tmpfs survives Restart but not a reboot. The
 // directory is removed when the test ends.
 func WithParentDir(dir string) Option { return func(c *config) { c.parentDir = dir } }
-
-// WithLog copies Prosody's log into the test log when the server stops, even
-// if the test passed (it is always copied when the test failed).
-func WithLog() Option { return func(c *config) { c.verboseLog = true } }
 
 // Server is a Prosody instance started by Start. Its methods may be called from
 // several goroutines, but Restart must not run concurrently with anything else
@@ -486,9 +462,6 @@ func (s *Server) configText(port int) string {
 		line(`sql = { driver = "SQLite3", database = "prosody.sqlite" }`)
 	case StorageInternal:
 		line(`storage = "internal"`)
-	}
-	for _, extra := range s.cfg.extra {
-		line("%s", extra)
 	}
 	line("")
 	line("VirtualHost %s", luaString(s.cfg.domain))
