@@ -203,9 +203,9 @@ func parseRooms(list string, account jid.JID) ([]jid.JID, error) {
 // "all" fetches the whole archive, "latest" the newest page (then only what
 // is newer), a duration such as 720h what is newer than that.
 func parseRoomHistory(s string) (historysync.Policy, error) {
-	p := historysync.DefaultPolicy(historysync.RoomArchive)
+	// Zero fields keep the library's defaults (live extension while joined).
 	// No cap per run: one run catches the room up completely.
-	p.MaxMessages = 0
+	p := historysync.Policy{MaxMessages: historysync.Unlimited}
 	switch s {
 	case "all":
 		p.FirstSync = historysync.FirstSyncAll

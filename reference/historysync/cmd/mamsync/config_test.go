@@ -25,7 +25,7 @@ func TestParseConfigSync(t *testing.T) {
 	assert.False(t, cfg.insecurePlain)
 	assert.Empty(t, cfg.export)
 	assert.Equal(t, historysync.FirstSyncAll, cfg.roomPolicy.FirstSync, "rooms are fetched whole by default")
-	assert.Zero(t, cfg.roomPolicy.MaxMessages, "no cap per run")
+	assert.Equal(t, historysync.Unlimited, cfg.roomPolicy.MaxMessages, "no cap per run")
 }
 
 func TestParseConfigDefaults(t *testing.T) {

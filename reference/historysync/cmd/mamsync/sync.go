@@ -35,10 +35,15 @@ func runSync(ctx context.Context, cfg config, con console) error {
 	}
 
 	progress := newProgress(con.stderr)
-	syncer := historysync.New(session, db,
+	syncer, err := historysync.New(session, db,
 		historysync.WithPolicy(historysync.RoomArchive, cfg.roomPolicy),
 		historysync.WithEvents(progress.Event, eventQueue),
 	)
+	if err != nil {
+		_ = session.Close()
+		_ = session.Conn().Close()
+		return err
+	}
 	var joins roomJoins
 	served := make(chan error, 1)
 	go func() { served <- syncer.Serve(mux.New(stanza.NSClient, syncer.Handle(), joins.Handle())) }()
@@ -49,8 +54,9 @@ func runSync(ctx context.Context, cfg config, con console) error {
 		return err
 	}
 	progress.Start(archives)
+	// CatchUpAll returns once its events were delivered (unless ctx ended).
 	reports, _ := syncer.CatchUpAll(ctx, archives) // each report has its error
-	_ = syncer.Close()                             // delivers the last events
+	_ = syncer.Close()                             // no event is delivered after it
 	progress.Close()
 	if err := printSummary(con.stdout, reports); err != nil {
 		return err
