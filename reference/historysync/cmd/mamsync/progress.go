@@ -13,9 +13,10 @@ import (
 	"github.com/mapleak/mapleak/reference/historysync"
 )
 
-// progress shows how a catch-up goes. Event is the Syncer's event callback
-// (called from one goroutine, and not after the Syncer's Close returned);
-// Start is called before the catch-up and Close after the Syncer's Close.
+// progress shows how a catch-up goes. Event is the Syncer's event callback,
+// called from one goroutine; Start is called before the catch-up and Close
+// after the Syncer's Close. Implementations ignore events before Start and
+// after Close, and let Close run while an event is being handled.
 type progress interface {
 	Start(archives []historysync.Archive)
 	Event(ev historysync.Event)

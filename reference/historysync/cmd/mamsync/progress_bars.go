@@ -20,11 +20,16 @@ import (
 //
 // mpb renders from its own goroutine and calls the decorators there, so the
 // counters they read are guarded by mu, and no mpb method is called while mu
-// is held (mpb's methods wait for that goroutine).
+// is held (mpb's methods wait for that goroutine). Event and Close are
+// serialised by drawing, which the decorators do not take: an event callback
+// may still run when Close is called.
 type barProgress struct {
-	w         io.Writer
-	options   []mpb.ContainerOption
-	started   chan struct{} // closed by Start once the fields below are set
+	w       io.Writer
+	options []mpb.ContainerOption
+	started chan struct{} // closed by Start once the fields below are set
+
+	drawing   sync.Mutex
+	closed    bool
 	container *mpb.Progress
 	totalBar  *mpb.Bar
 	bars      map[string]*archiveBar // by Archive.String(), historysync's archive key
@@ -69,6 +74,11 @@ func (p *barProgress) Event(ev historysync.Event) {
 	default:
 		return // an event before the catch-up, such as a stray result dropped
 	}
+	p.drawing.Lock()
+	defer p.drawing.Unlock()
+	if p.closed {
+		return
+	}
 	a := p.archive(ev.Archive)
 	switch ev.Kind {
 	case historysync.EventPageFetched:
@@ -112,12 +122,16 @@ func (p *barProgress) archive(a historysync.Archive) *archiveBar {
 // Close implements progress: it removes the bars still shown (archives
 // whose last event was dropped, or that never finished), stops the total
 // bar where it is unless it is complete, and waits for the last frame.
+// Later events are ignored.
 func (p *barProgress) Close() {
 	select {
 	case <-p.started:
 	default:
 		return
 	}
+	p.drawing.Lock()
+	defer p.drawing.Unlock()
+	p.closed = true
 	for _, ab := range p.bars {
 		ab.bar.Abort(true)
 	}

@@ -19,6 +19,7 @@ type lineProgress struct {
 	now      func() time.Time
 
 	mu       sync.Mutex
+	closed   bool
 	started  time.Time
 	archives int
 	finished int
@@ -49,6 +50,9 @@ func (p *lineProgress) Start(archives []historysync.Archive) {
 func (p *lineProgress) Event(ev historysync.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.started.IsZero() || p.closed {
+		return
+	}
 	a := p.archive(ev.Archive)
 	switch ev.Kind {
 	case historysync.EventPageFetched:
@@ -83,6 +87,10 @@ func (p *lineProgress) archive(a historysync.Archive) *archiveLine {
 func (p *lineProgress) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.started.IsZero() || p.closed {
+		return
+	}
+	p.closed = true
 	elapsed := p.now().Sub(p.started)
 	fmt.Fprintf(p.w, "total: %d/%d archives done, %s in %v, %s\n",
 		p.finished, p.archives, p.total, elapsed.Round(time.Millisecond), rate(p.total.messages, elapsed))

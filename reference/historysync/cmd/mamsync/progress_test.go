@@ -135,3 +135,43 @@ func TestBarProgressNotStarted(t *testing.T) {
 	p.Close()
 	assert.Empty(t, out.String())
 }
+
+// TestProgressCloseWhileEventsArrive: Close may run while the Syncer's event
+// goroutine is still in Event (a Syncer that does not wait for the callback
+// in progress); events after Close are ignored. Run with -race.
+func TestProgressCloseWhileEventsArrive(t *testing.T) {
+	a := historysync.Account(jid.MustParse("alice@example.net"))
+	for name, p := range map[string]progress{
+		"lines": newLineProgress(&bytes.Buffer{}, 0, time.Now),
+		"bars":  newBarProgress(&bytes.Buffer{}, mpb.WithAutoRefresh()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p.Start([]historysync.Archive{a})
+			events := make(chan struct{})
+			go func() {
+				defer close(events)
+				for range 2000 {
+					p.Event(historysync.Event{Kind: historysync.EventPageFetched, Time: time.Now(), Archive: a, Messages: 50, Inserted: 50})
+				}
+				p.Event(historysync.Event{Kind: historysync.EventSyncFinished, Time: time.Now(), Archive: a})
+			}()
+			p.Close()
+			<-events
+			p.Close() // idempotent
+		})
+	}
+}
+
+// TestLineProgressIgnoresLateEvents: nothing is printed after Close.
+func TestLineProgressIgnoresLateEvents(t *testing.T) {
+	var out bytes.Buffer
+	p := newLineProgress(&out, 0, time.Now)
+	a := historysync.Account(jid.MustParse("alice@example.net"))
+	p.Event(historysync.Event{Kind: historysync.EventPageFetched, Archive: a, Messages: 1})
+	assert.Empty(t, out.String(), "before Start")
+	p.Start([]historysync.Archive{a})
+	p.Close()
+	printed := out.String()
+	p.Event(historysync.Event{Kind: historysync.EventSyncFinished, Archive: a})
+	assert.Equal(t, printed, out.String(), "after Close")
+}
