@@ -58,7 +58,8 @@ func parseConfig(args []string) (config, error) {
 		account, rooms, archive, roomPolicy string
 	)
 	fs := flag.NewFlagSet("mamsync", flag.ContinueOnError)
-	// run prints the errors and the usage text itself.
+	// run prints the errors and the usage text (usageText, which describes
+	// the flags) itself.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&account, "jid", "", "")

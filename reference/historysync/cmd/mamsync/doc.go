@@ -39,8 +39,10 @@
 // a total (pages, messages, rate); otherwise as plain lines on standard
 // error. The summary goes to standard output.
 //
-// The database is locked for the whole run: a second mamsync on the same file
-// fails at once instead of interleaving its writes.
+// A sync run locks the database for its whole duration, through the file
+// FILE.lock next to it (an operating-system lock, released however the
+// process ends): a second mamsync on the same database fails at once instead
+// of interleaving its writes. -export only reads, and runs beside a sync.
 //
 // # Flags
 //
