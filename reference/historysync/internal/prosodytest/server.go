@@ -59,6 +59,7 @@ type config struct {
 	logLevel     string
 	startTimeout time.Duration
 	stopTimeout  time.Duration
+	extra        []string
 	verboseLog   bool
 	parentDir    string
 }
@@ -75,6 +76,13 @@ func WithInternalStorage() Option { return WithStorage(StorageInternal) }
 // WithDomain sets the account domain (default "localhost"); the MUC service is
 // "conference." followed by the domain.
 func WithDomain(domain string) Option { return func(c *config) { c.domain = domain } }
+
+// WithExtraConfig appends Lua lines to the global section of the generated
+// configuration, after the harness's own settings (so they override them).
+// mamsync's tests use it for TLS and for a server without MAM.
+func WithExtraConfig(lua string) Option {
+	return func(c *config) { c.extra = append(c.extra, lua) }
+}
 
 // WithParentDir sets the directory in which the server's temporary directory
 // is made. By default it is /dev/shm when that is a writable directory, else
@@ -462,6 +470,9 @@ func (s *Server) configText(port int) string {
 		line(`sql = { driver = "SQLite3", database = "prosody.sqlite" }`)
 	case StorageInternal:
 		line(`storage = "internal"`)
+	}
+	for _, extra := range s.cfg.extra {
+		line("%s", extra)
 	}
 	line("")
 	line("VirtualHost %s", luaString(s.cfg.domain))
