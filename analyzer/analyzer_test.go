@@ -13,10 +13,10 @@ import (
 	"github.com/mapleak/mapleak/analyzer"
 )
 
-// testdata returns the absolute path of the fixtures (the go command
-// wants an absolute GOPATH).
+// testdata returns the absolute path of the fixtures, testdata/src/<pkg>
+// next to this file (the go command wants an absolute GOPATH).
 func testdata() string {
-	dir, err := filepath.Abs(filepath.Join("..", "testdata"))
+	dir, err := filepath.Abs("testdata")
 	if err != nil {
 		panic(err)
 	}
