@@ -3,11 +3,10 @@ package analyzer
 import (
 	_ "embed"
 	"fmt"
-	"sync"
-
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/analysis/passes/ctrlflow"
+	"sync"
 )
 
 //go:embed doc.go

@@ -1,8 +1,35 @@
 package analyzer
 
 import (
+	"go/ast"
 	"golang.org/x/tools/go/ssa"
 )
+
+// A lockOp locks or unlocks a mutex.
+type lockOp struct {
+	instr    ssa.Instruction
+	mu       string // canonical expr of the mutex address
+	lock     bool
+	read     bool
+	deferred bool
+
+	src       string // source of the mutex expression (c.mu); see lockSource
+	srcLooked bool
+}
+
+// lockSource returns the source of lo's mutex expression (c.mu), or "" if
+// it has none (a mutex locked through a method value).
+func (a *checker) lockSource(lo *lockOp) string {
+	if !lo.srcLooked {
+		lo.srcLooked = true
+		if call := a.syn.call(lo.instr.Pos()); call != nil {
+			if sel, ok := ast.Unparen(call.Fun).(*ast.SelectorExpr); ok {
+				lo.src = exprString(sel.X)
+			}
+		}
+	}
+	return lo.src
+}
 
 // lockState is whether a mutex is held at a program point.
 type lockState uint8

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"golang.org/x/tools/go/ssa"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/tools/go/ssa"
 )
 
 // An effect is what a function does to the entries of a map reachable from
@@ -74,22 +73,12 @@ func (e *effect) String() string {
 	return b.String()
 }
 
-// debugSummaries prints every summary (MAPLEAK_DEBUG=summaries).
-var debugSummaries = os.Getenv("MAPLEAK_DEBUG") == "summaries"
-
 // maxSummaryKeyDepth bounds the keys of summarized releases.
 const maxSummaryKeyDepth = 6
 
 // maxEffects bounds the effects of one summary: recursive functions
 // could otherwise grow them without end (f(x) calls f(x.next)).
 const maxEffects = 32
-
-// A ctorField says that a constructor stores Value (an expr over its
-// parameters) into field Field of the struct it returns.
-type ctorField struct {
-	Field string
-	Value *expr
-}
 
 // A summary is what callers need to know about a function.
 type summary struct {
@@ -175,89 +164,82 @@ func (a *checker) funcByObj(obj *types.Func) *ssa.Function {
 	return a.byObj[obj.Origin()]
 }
 
-// ctorField resolves call.field for a call of a constructor.
-func (a *checker) ctorField(call *expr, field string) *expr {
-	fields := a.ctors[call.Name]
-	for _, f := range fields {
-		if f.Field == field {
-			return subst(f.Value, call.Args, nil, nil)
+// computeSummaries computes the summaries of the package's functions to a
+// fixpoint over the calls between them, starting from the operations of
+// funcs (all of them the first time; later, those whose operations may
+// have changed) and recollecting the callers of every function whose
+// summary changes.
+func (a *checker) computeSummaries(funcs []*ssa.Function) {
+	if a.callers == nil {
+		a.callers = make(map[*ssa.Function][]*ssa.Function)
+	}
+	callers := a.callers
+	queue := make([]*ssa.Function, 0, len(funcs))
+	queued := make(map[*ssa.Function]bool)
+	for _, fn := range funcs {
+		queue = append(queue, fn)
+		queued[fn] = true
+	}
+	// Closures are summarized before their parents: they come after them
+	// in SrcFuncs, so process the queue backwards first.
+	slices.Reverse(queue)
+	// The renderings of the summaries, compared to detect changes.
+	rendered := make(map[*summary]string)
+	render := func(s *summary) string {
+		if s == nil {
+			return ""
 		}
-	}
-	return nil
-}
-
-// loadCtor makes the constructor summary of an imported function
-// available to ctorField.
-func (a *checker) loadCtor(fn *ssa.Function) {
-	name := funcName(fn)
-	if _, ok := a.ctors[name]; ok {
-		return
-	}
-	a.ctors[name] = nil
-	if s := a.summaryOf(fn); s != nil {
-		a.ctors[name] = s.Ctor
-	}
-}
-
-// computeCtor finds the fields a function stores from its parameters
-// into the struct it returns: func NewPending(id int64) *Pending {
-// return &Pending{seq: id} } stores p0 into seq.
-func (a *checker) computeCtor(fi *funcInfo) []ctorField {
-	fn := fi.fn
-	if fn.Signature.Results().Len() == 0 || len(fn.Blocks) == 0 {
-		return nil
-	}
-	var result []ctorField
-	first := true
-	for _, b := range fn.Blocks {
-		ret, ok := b.Instrs[len(b.Instrs)-1].(*ssa.Return)
-		if !ok || len(ret.Results) == 0 {
-			continue
-		}
-		var fields []ctorField
-		switch v := ret.Results[0].(type) {
-		case *ssa.Alloc:
-			fields = a.allocFields(fi, v)
-		case *ssa.Const:
-			continue // return nil, err
-		}
-		if first {
-			result, first = fields, false
-			continue
-		}
-		result = slices.DeleteFunc(result, func(f ctorField) bool {
-			return !slices.ContainsFunc(fields, func(g ctorField) bool {
-				return g.Field == f.Field && same(g.Value, f.Value)
-			})
-		})
-	}
-	return result
-}
-
-// allocFields returns the portable values stored into the fields of a.
-func (a *checker) allocFields(fi *funcInfo, al *ssa.Alloc) []ctorField {
-	var out []ctorField
-	seen := make(map[string]int)
-	for _, r := range *al.Referrers() {
-		fa, ok := r.(*ssa.FieldAddr)
+		r, ok := rendered[s]
 		if !ok {
+			r = s.String()
+			rendered[s] = r
+		}
+		return r
+	}
+	rounds := make(map[*ssa.Function]int)
+	for len(queue) > 0 {
+		fn := queue[0]
+		queue = queue[1:]
+		queued[fn] = false
+		fi := a.infos[fn]
+		a.collectOps(fi)
+		for _, callee := range fi.callees {
+			if !slices.Contains(callers[callee], fn) {
+				callers[callee] = append(callers[callee], fn)
+			}
+		}
+		if fn.Parent() != nil {
+			// A closure's summary is applied where it is made.
+			if !slices.Contains(callers[fn], fn.Parent()) {
+				callers[fn] = append(callers[fn], fn.Parent())
+			}
+		}
+		s := a.summarize(fi)
+		old := a.sums[fn]
+		if render(old) == render(s) {
 			continue
 		}
-		for _, rr := range *fa.Referrers() {
-			st, ok := rr.(*ssa.Store)
-			if !ok || st.Addr != fa {
-				continue
-			}
-			name := fieldName(fa.X.Type(), fa.Field)
-			seen[name]++
-			v := fi.canon.of(st.Val)
-			if v.portable() && !v.mentionsFree() {
-				out = append(out, ctorField{Field: name, Value: v})
+		a.sums[fn] = s
+		rounds[fn]++
+		if rounds[fn] > 8 {
+			continue // give up on a pathological cycle
+		}
+		for _, caller := range callers[fn] {
+			if !queued[caller] {
+				queued[caller] = true
+				queue = append(queue, caller)
 			}
 		}
 	}
-	// A field stored twice is not a function of the parameters.
-	return slices.DeleteFunc(out, func(f ctorField) bool { return seen[f.Field] > 1 })
+	// Every function was last collected after its callees' final
+	// summaries: the worklist requeues callers whenever a summary changes.
+	if debugSummaries {
+		for _, fn := range a.funcs {
+			if s := a.sums[fn]; s != nil {
+				fmt.Fprintf(os.Stderr, "mapleak: summary %s: %s\n", fn, s)
+			}
+		}
+	}
 }
 
 // summarize computes fi's summary from its current operations.
@@ -393,28 +375,6 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	return out
 }
 
-// relevant reports whether an operation can matter to a caller: its map
-// may be tracked there (by its name, its ID-like key, a directive, or
-// -track-all). Others (context's children, a set keyed by pointers) would
-// only crowd the summaries.
-func (a *checker) relevant(op *mapOp) bool {
-	return a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) || len(op.keyNames) > 0 ||
-		op.mapName != "" && a.cfg.maps.MatchString(op.mapName) ||
-		op.whole && mapKeyIDLike(op.mapType)
-}
-
-// mapKeyIDLike reports whether a map type's keys can be IDs (sync.Map's
-// can).
-func mapKeyIDLike(t types.Type) bool {
-	if t == nil || isSyncMapType(t) {
-		return true
-	}
-	if m, ok := typeparamCore(t).(*types.Map); ok {
-		return idLikeType(m.Key())
-	}
-	return true
-}
-
 // summaryValue expresses the value an insert stored in terms a caller
 // understands: a parameter, or a result of the function.
 func summaryValue(fi *funcInfo, v *expr, ret *ssa.Return) *expr {
@@ -521,14 +481,6 @@ func (a *checker) pureCall(name string) bool {
 	return strings.HasPrefix(short, "Get") || strings.HasPrefix(short, "get") || a.cfg.keys.MatchString(short)
 }
 
-func lookupFieldOf(a *checker, fi *funcInfo, k *expr) *types.Var {
-	t := a.typeOf(fi, k.Args[0])
-	if t == nil {
-		return nil
-	}
-	return lookupField(t, k.Name)
-}
-
 // storedFields returns the fields fi's function writes: stored into, or
 // whose address it passes to a call (Decode(&c.resp)).
 func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
@@ -604,84 +556,6 @@ func (a *checker) freeNilCond(fi *funcInfo, b *ssa.BasicBlock) (int, bool) {
 		return idx + 1, nonNil
 	}
 	return 0, false
-}
-
-// computeSummaries computes the summaries of the package's functions to a
-// fixpoint over the calls between them, starting from the operations of
-// funcs (all of them the first time; later, those whose operations may
-// have changed) and recollecting the callers of every function whose
-// summary changes.
-func (a *checker) computeSummaries(funcs []*ssa.Function) {
-	if a.callers == nil {
-		a.callers = make(map[*ssa.Function][]*ssa.Function)
-	}
-	callers := a.callers
-	queue := make([]*ssa.Function, 0, len(funcs))
-	queued := make(map[*ssa.Function]bool)
-	for _, fn := range funcs {
-		queue = append(queue, fn)
-		queued[fn] = true
-	}
-	// Closures are summarized before their parents: they come after them
-	// in SrcFuncs, so process the queue backwards first.
-	slices.Reverse(queue)
-	// The renderings of the summaries, compared to detect changes.
-	rendered := make(map[*summary]string)
-	render := func(s *summary) string {
-		if s == nil {
-			return ""
-		}
-		r, ok := rendered[s]
-		if !ok {
-			r = s.String()
-			rendered[s] = r
-		}
-		return r
-	}
-	rounds := make(map[*ssa.Function]int)
-	for len(queue) > 0 {
-		fn := queue[0]
-		queue = queue[1:]
-		queued[fn] = false
-		fi := a.infos[fn]
-		a.collectOps(fi)
-		for _, callee := range fi.callees {
-			if !slices.Contains(callers[callee], fn) {
-				callers[callee] = append(callers[callee], fn)
-			}
-		}
-		if fn.Parent() != nil {
-			// A closure's summary is applied where it is made.
-			if !slices.Contains(callers[fn], fn.Parent()) {
-				callers[fn] = append(callers[fn], fn.Parent())
-			}
-		}
-		s := a.summarize(fi)
-		old := a.sums[fn]
-		if render(old) == render(s) {
-			continue
-		}
-		a.sums[fn] = s
-		rounds[fn]++
-		if rounds[fn] > 8 {
-			continue // give up on a pathological cycle
-		}
-		for _, caller := range callers[fn] {
-			if !queued[caller] {
-				queued[caller] = true
-				queue = append(queue, caller)
-			}
-		}
-	}
-	// Every function was last collected after its callees' final
-	// summaries: the worklist requeues callers whenever a summary changes.
-	if debugSummaries {
-		for _, fn := range a.funcs {
-			if s := a.sums[fn]; s != nil {
-				fmt.Fprintf(os.Stderr, "mapleak: summary %s: %s\n", fn, s)
-			}
-		}
-	}
 }
 
 // reachableFromOutside reports whether other packages can call fn: an

@@ -166,6 +166,30 @@ func (s *syntaxIndex) file(pos token.Pos) *ast.File {
 	return nil
 }
 
+// enclosingFuncDecl returns the function declaration containing pos.
+func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
+	f := s.file(pos)
+	if f == nil {
+		return nil
+	}
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Pos() <= pos && pos < fd.End() {
+			return fd
+		}
+	}
+	return nil
+}
+
+// shortPos renders pos as file.go:line.
+func (s *syntaxIndex) shortPos(pos token.Pos) string {
+	p := s.fset.Position(pos)
+	name := p.Filename
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	return name + ":" + strconv.Itoa(p.Line)
+}
+
 // exprString renders e as Go source.
 func exprString(e ast.Expr) string {
 	if e == nil {
@@ -271,49 +295,4 @@ func keyNames(e ast.Expr, info *types.Info) []string {
 	}
 	walk(e, 0)
 	return names
-}
-
-// idLikeType reports whether values of t can be request IDs: strings,
-// numbers, byte arrays (UUIDs), and structs of those.
-func idLikeType(t types.Type) bool {
-	switch u := typeparamCore(t).(type) {
-	case *types.Basic:
-		return u.Info()&(types.IsString|types.IsInteger) != 0
-	case *types.Array:
-		return idLikeType(u.Elem())
-	case *types.Struct:
-		for i := 0; i < u.NumFields(); i++ {
-			if !idLikeType(u.Field(i).Type()) {
-				return false
-			}
-		}
-		return u.NumFields() > 0
-	case nil:
-		return true // a type parameter without a core type
-	}
-	return false
-}
-
-// enclosingFuncDecl returns the function declaration containing pos.
-func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
-	f := s.file(pos)
-	if f == nil {
-		return nil
-	}
-	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Pos() <= pos && pos < fd.End() {
-			return fd
-		}
-	}
-	return nil
-}
-
-// shortPos renders pos as file.go:line.
-func (s *syntaxIndex) shortPos(pos token.Pos) string {
-	p := s.fset.Position(pos)
-	name := p.Filename
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	return name + ":" + strconv.Itoa(p.Line)
 }

@@ -3,7 +3,6 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
-
 	"golang.org/x/tools/go/ssa"
 )
 
@@ -280,6 +279,33 @@ func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, 
 	return exitSuccess
 }
 
+// maySucceed reports whether ret, entered from pred, may report success:
+// it is not on a timeout or cancellation branch, and each error result may
+// be nil (return f() may; return errors.New(...), return errSentinel and
+// return err under err != nil do not).
+func (a *checker) maySucceed(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) bool {
+	b := ret.Block()
+	switch a.domKind(fi, b) {
+	case brTimeout, brCancel:
+		return false
+	}
+	results := fi.fn.Signature.Results()
+	hasErr := false
+	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
+		if !isErrorType(results.At(i).Type()) {
+			continue
+		}
+		hasErr = true
+		if !a.mayBeNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
+			return false
+		}
+	}
+	if !hasErr && a.domKind(fi, b) == brErr {
+		return false
+	}
+	return true
+}
+
 // mayBeNonNil reports whether the error v, used at instruction index of
 // block b (entered from pred, if known), may be non-nil.
 func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
@@ -328,136 +354,6 @@ func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, inde
 		return true
 	}
 	return !a.knownNil(fi, v, b)
-}
-
-// nilOnEdge reports whether v is known nil on the edge p -> s because p
-// branches on v == nil / v != nil and s is the nil side.
-func nilOnEdge(v ssa.Value, p, s *ssa.BasicBlock) bool {
-	if len(p.Instrs) == 0 || len(p.Succs) != 2 {
-		return false
-	}
-	ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
-	if !ok {
-		return false
-	}
-	cmp, ok := ifi.Cond.(*ssa.BinOp)
-	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-		return false
-	}
-	x, y := cmp.X, cmp.Y
-	if isNilConst(x) {
-		x, y = y, x
-	}
-	if x != v || !isNilConst(y) {
-		return false
-	}
-	nilEdge := p.Succs[0]
-	if cmp.Op == token.NEQ {
-		nilEdge = p.Succs[1]
-	}
-	return nilEdge == s && p.Succs[0] != p.Succs[1]
-}
-
-// lastStore finds the value last stored into cell before instruction
-// index of b, looking back through single predecessors.
-func lastStore(cell *ssa.Alloc, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock) (ssa.Value, *ssa.BasicBlock) {
-	for steps := 0; b != nil && steps < 8; steps++ {
-		if index > len(b.Instrs) {
-			index = len(b.Instrs)
-		}
-		for i := index - 1; i >= 0; i-- {
-			if st, ok := b.Instrs[i].(*ssa.Store); ok && st.Addr == cell {
-				return st.Val, b
-			}
-		}
-		next := pred
-		pred = nil
-		if next == nil {
-			if len(b.Preds) != 1 {
-				return nil, nil
-			}
-			next = b.Preds[0]
-		}
-		b = next
-		index = len(b.Instrs)
-	}
-	return nil, nil
-}
-
-// knownNil reports whether v is known to be nil in b because b lies on the
-// nil edge of a `v == nil` / `v != nil` branch.
-func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
-	for _, s := range nilSideBlocks(v, true) {
-		if s.Dominates(b) {
-			return true
-		}
-	}
-	return false
-}
-
-// nilSideBlocks returns the single-predecessor blocks entered when v is
-// nil (or non-nil, for nilSide false) by a branch comparing v with nil.
-func nilSideBlocks(v ssa.Value, nilSide bool) []*ssa.BasicBlock {
-	if v.Referrers() == nil {
-		return nil
-	}
-	var out []*ssa.BasicBlock
-	for _, r := range *v.Referrers() {
-		cmp, ok := r.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
-			continue
-		}
-		other := cmp.Y
-		if other == v {
-			other = cmp.X
-		}
-		if !isNilConst(other) {
-			continue
-		}
-		for _, rr := range *cmp.Referrers() {
-			ifi, ok := rr.(*ssa.If)
-			if !ok {
-				continue
-			}
-			p := ifi.Block()
-			// The true edge is the nil side of ==, the non-nil side of !=.
-			succ := p.Succs[0]
-			if (cmp.Op == token.EQL) != nilSide {
-				succ = p.Succs[1]
-			}
-			if len(succ.Preds) == 1 && p.Succs[0] != p.Succs[1] {
-				out = append(out, succ)
-			}
-		}
-	}
-	return out
-}
-
-// maySucceed reports whether ret, entered from pred, may report success:
-// it is not on a timeout or cancellation branch, and each error result may
-// be nil (return f() may; return errors.New(...), return errSentinel and
-// return err under err != nil do not).
-func (a *checker) maySucceed(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) bool {
-	b := ret.Block()
-	switch a.domKind(fi, b) {
-	case brTimeout, brCancel:
-		return false
-	}
-	results := fi.fn.Signature.Results()
-	hasErr := false
-	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
-		if !isErrorType(results.At(i).Type()) {
-			continue
-		}
-		hasErr = true
-		if !a.mayBeNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
-			return false
-		}
-	}
-	if !hasErr && a.domKind(fi, b) == brErr {
-		return false
-	}
-	return true
 }
 
 // mayBeNil reports whether the error v, used at instruction index of b
@@ -517,6 +413,17 @@ func (a *checker) mayBeNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index i
 	return !a.knownNonNil(v, b)
 }
 
+// knownNil reports whether v is known to be nil in b because b lies on the
+// nil edge of a `v == nil` / `v != nil` branch.
+func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
+	for _, s := range nilSideBlocks(v, true) {
+		if s.Dominates(b) {
+			return true
+		}
+	}
+	return false
+}
+
 // knownNonNil reports whether b lies on the non-nil edge of a branch on v.
 func (a *checker) knownNonNil(v ssa.Value, b *ssa.BasicBlock) bool {
 	for _, s := range nilSideBlocks(v, false) {
@@ -525,4 +432,30 @@ func (a *checker) knownNonNil(v ssa.Value, b *ssa.BasicBlock) bool {
 		}
 	}
 	return false
+}
+
+// lastStore finds the value last stored into cell before instruction
+// index of b, looking back through single predecessors.
+func lastStore(cell *ssa.Alloc, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock) (ssa.Value, *ssa.BasicBlock) {
+	for steps := 0; b != nil && steps < 8; steps++ {
+		if index > len(b.Instrs) {
+			index = len(b.Instrs)
+		}
+		for i := index - 1; i >= 0; i-- {
+			if st, ok := b.Instrs[i].(*ssa.Store); ok && st.Addr == cell {
+				return st.Val, b
+			}
+		}
+		next := pred
+		pred = nil
+		if next == nil {
+			if len(b.Preds) != 1 {
+				return nil, nil
+			}
+			next = b.Preds[0]
+		}
+		b = next
+		index = len(b.Instrs)
+	}
+	return nil, nil
 }

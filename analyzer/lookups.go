@@ -1,0 +1,132 @@
+package analyzer
+
+import (
+	"go/token"
+	"golang.org/x/tools/go/ssa"
+)
+
+// valueUses returns the instructions that use the value read from a map
+// (or values derived from it), other than comparisons with nil.
+func valueUses(v ssa.Value) []ssa.Instruction {
+	if v == nil {
+		return nil
+	}
+	var out []ssa.Instruction
+	var visit func(v ssa.Value, depth int)
+	visit = func(v ssa.Value, depth int) {
+		if depth > 4 || v.Referrers() == nil {
+			return
+		}
+		for _, r := range *v.Referrers() {
+			switch r := r.(type) {
+			case *ssa.Extract:
+				if r.Index == 0 {
+					visit(r, depth+1)
+				}
+			case *ssa.TypeAssert, *ssa.ChangeType, *ssa.MakeInterface, *ssa.ChangeInterface:
+				visit(r.(ssa.Value), depth+1)
+			case *ssa.Store:
+				// Copied into a local variable: its loads are the uses.
+				if al, ok := r.Addr.(*ssa.Alloc); ok && r.Val == v {
+					visit(al, depth+1)
+				} else {
+					out = append(out, r)
+				}
+			case *ssa.FieldAddr:
+				if _, ok := v.(*ssa.Alloc); ok {
+					visit(r, depth+1)
+				} else {
+					out = append(out, r)
+				}
+			case *ssa.UnOp:
+				if _, ok := v.(*ssa.Alloc); ok && r.Op == token.MUL {
+					visit(r, depth+1)
+				} else if _, ok := v.(*ssa.FieldAddr); ok && r.Op == token.MUL {
+					visit(r, depth+1)
+				} else {
+					out = append(out, r)
+				}
+			case *ssa.BinOp:
+				// Comparisons (call == nil) only look at the entry.
+			case *ssa.DebugRef:
+			case *ssa.Phi:
+				visit(r, depth+1)
+			case *ssa.If:
+			default:
+				out = append(out, r)
+			}
+		}
+	}
+	visit(v, 0)
+	return out
+}
+
+// absentBlocks returns the blocks entered when a lookup found no entry:
+// the false edge of `_, ok := m[k]; if ok`, the true edge of `v == nil`.
+func absentBlocks(v ssa.Value) []*ssa.BasicBlock {
+	if v == nil || v.Referrers() == nil {
+		return nil
+	}
+	var out []*ssa.BasicBlock
+	var visitCond func(cond ssa.Value, absentIfTrue bool, depth int)
+	visitCond = func(cond ssa.Value, absentIfTrue bool, depth int) {
+		if depth > 3 || cond.Referrers() == nil {
+			return
+		}
+		for _, r := range *cond.Referrers() {
+			switch r := r.(type) {
+			case *ssa.If:
+				b := r.Block()
+				if absentIfTrue {
+					out = append(out, b.Succs[0])
+				} else {
+					out = append(out, b.Succs[1])
+				}
+			case *ssa.UnOp:
+				if r.Op == token.NOT {
+					visitCond(r, !absentIfTrue, depth+1)
+				}
+			}
+		}
+	}
+	var visit func(v ssa.Value, depth int)
+	visit = func(v ssa.Value, depth int) {
+		if depth > 3 || v.Referrers() == nil {
+			return
+		}
+		for _, r := range *v.Referrers() {
+			switch r := r.(type) {
+			case *ssa.Extract:
+				if r.Index == 1 {
+					visitCond(r, false, 0) // if ok {...}: absent on the false edge
+				} else if r.Index == 0 {
+					visit(r, depth+1)
+				}
+			case *ssa.TypeAssert, *ssa.ChangeType:
+				visit(r.(ssa.Value), depth+1)
+			case *ssa.Field, *ssa.FieldAddr:
+				// if v.s == nil: the entry holds nothing yet.
+				if depth <= 2 {
+					visit(r.(ssa.Value), depth+1)
+				}
+			case *ssa.UnOp:
+				if r.Op == token.MUL {
+					visit(r, depth+1)
+				}
+			case *ssa.Store:
+				// The value copied into a local variable.
+				if al, ok := r.Addr.(*ssa.Alloc); ok && r.Val == v {
+					visit(al, depth)
+				}
+			case *ssa.BinOp:
+				if r.Op == token.EQL && (isNilConst(r.X) || isNilConst(r.Y) || isZeroConst(r.X) || isZeroConst(r.Y)) {
+					visitCond(r, true, 0)
+				} else if r.Op == token.NEQ && (isNilConst(r.X) || isNilConst(r.Y) || isZeroConst(r.X) || isZeroConst(r.Y)) {
+					visitCond(r, false, 0)
+				}
+			}
+		}
+	}
+	visit(v, 0)
+	return out
+}

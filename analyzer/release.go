@@ -1,0 +1,241 @@
+package analyzer
+
+import (
+	"go/types"
+	"golang.org/x/tools/go/ssa"
+	"slices"
+	"sort"
+)
+
+// releases reports whether release op r removes the entry inserted by ins.
+func (a *checker) releases(fi *funcInfo, r, ins *mapOp) bool {
+	if r.kind != opRelease {
+		return false
+	}
+	if r.anyMap {
+		return ins.fresh || same(r.k, ins.k)
+	}
+	if !a.sameMap(r, ins) {
+		return false
+	}
+	if r.whole || ins.fresh || r.k.Kind == kAny || ins.k.Kind == kAny {
+		return true
+	}
+	return same(r.k, ins.k)
+}
+
+// sameMap reports whether two operations concern the same map: the same
+// access path, or the same declared field of the same type.
+func (a *checker) sameMap(x, y *mapOp) bool {
+	if same(x.m, y.m) {
+		return true
+	}
+	return x.mapVar != nil && x.mapVar == y.mapVar
+}
+
+// addReleaseKills kills the bits of inserts at the operations that
+// release them, and at hand-offs of their keys.
+func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+	a.addReleaseKillsFiltered(fi, g, inserts, true)
+}
+
+// addReleaseKillsFiltered is addReleaseKills; withMay says whether
+// releases through helpers that release only on some paths count.
+func (a *checker) addReleaseKillsFiltered(fi *funcInfo, g *flow, inserts []*mapOp, withMay bool) {
+	idx := newInsertIndex(inserts)
+	for _, r := range fi.ops {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.may && !withMay || r.async && !namesKey(r) {
+			continue
+		}
+		mask := newBitset(len(inserts))
+		for _, i := range idx.candidates(r) {
+			if a.releases(fi, r, inserts[i]) {
+				mask.set(i)
+			}
+		}
+		g.kill(r.block, r.index, mask)
+	}
+	for _, out := range fi.outs {
+		mask := newBitset(len(inserts))
+		for _, k := range out.keys {
+			for _, i := range idx.byKey[k.String()] {
+				if a.handsOff(out, inserts[i].k) {
+					mask.set(i)
+				}
+			}
+		}
+		if out.elem != nil && len(a.releaseKeyFields) > 0 {
+			// A value carrying the key in a field.
+			for i, ins := range inserts {
+				if !mask.has(i) && a.handsOff(out, ins.k) {
+					mask.set(i)
+				}
+			}
+		}
+		g.kill(out.block, out.index, mask)
+	}
+}
+
+// An insertIndex finds the inserts a release may concern without
+// comparing every release with every insert.
+type insertIndex struct {
+	byMap  map[string][]int
+	byVar  map[*types.Var][]int
+	byKey  map[string][]int
+	fresh  []int
+	anyKey []int // fresh or under kAny: a release of any key may concern them
+}
+
+func newInsertIndex(inserts []*mapOp) *insertIndex {
+	x := &insertIndex{byMap: make(map[string][]int), byVar: make(map[*types.Var][]int), byKey: make(map[string][]int)}
+	for i, ins := range inserts {
+		x.byMap[ins.m.String()] = append(x.byMap[ins.m.String()], i)
+		if ins.mapVar != nil {
+			x.byVar[ins.mapVar] = append(x.byVar[ins.mapVar], i)
+		}
+		x.byKey[ins.k.String()] = append(x.byKey[ins.k.String()], i)
+		if ins.fresh {
+			x.fresh = append(x.fresh, i)
+		}
+		if ins.fresh || ins.k == nil || ins.k.Kind == kAny {
+			x.anyKey = append(x.anyKey, i)
+		}
+	}
+	return x
+}
+
+// candidates returns the inserts r may release, in increasing order: a
+// superset of them, for releases to decide.
+func (x *insertIndex) candidates(r *mapOp) []int {
+	var out []int
+	switch {
+	case r.anyMap:
+		out = append(slices.Clone(x.byKey[r.k.String()]), x.fresh...)
+	case r.whole || r.k == nil || r.k.Kind == kAny:
+		out = slices.Clone(x.byMap[r.m.String()])
+		if r.mapVar != nil {
+			out = append(out, x.byVar[r.mapVar]...)
+		}
+	default:
+		// One key: the inserts under it and those any key may concern,
+		// whatever their map (releases compares the maps). Comparing
+		// every insert of the map would make a function with many
+		// inserts and deletes quadratic.
+		out = append(slices.Clone(x.byKey[r.k.String()]), x.anyKey...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// concerned returns the set of ops (indexed by key in byKey, see keyIndex)
+// on op's map, under op's key unless anyKey.
+func (a *checker) concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bitset {
+	mask := newBitset(len(ops))
+	if anyKey {
+		for i, x := range ops {
+			if a.sameMap(op, x) {
+				mask.set(i)
+			}
+		}
+		return mask
+	}
+	for _, i := range byKey[op.k.String()] {
+		if a.sameMap(op, ops[i]) {
+			mask.set(i)
+		}
+	}
+	return mask
+}
+
+// keyIndex maps the rendering of each op's key to the op's index, to match
+// operations by key without comparing every pair.
+func keyIndex(ops []*mapOp) map[string][]int {
+	idx := make(map[string][]int, len(ops))
+	for i, op := range ops {
+		if op.k != nil {
+			idx[op.k.String()] = append(idx[op.k.String()], i)
+		}
+	}
+	return idx
+}
+
+// dropCovered removes the inserts released by a deferred release or a
+// hand-off registered before them on every path (xmpp's FetchIQ starts the
+// goroutine that removes the entry before inserting it).
+func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
+	covered := make([]bool, len(inserts))
+	var idx *insertIndex // built for the first deferred or async release
+	for _, r := range fi.ops {
+		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) || r.async && !namesKey(r) {
+			continue
+		}
+		if idx == nil {
+			idx = newInsertIndex(inserts)
+		}
+		for _, i := range idx.candidates(r) {
+			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && a.releases(fi, r, inserts[i]) {
+				covered[i] = true
+			}
+		}
+	}
+	var kept []*mapOp
+	for i, ins := range inserts {
+		if !covered[i] {
+			kept = append(kept, ins)
+		}
+	}
+	return kept
+}
+
+// preexisting reports, for each release, whether it may remove an entry
+// that existed before the function ran: some path reaches it from where
+// its key is known without passing an insert of that entry by the
+// function itself.
+func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
+	out := make([]bool, len(rels))
+	if len(rels) == 0 {
+		return out
+	}
+	g := newFlow(fi.fn, len(rels))
+	for i, r := range rels {
+		if r.whole || r.k == nil || r.k.Kind == kAny {
+			out[i] = true
+			continue
+		}
+		if r.k.portable() && !a.unstableKey(fi, r.k) {
+			g.entry.set(i)
+		} else {
+			for _, instr := range keyPoints(fi, r.k) {
+				g.gen(instr.Block(), indexOf(instr), i)
+			}
+		}
+	}
+	byKey := keyIndex(rels)
+	for _, op := range fi.ops {
+		if op.kind != opInsert {
+			continue
+		}
+		g.kill(op.block, op.index, a.concerned(op, rels, byKey, op.fresh || op.k.Kind == kAny))
+	}
+	g.solve()
+	for i, r := range rels {
+		if !out[i] && r.block != nil {
+			out[i] = g.stateAt(r.block, r.index, nil).has(i)
+		}
+	}
+	return out
+}
+
+// keyPoints returns the instructions of fi's function that compute key k.
+func keyPoints(fi *funcInfo, k *expr) []ssa.Instruction {
+	var out []ssa.Instruction
+	for v, e := range fi.canon.memo {
+		instr, ok := v.(ssa.Instruction)
+		if !ok || instr.Parent() != fi.fn || instr.Block() == nil || !same(e, k) {
+			continue
+		}
+		out = append(out, instr)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pos() < out[j].Pos() })
+	return out
+}

@@ -1,0 +1,294 @@
+package analyzer
+
+import (
+	"fmt"
+	"go/token"
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ssa"
+	"slices"
+	"strings"
+)
+
+// A completerGroup is one entry (map and key) a function releases.
+type completerGroup struct {
+	m, k     *expr
+	releases []*mapOp
+	rep      *mapOp
+}
+
+// checkCompleter applies rule 2: a function that releases m[k] on some
+// paths (the entry's completer) and returns a failure on another path
+// without releasing it, keeping it on purpose, or having found it absent.
+func (a *checker) checkCompleter(fi *funcInfo) {
+	if fi.inlineOnly || isInitFunc(fi.fn) {
+		return
+	}
+	var groups []*completerGroup
+	for _, r := range fi.ops {
+		if r.kind != opRelease || r.whole || r.anyMap || r.async || r.may || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
+			continue
+		}
+		if r.abandon || a.abandonAt(fi, r.block) || !a.tracked(fi, r) || r.mapVar != nil && a.swept[r.mapVar] {
+			continue
+		}
+		found := false
+		for _, grp := range groups {
+			if same(grp.m, r.m) && same(grp.k, r.k) {
+				grp.releases = append(grp.releases, r)
+				found = true
+				break
+			}
+		}
+		if !found {
+			groups = append(groups, &completerGroup{m: r.m, k: r.k, releases: []*mapOp{r}, rep: r})
+		}
+	}
+	// Only releases of entries that may exist before the function runs
+	// make a completer: deleting an entry the function inserted itself
+	// rolls its own work back (rule 1's business).
+	var rels []*mapOp
+	for _, grp := range groups {
+		rels = append(rels, grp.releases...)
+	}
+	pre := a.preexisting(fi, rels)
+	j := 0
+	groups = slices.DeleteFunc(groups, func(grp *completerGroup) bool {
+		keep := false
+		var kept []*mapOp
+		for range grp.releases {
+			if pre[j] {
+				keep = true
+				kept = append(kept, rels[j])
+			}
+			j++
+		}
+		grp.releases = kept
+		if keep {
+			grp.rep = kept[0]
+		}
+		return !keep
+	})
+	if len(groups) == 0 {
+		return
+	}
+	n := len(groups)
+	build := func(withUses bool) *flow {
+		g := newFlow(fi.fn, n)
+		asOp := func(grp *completerGroup) *mapOp {
+			return &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar}
+		}
+		for gi, grp := range groups {
+			if grp.k.portable() && !a.unstableKey(fi, grp.k) {
+				g.entry.set(gi)
+				continue
+			}
+			// The key is computed in the function: the entry is known from
+			// each computation of it on.
+			for _, instr := range keyPoints(fi, grp.k) {
+				g.gen(instr.Block(), indexOf(instr), gi)
+			}
+		}
+		// Kills: releases, hand-offs, re-inserts (the function keeps the entry
+		// on purpose), uses of the entry's value.
+		pseudo := make([]*mapOp, n)
+		for gi, grp := range groups {
+			pseudo[gi] = asOp(grp)
+		}
+		a.addReleaseKills(fi, g, pseudo)
+		absent := make(map[*ssa.BasicBlock]bitset)
+		addAbsent := func(b *ssa.BasicBlock, gi int) {
+			if b == nil || len(b.Preds) != 1 {
+				return
+			}
+			m := absent[b]
+			if m == nil {
+				m = newBitset(n)
+				absent[b] = m
+			}
+			m.set(gi)
+		}
+		for _, op := range fi.ops {
+			for gi, grp := range groups {
+				if !same(op.m, grp.m) && (op.mapVar == nil || op.mapVar != grp.rep.mapVar) {
+					continue
+				}
+				if !same(op.k, grp.k) {
+					continue
+				}
+				mask := newBitset(n)
+				mask.set(gi)
+				switch op.kind {
+				case opInsert:
+					g.kill(op.block, op.index, mask)
+				case opLookup:
+					if withUses {
+						for _, use := range valueUses(op.lookup) {
+							g.kill(use.Block(), indexOf(use), mask)
+						}
+					}
+					for _, b := range absentBlocks(op.lookup) {
+						addAbsent(b, gi)
+					}
+				}
+			}
+		}
+		// Branches on the key itself (rt != "", id == 0) decide that the
+		// entry is not this function's business.
+		for _, b := range fi.fn.Blocks {
+			if len(b.Instrs) == 0 {
+				continue
+			}
+			ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+			if !ok || len(b.Succs) != 2 {
+				continue
+			}
+			for gi, grp := range groups {
+				if condMentionsKey(fi, ifi.Cond, grp.k, 0) || condNilChecks(fi, ifi.Cond, grp.k, grp.m) {
+					addAbsent(b.Succs[0], gi)
+					addAbsent(b.Succs[1], gi)
+				}
+			}
+		}
+		closing := a.closingKill(fi, pseudo)
+		g.edgeKill = func(p, s *ssa.BasicBlock) bitset {
+			m := absent[s]
+			if closing != nil {
+				if c := closing(p, s); c != nil {
+					if m == nil {
+						return c
+					}
+					m = m.clone()
+					m.or(c)
+				}
+			}
+			return m
+		}
+		g.solve()
+		return g
+	}
+	// A completer releases the entry on every successful path that knows
+	// the key (or keeps it by re-inserting it or handing it off): a
+	// function that releases it on one case of a dispatch only is not one.
+	disqualified := make([]bool, n)
+	qual := build(false)
+	for _, ret := range fi.returns {
+		a.forEachArrival(qual, ret, func(pred *ssa.BasicBlock, st bitset) {
+			for gi := range groups {
+				if st.has(gi) && a.maySucceed(fi, ret, pred, qual.liveBit(gi)) {
+					disqualified[gi] = true
+				}
+			}
+		})
+	}
+	g := build(true)
+	type hit struct {
+		ret  *ssa.Return
+		kind exitKind
+	}
+	hits := make([][]hit, n)
+	for _, ret := range fi.returns {
+		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+			if st.empty() {
+				return
+			}
+			if a.exitKind(fi, ret, pred, nil) == exitSuccess {
+				return
+			}
+			for gi := range groups {
+				if !st.has(gi) || disqualified[gi] {
+					continue
+				}
+				kind := a.exitKind(fi, ret, pred, g.liveBit(gi))
+				if kind != exitSuccess && !slices.ContainsFunc(hits[gi], func(h hit) bool { return h.ret == ret }) {
+					hits[gi] = append(hits[gi], hit{ret, kind})
+				}
+			}
+		})
+	}
+	for gi, grp := range groups {
+		for _, h := range hits[gi] {
+			a.reportCompleter(fi, grp, h.ret, h.kind)
+		}
+	}
+}
+
+// condMentionsKey reports whether a branch condition compares the key or
+// passes it to a predicate.
+func condMentionsKey(fi *funcInfo, cond ssa.Value, k *expr, depth int) bool {
+	if depth > 3 {
+		return false
+	}
+	switch c := cond.(type) {
+	case *ssa.UnOp:
+		if c.Op == token.NOT {
+			return condMentionsKey(fi, c.X, k, depth+1)
+		}
+	case *ssa.BinOp:
+		return same(fi.canon.of(c.X), k) || same(fi.canon.of(c.Y), k)
+	case *ssa.Call:
+		for _, arg := range c.Call.Args {
+			if same(fi.canon.of(arg), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// condNilChecks reports whether a branch condition compares with nil a
+// value the key or the map is reached through (if s == nil { return }):
+// the entry is not reachable on one side, and not in question on the
+// other.
+func condNilChecks(fi *funcInfo, cond ssa.Value, k, m *expr) bool {
+	cmp, ok := cond.(*ssa.BinOp)
+	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
+		return false
+	}
+	x, y := cmp.X, cmp.Y
+	if isNilConst(x) {
+		x, y = y, x
+	}
+	if !isNilConst(y) {
+		return false
+	}
+	v := fi.canon.of(x)
+	for _, p := range append(prefixes(k), prefixes(m)...) {
+		if same(p, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *checker) reportCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Return, kind exitKind) {
+	rep := grp.rep
+	var where []string
+	for _, r := range grp.releases {
+		w := a.syn.shortPos(r.pos)
+		if r.via != "" {
+			w = r.via + " at " + w
+		}
+		if !slices.Contains(where, w) {
+			where = append(where, w)
+		}
+	}
+	verb := "deleted"
+	if len(grp.releases) > 0 && grp.releases[0].via != "" {
+		verb = "released by"
+	}
+	msg := fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is %s %s",
+		a.entryName(rep), kind, verb, strings.Join(where, " and "))
+	if verb == "deleted" {
+		msg = fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is deleted at %s",
+			a.entryName(rep), kind, strings.Join(where, " and "))
+	}
+	pos := a.retPos(fi, ret)
+	diag := analysis.Diagnostic{Pos: pos, Category: categoryIncompleteCleanup, Message: msg}
+	for _, r := range grp.releases {
+		diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: r.pos, Message: a.entryName(rep) + " is released here on other paths"})
+	}
+	if fix := a.fixCompleter(fi, grp, ret); fix != nil {
+		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}
+	}
+	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: rep.mapVar, ignDir: rep.ignDir})
+}
