@@ -3,6 +3,7 @@ package analyzer
 import (
 	"go/ast"
 	"go/types"
+
 	"golang.org/x/tools/go/ssa"
 )
 
@@ -71,13 +72,13 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 		if via == "" {
 			op.via = eff.Via
 		}
-		a.markMode(op, mode)
+		op.markMode(mode)
 		if eff.Async {
 			op.async = true
 		}
 		if mode == modeDefer && eff.CondFree > 0 && eff.CondFree <= len(bindings) {
 			op.cond = condAlways
-			if a.isNamedErrorResult(fi, bindings[eff.CondFree-1]) {
+			if fi.isNamedErrorResult(bindings[eff.CondFree-1]) {
 				if eff.CondNonNil {
 					op.cond = condOnFailure
 				} else {

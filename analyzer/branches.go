@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"go/token"
+
 	"golang.org/x/tools/go/ssa"
 )
 

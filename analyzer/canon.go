@@ -1,9 +1,9 @@
 package analyzer
 
 import (
-	"go/constant"
-	"golang.org/x/tools/go/ssa"
 	"strconv"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // canonicalizer computes the canonical exprs of the values of one function.
@@ -272,9 +272,6 @@ func globalName(g *ssa.Global) string {
 func constName(c *ssa.Const) string {
 	if c.Value == nil {
 		return "nil"
-	}
-	if c.Value.Kind() == constant.String {
-		return c.Value.ExactString()
 	}
 	return c.Value.ExactString()
 }

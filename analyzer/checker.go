@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"go/types"
+
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
@@ -47,6 +48,7 @@ type checker struct {
 	escapedFuncs map[*ssa.Function]bool                  // functions also used as values
 
 	findings []*finding
+	debug    debugOptions
 }
 
 // funcInfo is what the analysis knows about one function.
@@ -72,13 +74,14 @@ type funcInfo struct {
 	domKinds    map[*ssa.BasicBlock]branchKind
 }
 
-func runAnalysis(pass *analysis.Pass, cfg *compiled) {
+func runAnalysis(pass *analysis.Pass, cfg *compiled, debug debugOptions) {
 	input, ok := pass.ResultOf[buildssa.Analyzer].(*buildssa.SSA)
 	if !ok || input == nil {
 		return
 	}
 	a := &checker{
 		pass:             pass,
+		debug:            debug,
 		cfg:              cfg,
 		syn:              newSyntaxIndex(pass.Fset, pass.TypesInfo, pass.Files),
 		dirs:             parseDirectives(pass.Fset, pass.TypesInfo, pass.Files),
@@ -109,6 +112,7 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 		// fields or channels: hand-offs found now may change summaries.
 		a.computeSummaries(again)
 	}
+	a.printSummaries()
 	a.exportFacts()
 	a.computeClosing()
 	a.computeSwept()
@@ -118,6 +122,7 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled) {
 		if fn.Synthetic != "" {
 			continue
 		}
+		a.printOps(fi)
 		a.checkInserts(fi)
 		a.checkCompleter(fi)
 	}
@@ -179,7 +184,7 @@ func (a *checker) setup() {
 			continue
 		}
 		fi := a.infos[fn]
-		if c := a.computeCtor(fi); len(c) > 0 {
+		if c := computeCtor(fi); len(c) > 0 {
 			a.ctorsOf[fn] = c
 			a.ctors[funcName(fn)] = c
 		}

@@ -3,8 +3,9 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
-	"golang.org/x/tools/go/ssa"
 	"slices"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // A fieldState is a field holding a constant: closed == true,

@@ -4,8 +4,9 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
-	"golang.org/x/tools/go/ssa"
 	"strings"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // opKind classifies what a map operation does to the entries of a map.
@@ -117,7 +118,7 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 		a.collectStore(fi, b, i, instr, add)
 
 	case *ssa.Send:
-		a.noteKeyOut(fi, b, i, instr, instr.X, nil, chanElem(instr.Chan.Type()))
+		fi.noteKeyOut(b, i, instr, instr.X, nil, chanElem(instr.Chan.Type()))
 
 	case *ssa.UnOp:
 		if instr.Op == token.ARROW {
@@ -139,7 +140,7 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 				continue
 			}
 			if body := selectCaseBody(instr, i); body != nil {
-				a.noteKeyOut(fi, body, 0, instr, st.Send, nil, chanElem(st.Chan.Type()))
+				fi.noteKeyOut(body, 0, instr, st.Send, nil, chanElem(st.Chan.Type()))
 			}
 		}
 
@@ -155,7 +156,7 @@ func (a *checker) collectInstr(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa
 		}
 
 	case ssa.CallInstruction:
-		a.collectCall(fi, b, i, instr, add)
+		a.collectCall(fi, b, instr, add)
 	}
 }
 
@@ -167,7 +168,7 @@ func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.S
 	switch {
 	case isMap(valType) || isSyncMapType(valType):
 		op := &mapOp{kind: opRelease, whole: true, m: mkDeref(c.of(st.Addr)), k: leaf(kAny, "", 0), mapType: valType, syncMap: isSyncMapType(valType)}
-		op.initOnly = a.isInitStore(fi, b, st)
+		op.initOnly = fi.isInitStore(b, st)
 		a.describeMap(fi, op)
 		add(op)
 	default:
@@ -181,12 +182,12 @@ func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.S
 	}
 	if closureValue(st.Val) != nil {
 		// A closure stored for later: a hand-off if it releases.
-		a.applyClosureValue(fi, b, i, st, st.Val, add)
+		a.applyClosureValue(fi, st, st.Val, add)
 	}
 	if fa, ok := st.Addr.(*ssa.FieldAddr); ok && len(a.releaseKeyFields) > 0 {
 		// Only fields release code reads keys from can hand a key off.
 		if fv := fieldVar(fa.X.Type(), fa.Field); fv != nil && a.releaseKeyFields[fv] {
-			a.noteKeyOut(fi, b, i, st, st.Val, fv, nil)
+			fi.noteKeyOut(b, i, st, st.Val, fv, nil)
 		}
 	}
 }
@@ -194,7 +195,7 @@ func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.S
 // isInitStore reports whether a store of a map initializes it rather than
 // dropping the entries of a live map: a field of a struct allocated here,
 // a package variable in an initializer, or a lazy `if m == nil { m = make() }`.
-func (a *checker) isInitStore(fi *funcInfo, b *ssa.BasicBlock, st *ssa.Store) bool {
+func (fi *funcInfo) isInitStore(b *ssa.BasicBlock, st *ssa.Store) bool {
 	switch addr := st.Addr.(type) {
 	case *ssa.FieldAddr:
 		base := addr.X
@@ -255,7 +256,7 @@ func (a *checker) isInitStore(fi *funcInfo, b *ssa.BasicBlock, st *ssa.Store) bo
 	return false
 }
 
-func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.CallInstruction, add func(*mapOp)) {
+func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, instr ssa.CallInstruction, add func(*mapOp)) {
 	c := fi.canon
 	common := instr.Common()
 	mode := modeCall
@@ -276,7 +277,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 				if call := a.syn.call(instr.Pos()); call != nil && len(call.Args) == 2 {
 					op.mapAST, op.keyAST = call.Args[0], call.Args[1]
 				}
-				a.markMode(op, mode)
+				op.markMode(mode)
 				a.describeMap(fi, op)
 				add(op)
 				if rng != nil && mode == modeCall {
@@ -293,7 +294,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 				if call := a.syn.call(instr.Pos()); call != nil && len(call.Args) == 1 {
 					op.mapAST = call.Args[0]
 				}
-				a.markMode(op, mode)
+				op.markMode(mode)
 				a.describeMap(fi, op)
 				add(op)
 			}
@@ -307,7 +308,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 
 	callee := common.StaticCallee()
 	if callee != nil {
-		if a.collectKnownCall(fi, b, i, instr, callee, mode, add) {
+		if a.collectKnownCall(fi, instr, callee, mode, add) {
 			return
 		}
 		if fn := callee.Origin(); fn != nil {
@@ -361,7 +362,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.
 	// Closures passed as arguments: stored or called back later (time.AfterFunc).
 	for _, arg := range args {
 		if closureValue(arg) != nil {
-			a.applyClosureValue(fi, b, i, instr, arg, add)
+			a.applyClosureValue(fi, instr, arg, add)
 		}
 	}
 }
@@ -375,7 +376,7 @@ const (
 	modeHandoff // a closure stored or passed on
 )
 
-func (a *checker) markMode(op *mapOp, mode callMode) {
+func (op *mapOp) markMode(mode callMode) {
 	switch mode {
 	case modeGo, modeHandoff:
 		op.async = true
@@ -385,7 +386,7 @@ func (a *checker) markMode(op *mapOp, mode callMode) {
 }
 
 // collectKnownCall handles sync.Map, mutexes, waits and -cleanup functions.
-func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.CallInstruction, callee *ssa.Function, mode callMode, add func(*mapOp)) bool {
+func (a *checker) collectKnownCall(fi *funcInfo, instr ssa.CallInstruction, callee *ssa.Function, mode callMode, add func(*mapOp)) bool {
 	c := fi.canon
 	common := instr.Common()
 	args := common.Args
@@ -416,7 +417,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 			if len(args) >= 2 {
 				op := &mapOp{kind: opRelease, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, mapType: derefType(args[0].Type()), keyVal: args[1]}
 				a.syncMapSyntax(instr, op)
-				a.markMode(op, mode)
+				op.markMode(mode)
 				a.describeMap(fi, op)
 				add(op)
 				if obj.Name() == "LoadAndDelete" && mode == modeCall {
@@ -428,7 +429,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 			if len(args) >= 1 {
 				op := &mapOp{kind: opRelease, whole: true, m: mkDeref(c.of(args[0])), k: leaf(kAny, "", 0), syncMap: true, mapType: derefType(args[0].Type())}
 				a.syncMapSyntax(instr, op)
-				a.markMode(op, mode)
+				op.markMode(mode)
 				a.describeMap(fi, op)
 				add(op)
 			}
@@ -462,7 +463,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, b *ssa.BasicBlock, i int, instr
 		}
 		for j := start; j < len(args); j++ {
 			op := &mapOp{kind: opRelease, anyMap: true, m: leaf(kAny, "", 0), k: c.of(args[j]), via: obj.Name()}
-			a.markMode(op, mode)
+			op.markMode(mode)
 			add(op)
 		}
 		return true
@@ -485,7 +486,7 @@ func (a *checker) syncMapSyntax(instr ssa.CallInstruction, op *mapOp) {
 
 // isNamedErrorResult reports whether v is the cell of a named result of
 // type error of fi's function.
-func (a *checker) isNamedErrorResult(fi *funcInfo, v ssa.Value) bool {
+func (fi *funcInfo) isNamedErrorResult(v ssa.Value) bool {
 	for i, cell := range fi.results {
 		if cell != nil && cell == v && isErrorType(fi.fn.Signature.Results().At(i).Type()) {
 			return true

@@ -1,8 +1,9 @@
 package analyzer
 
 import (
-	"golang.org/x/tools/go/ssa"
 	"slices"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // A ctorField says that a constructor stores Value (an expr over its
@@ -39,7 +40,7 @@ func (a *checker) loadCtor(fn *ssa.Function) {
 // computeCtor finds the fields a function stores from its parameters
 // into the struct it returns: func NewPending(id int64) *Pending {
 // return &Pending{seq: id} } stores p0 into seq.
-func (a *checker) computeCtor(fi *funcInfo) []ctorField {
+func computeCtor(fi *funcInfo) []ctorField {
 	fn := fi.fn
 	if fn.Signature.Results().Len() == 0 || len(fn.Blocks) == 0 {
 		return nil
@@ -54,7 +55,7 @@ func (a *checker) computeCtor(fi *funcInfo) []ctorField {
 		var fields []ctorField
 		switch v := ret.Results[0].(type) {
 		case *ssa.Alloc:
-			fields = a.allocFields(fi, v)
+			fields = allocFields(fi, v)
 		case *ssa.Const:
 			continue // return nil, err
 		}
@@ -72,7 +73,7 @@ func (a *checker) computeCtor(fi *funcInfo) []ctorField {
 }
 
 // allocFields returns the portable values stored into the fields of a.
-func (a *checker) allocFields(fi *funcInfo, al *ssa.Alloc) []ctorField {
+func allocFields(fi *funcInfo, al *ssa.Alloc) []ctorField {
 	var out []ctorField
 	seen := make(map[string]int)
 	for _, r := range *al.Referrers() {

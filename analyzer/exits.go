@@ -3,6 +3,7 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
+
 	"golang.org/x/tools/go/ssa"
 )
 
@@ -50,7 +51,7 @@ func (a *checker) computeBranches(fi *funcInfo) {
 		// A blocking receive from ctx.Done() outside a select: what
 		// follows runs after cancellation.
 		for _, instr := range b.Instrs {
-			if u, ok := instr.(*ssa.UnOp); ok && u.Op == token.ARROW && a.chanKind(u.X) == brCancel {
+			if u, ok := instr.(*ssa.UnOp); ok && u.Op == token.ARROW && chanKind(u.X) == brCancel {
 				fi.branchKinds[b] = brCancel
 			}
 		}
@@ -100,7 +101,7 @@ func (a *checker) condKind(cond ssa.Value, depth int) (branchKind, bool) {
 				if k, ok := y.(*ssa.Const); ok && k.Value != nil && c.Op == token.EQL {
 					i := int(k.Int64())
 					if i >= 0 && i < len(sel.States) && sel.States[i].Dir == types.RecvOnly {
-						if kind := a.chanKind(sel.States[i].Chan); kind != brNone {
+						if kind := chanKind(sel.States[i].Chan); kind != brNone {
 							return kind, true
 						}
 					}
@@ -133,7 +134,7 @@ func (a *checker) condKind(cond ssa.Value, depth int) (branchKind, bool) {
 
 // chanKind classifies a channel received from in a select: ctx.Done()
 // (cancellation), time.After / timer.C (timeout).
-func (a *checker) chanKind(ch ssa.Value) branchKind {
+func chanKind(ch ssa.Value) branchKind {
 	switch v := ch.(type) {
 	case *ssa.Call:
 		name := ""

@@ -140,9 +140,7 @@ func (e *expr) display() string {
 		return e.Name
 	case kField:
 		return e.Args[0].display() + "." + e.Name
-	case kDeref:
-		return e.Args[0].display()
-	case kAddr:
+	case kDeref, kAddr:
 		return e.Args[0].display()
 	case kConst:
 		return e.Name
@@ -214,9 +212,7 @@ func (e *expr) root() (*expr, int) {
 		case kField:
 			fields++
 			e = e.Args[0]
-		case kDeref, kAddr:
-			e = e.Args[0]
-		case kIndex:
+		case kDeref, kAddr, kIndex:
 			e = e.Args[0]
 		default:
 			return e, fields

@@ -4,9 +4,10 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"strings"
+
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/ssa"
-	"strings"
 )
 
 // releaseSource is how a fix writes the release: the map and key
@@ -140,7 +141,7 @@ func (a *checker) fixInsert(fi *funcInfo, ins *mapOp, leaks []leak) *analysis.Su
 	// Prefer the spelling of an existing delete in the function.
 	var srcs []releaseSource
 	for _, r := range fi.ops {
-		if r.kind == opRelease && !r.whole && r.direct() && !r.async && a.releases(fi, r, ins) && same(r.k, ins.k) {
+		if r.kind == opRelease && !r.whole && r.direct() && !r.async && r.releases(ins) && same(r.k, ins.k) {
 			if s, ok := a.sourceOf(r); ok {
 				srcs = append(srcs, s)
 			}
@@ -167,7 +168,7 @@ func (a *checker) fixInsert(fi *funcInfo, ins *mapOp, leaks []leak) *analysis.Su
 		edits = append(edits, *edit)
 	}
 	return &analysis.SuggestedFix{
-		Message:   "delete " + a.entryName(ins) + " before returning",
+		Message:   "delete " + ins.entryName() + " before returning",
 		TextEdits: edits,
 	}
 }
@@ -194,7 +195,7 @@ func (a *checker) fixCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Retur
 	for _, src := range srcs {
 		if e := a.releaseEdit(fi, op, src, ret); e != nil {
 			return &analysis.SuggestedFix{
-				Message:   "delete " + a.entryName(grp.rep) + " before returning",
+				Message:   "delete " + grp.rep.entryName() + " before returning",
 				TextEdits: []analysis.TextEdit{*e},
 			}
 		}

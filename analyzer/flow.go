@@ -1,8 +1,9 @@
 package analyzer
 
 import (
-	"golang.org/x/tools/go/ssa"
 	"slices"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // bitset is a small set of tracked facts (one bit per tracked insert or
@@ -24,16 +25,11 @@ func (b bitset) empty() bool {
 	return true
 }
 
-// or adds o to b and reports whether b changed.
-func (b bitset) or(o bitset) bool {
-	changed := false
+// or adds o to b.
+func (b bitset) or(o bitset) {
 	for i, w := range o {
-		if nw := b[i] | w; nw != b[i] {
-			b[i] = nw
-			changed = true
-		}
+		b[i] |= w
 	}
-	return changed
 }
 
 func (b bitset) andNot(o bitset) {
@@ -336,7 +332,7 @@ func combineKills(fs ...func(p, s *ssa.BasicBlock) bitset) func(p, s *ssa.BasicB
 
 // forEachArrival calls f with the state at ret for each way of entering
 // its block (each predecessor, or the function entry).
-func (a *checker) forEachArrival(g *flow, ret *ssa.Return, f func(pred *ssa.BasicBlock, st bitset)) {
+func (g *flow) forEachArrival(ret *ssa.Return, f func(pred *ssa.BasicBlock, st bitset)) {
 	b := ret.Block()
 	idx := len(b.Instrs) - 1
 	if b.Index == 0 || len(b.Preds) == 0 {

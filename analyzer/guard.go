@@ -25,7 +25,7 @@ func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, 
 			if lo.read {
 				return nil, false // a read lock does not protect a write
 			}
-			return a.mutexFrom(fi, lo), true
+			return a.mutexFrom(lo), true
 		}
 	}
 	// A lock held at other operations on the same map, in this function
@@ -40,14 +40,14 @@ func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, 
 		return nil, true
 	}
 	if hit.ofi == fi && a.lockSource(hit.lo) != "" {
-		return a.mutexFrom(fi, hit.lo), true
+		return a.mutexFrom(hit.lo), true
 	}
 	// Spell the sibling mutex of the map's field: c.pending -> c.mu.
-	mu := a.siblingMutex(hit.ofi, hit.lo.mu, hit.other.m, src.mapSrc)
+	mu := siblingMutex(hit.lo.mu, hit.other.m, src.mapSrc)
 	if mu == "" {
 		return nil, false
 	}
-	return &mutexRef{canon: a.siblingCanon(fi, hit.lo.mu, hit.other.m, op.m), src: a.mutexSource(mu, src)}, true
+	return &mutexRef{canon: siblingCanon(hit.lo.mu, hit.other.m, op.m), src: mutexSource(mu, src)}, true
 }
 
 // A guardHit is an operation on a map made while holding a mutex.
@@ -100,7 +100,7 @@ func (a *checker) heldAt(fi *funcInfo, op *mapOp) *lockOp {
 	return nil
 }
 
-func (a *checker) mutexFrom(fi *funcInfo, lo *lockOp) *mutexRef {
+func (a *checker) mutexFrom(lo *lockOp) *mutexRef {
 	ref := &mutexRef{canon: lo.mu}
 	ref.src = releaseSource{mapSrc: a.lockSource(lo), after: lo.instr.Pos()}
 	if e, err := parser.ParseExpr(ref.src.mapSrc); err == nil {
@@ -119,7 +119,7 @@ func (a *checker) mutexFrom(fi *funcInfo, lo *lockOp) *mutexRef {
 
 // siblingMutex spells, from the map expression mapSrc (c.pending), the
 // mutex that sits next to the map's field in the same struct (c.mu).
-func (a *checker) siblingMutex(fi *funcInfo, muCanon string, otherMap *expr, mapSrc string) string {
+func siblingMutex(muCanon string, otherMap *expr, mapSrc string) string {
 	if otherMap.Kind != kField {
 		return ""
 	}
@@ -140,7 +140,7 @@ func (a *checker) siblingMutex(fi *funcInfo, muCanon string, otherMap *expr, map
 }
 
 // siblingCanon translates the mutex of another function to fi's function.
-func (a *checker) siblingCanon(fi *funcInfo, muCanon string, otherMap, m *expr) string {
+func siblingCanon(muCanon string, otherMap, m *expr) string {
 	if otherMap.Kind != kField || m.Kind != kField {
 		return ""
 	}
@@ -149,6 +149,6 @@ func (a *checker) siblingCanon(fi *funcInfo, muCanon string, otherMap, m *expr) 
 	return "&(" + m.Args[0].String() + "." + field + ")"
 }
 
-func (a *checker) mutexSource(mu string, mapSrc releaseSource) releaseSource {
+func mutexSource(mu string, mapSrc releaseSource) releaseSource {
 	return releaseSource{mapSrc: mu, vars: mapSrc.vars, fields: mapSrc.fields, after: mapSrc.after}
 }

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
+
 	"golang.org/x/tools/go/ssa"
 )
 
@@ -19,7 +20,7 @@ type keyOut struct {
 
 // noteKeyOut records a value leaving through a field store or a send; the
 // hand-off check later decides whether it carries a tracked key.
-func (a *checker) noteKeyOut(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.Instruction, v ssa.Value, field *types.Var, elem types.Type) {
+func (fi *funcInfo) noteKeyOut(b *ssa.BasicBlock, i int, instr ssa.Instruction, v ssa.Value, field *types.Var, elem types.Type) {
 	out := keyOut{instr: instr, block: b, index: i, field: field, elem: elem}
 	out.keys = append(out.keys, fi.canon.of(v))
 	// A struct built here and sent or stored carries the keys stored into
@@ -94,7 +95,7 @@ func namesKey(r *mapOp) bool {
 
 // applyClosureValue handles a closure that is stored or passed on: its
 // releases are hand-offs.
-func (a *checker) applyClosureValue(fi *funcInfo, b *ssa.BasicBlock, i int, instr ssa.Instruction, v ssa.Value, add func(*mapOp)) {
+func (a *checker) applyClosureValue(fi *funcInfo, instr ssa.Instruction, v ssa.Value, add func(*mapOp)) {
 	switch v := closureValue(v).(type) {
 	case *ssa.MakeClosure:
 		a.applyMakeClosure(fi, instr, v, nil, modeHandoff, add)

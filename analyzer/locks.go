@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"go/ast"
+
 	"golang.org/x/tools/go/ssa"
 )
 
@@ -58,7 +59,7 @@ func (a *checker) lockStateAt(fi *funcInfo, mu string, instr ssa.Instruction) lo
 	}
 	ls := a.locks[fi]
 	if ls == nil {
-		ls = a.solveLocks(fi)
+		ls = solveLocks(fi)
 		a.locks[fi] = ls
 	}
 	b := instr.Block()
@@ -94,7 +95,7 @@ func lockOpsByInstr(fi *funcInfo) map[ssa.Instruction]*lockOp {
 	return m
 }
 
-func (a *checker) solveLocks(fi *funcInfo) *lockStates {
+func solveLocks(fi *funcInfo) *lockStates {
 	blocks := fi.fn.Blocks
 	ls := &lockStates{in: make([]map[string]lockState, len(blocks))}
 	if len(blocks) == 0 {

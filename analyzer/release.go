@@ -2,20 +2,21 @@ package analyzer
 
 import (
 	"go/types"
-	"golang.org/x/tools/go/ssa"
 	"slices"
 	"sort"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // releases reports whether release op r removes the entry inserted by ins.
-func (a *checker) releases(fi *funcInfo, r, ins *mapOp) bool {
+func (r *mapOp) releases(ins *mapOp) bool {
 	if r.kind != opRelease {
 		return false
 	}
 	if r.anyMap {
 		return ins.fresh || same(r.k, ins.k)
 	}
-	if !a.sameMap(r, ins) {
+	if !sameMap(r, ins) {
 		return false
 	}
 	if r.whole || ins.fresh || r.k.Kind == kAny || ins.k.Kind == kAny {
@@ -26,7 +27,7 @@ func (a *checker) releases(fi *funcInfo, r, ins *mapOp) bool {
 
 // sameMap reports whether two operations concern the same map: the same
 // access path, or the same declared field of the same type.
-func (a *checker) sameMap(x, y *mapOp) bool {
+func sameMap(x, y *mapOp) bool {
 	if same(x.m, y.m) {
 		return true
 	}
@@ -36,20 +37,14 @@ func (a *checker) sameMap(x, y *mapOp) bool {
 // addReleaseKills kills the bits of inserts at the operations that
 // release them, and at hand-offs of their keys.
 func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
-	a.addReleaseKillsFiltered(fi, g, inserts, true)
-}
-
-// addReleaseKillsFiltered is addReleaseKills; withMay says whether
-// releases through helpers that release only on some paths count.
-func (a *checker) addReleaseKillsFiltered(fi *funcInfo, g *flow, inserts []*mapOp, withMay bool) {
 	idx := newInsertIndex(inserts)
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess || r.may && !withMay || r.async && !namesKey(r) {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.async && !namesKey(r) {
 			continue
 		}
 		mask := newBitset(len(inserts))
 		for _, i := range idx.candidates(r) {
-			if a.releases(fi, r, inserts[i]) {
+			if r.releases(inserts[i]) {
 				mask.set(i)
 			}
 		}
@@ -129,18 +124,18 @@ func (x *insertIndex) candidates(r *mapOp) []int {
 
 // concerned returns the set of ops (indexed by key in byKey, see keyIndex)
 // on op's map, under op's key unless anyKey.
-func (a *checker) concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bitset {
+func concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bitset {
 	mask := newBitset(len(ops))
 	if anyKey {
 		for i, x := range ops {
-			if a.sameMap(op, x) {
+			if sameMap(op, x) {
 				mask.set(i)
 			}
 		}
 		return mask
 	}
 	for _, i := range byKey[op.k.String()] {
-		if a.sameMap(op, ops[i]) {
+		if sameMap(op, ops[i]) {
 			mask.set(i)
 		}
 	}
@@ -162,7 +157,7 @@ func keyIndex(ops []*mapOp) map[string][]int {
 // dropCovered removes the inserts released by a deferred release or a
 // hand-off registered before them on every path (xmpp's FetchIQ starts the
 // goroutine that removes the entry before inserting it).
-func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
+func dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 	covered := make([]bool, len(inserts))
 	var idx *insertIndex // built for the first deferred or async release
 	for _, r := range fi.ops {
@@ -173,7 +168,7 @@ func (a *checker) dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 			idx = newInsertIndex(inserts)
 		}
 		for _, i := range idx.candidates(r) {
-			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && a.releases(fi, r, inserts[i]) {
+			if !covered[i] && instrDominates(r.instr, inserts[i].instr) && r.releases(inserts[i]) {
 				covered[i] = true
 			}
 		}
@@ -215,7 +210,7 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 		if op.kind != opInsert {
 			continue
 		}
-		g.kill(op.block, op.index, a.concerned(op, rels, byKey, op.fresh || op.k.Kind == kAny))
+		g.kill(op.block, op.index, concerned(op, rels, byKey, op.fresh || op.k.Kind == kAny))
 	}
 	g.solve()
 	for i, r := range rels {

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
+
 	"golang.org/x/tools/go/ssa"
 )
 
@@ -10,7 +11,7 @@ import (
 // from a channel of the inserted value (<-ch, <-call.Done): the reply
 // handler has completed the entry, and deleted it, before sending or
 // closing the channel.
-func (a *checker) addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+func addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 	for _, b := range fi.fn.Blocks {
 		for i, instr := range b.Instrs {
 			switch instr := instr.(type) {
@@ -53,7 +54,7 @@ func (a *checker) addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 // cancellation case of a select that also waits on a channel of the
 // inserted value (call.Done of the call a helper registered): the caller
 // stops waiting for that entry's reply.
-func (a *checker) waitsOnValue(fi *funcInfo, ret *ssa.Return, value *expr) bool {
+func waitsOnValue(fi *funcInfo, ret *ssa.Return, value *expr) bool {
 	if value == nil {
 		return false
 	}

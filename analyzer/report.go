@@ -5,10 +5,11 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
-	"golang.org/x/tools/go/analysis"
-	"golang.org/x/tools/go/ssa"
 	"sort"
 	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ssa"
 )
 
 // Diagnostic categories.
@@ -73,7 +74,7 @@ func (a *checker) funcDecl(fi *funcInfo) *ast.FuncDecl {
 }
 
 // entryName renders an entry for messages: pending[seq].
-func (a *checker) entryName(op *mapOp) string {
+func (op *mapOp) entryName() string {
 	name := op.mapName
 	if name == "" {
 		name = "map"
@@ -94,7 +95,7 @@ func (a *checker) entryName(op *mapOp) string {
 // "the pendingResponses entry added by AddPendingResponse(rsp)".
 func (a *checker) describeInsert(op *mapOp) string {
 	if op.via == "" || op.mapAST != nil {
-		return a.entryName(op)
+		return op.entryName()
 	}
 	call := op.via
 	if ce := a.syn.call(callPos(op.instr)); ce != nil {
@@ -109,7 +110,7 @@ func (a *checker) describeInsert(op *mapOp) string {
 
 // retPos returns the position of a return: the return statement, or the
 // closing brace of the function for the implicit return at its end.
-func (a *checker) retPos(fi *funcInfo, ret *ssa.Return) token.Pos {
+func (fi *funcInfo) retPos(ret *ssa.Return) token.Pos {
 	if ret.Pos().IsValid() {
 		return ret.Pos()
 	}
@@ -132,7 +133,7 @@ func (a *checker) leakList(fi *funcInfo, leaks []leak) string {
 			parts = append(parts, fmt.Sprintf("%d more returns", len(leaks)-3))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", a.syn.shortPos(a.retPos(fi, l.ret)), l.kind))
+		parts = append(parts, fmt.Sprintf("%s (%s)", a.syn.shortPos(fi.retPos(l.ret)), l.kind))
 	}
 	switch len(parts) {
 	case 1:

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
-	"golang.org/x/tools/go/analysis"
-	"golang.org/x/tools/go/ssa"
-	"os"
 	"slices"
 	"sort"
-	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ssa"
 )
 
 // A leak is a return reached by a tracked entry that was not released.
@@ -24,15 +23,9 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	if isInitFunc(fi.fn) {
 		return
 	}
-	if debugOps != "" && strings.Contains(fi.fn.String(), debugOps) {
-		for _, op := range fi.ops {
-			fmt.Fprintf(os.Stderr, "mapleak: op %s kind=%d m=%s k=%s via=%q deferred=%v async=%v may=%v whole=%v fresh=%v at %s\n",
-				fi.fn, op.kind, op.m, op.k, op.via, op.deferred, op.async, op.may, op.whole, op.fresh, a.syn.shortPos(op.pos))
-		}
-	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !a.memoizing(fi, op) && a.removedByKey(op) && !a.swept[op.mapVar] {
+		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !memoizing(fi, op) && a.removedByKey(op) && !a.swept[op.mapVar] {
 			inserts = append(inserts, op)
 		}
 	}
@@ -41,7 +34,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 	}
 	// An insert after a deferred release or a hand-off registered on every
 	// path to it is released at every return.
-	inserts = a.dropCovered(fi, inserts)
+	inserts = dropCovered(fi, inserts)
 	inserts = slices.DeleteFunc(inserts, func(ins *mapOp) bool { return a.inOwnerLoop(fi, ins.pos) })
 	if len(inserts) == 0 {
 		return
@@ -58,13 +51,13 @@ func (a *checker) checkInserts(fi *funcInfo) {
 		}
 	}
 	a.addReleaseKills(fi, g, inserts)
-	a.addReplyKills(fi, g, inserts)
-	g.edgeKill = combineKills(a.closingKill(fi, inserts), a.failedCallKill(fi, inserts), a.loopLocalKill(fi, inserts))
+	addReplyKills(fi, g, inserts)
+	g.edgeKill = combineKills(a.closingKill(fi, inserts), failedCallKill(inserts), a.loopLocalKill(fi, inserts))
 	g.solve()
 
 	leaks := make([][]leak, len(inserts))
 	for _, ret := range fi.returns {
-		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			if st.empty() {
 				return
 			}
@@ -81,7 +74,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 				}
 				// An entry a helper made under its own key is the caller's
 				// to clean up only when it stops waiting for the reply.
-				if ins.fresh && (kind == exitError || !a.waitsOnValue(fi, ret, ins.value)) {
+				if ins.fresh && (kind == exitError || !waitsOnValue(fi, ret, ins.value)) {
 					continue
 				}
 				// A map made here and only returned dies on a failing
@@ -124,7 +117,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 // failedCallKill returns the edge kills for inserts made by helpers that
 // leave the entry only when they succeed: on the branch where the call's
 // error is non-nil, the helper did not leave it.
-func (a *checker) failedCallKill(fi *funcInfo, inserts []*mapOp) func(p, s *ssa.BasicBlock) bitset {
+func failedCallKill(inserts []*mapOp) func(p, s *ssa.BasicBlock) bitset {
 	masks := make(map[*ssa.BasicBlock]bitset)
 	for i, ins := range inserts {
 		call, ok := ins.instr.(*ssa.Call)
@@ -314,7 +307,7 @@ func (a *checker) cleanedByCallers(fi *funcInfo, ins *mapOp) bool {
 		g.solve()
 		for _, ret := range cfi.returns {
 			leaks := false
-			a.forEachArrival(g, ret, func(_ *ssa.BasicBlock, st bitset) {
+			g.forEachArrival(ret, func(_ *ssa.BasicBlock, st bitset) {
 				if st.has(0) {
 					leaks = true
 				}
@@ -380,12 +373,12 @@ func (a *checker) reportInsert(fi *funcInfo, ins *mapOp, leaks []leak) {
 	}
 	for _, l := range leaks {
 		diag.Related = append(diag.Related, analysis.RelatedInformation{
-			Pos:     a.retPos(fi, l.ret),
-			Message: fmt.Sprintf("%s leaks when returning here (%s)", a.entryName(ins), l.kind),
+			Pos:     fi.retPos(l.ret),
+			Message: fmt.Sprintf("%s leaks when returning here (%s)", ins.entryName(), l.kind),
 		})
 	}
 	for _, r := range fi.ops {
-		if r.kind == opRelease && !r.whole && a.releases(fi, r, ins) && r.pos.IsValid() {
+		if r.kind == opRelease && !r.whole && r.releases(ins) && r.pos.IsValid() {
 			diag.Related = append(diag.Related, analysis.RelatedInformation{
 				Pos:     r.pos,
 				Message: "released here on other paths",

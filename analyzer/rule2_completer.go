@@ -3,10 +3,11 @@ package analyzer
 import (
 	"fmt"
 	"go/token"
-	"golang.org/x/tools/go/analysis"
-	"golang.org/x/tools/go/ssa"
 	"slices"
 	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/ssa"
 )
 
 // A completerGroup is one entry (map and key) a function releases.
@@ -172,7 +173,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 	disqualified := make([]bool, n)
 	qual := build(false)
 	for _, ret := range fi.returns {
-		a.forEachArrival(qual, ret, func(pred *ssa.BasicBlock, st bitset) {
+		qual.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			for gi := range groups {
 				if st.has(gi) && a.maySucceed(fi, ret, pred, qual.liveBit(gi)) {
 					disqualified[gi] = true
@@ -187,7 +188,7 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 	}
 	hits := make([][]hit, n)
 	for _, ret := range fi.returns {
-		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			if st.empty() {
 				return
 			}
@@ -277,15 +278,15 @@ func (a *checker) reportCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Re
 		verb = "released by"
 	}
 	msg := fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is %s %s",
-		a.entryName(rep), kind, verb, strings.Join(where, " and "))
+		rep.entryName(), kind, verb, strings.Join(where, " and "))
 	if verb == "deleted" {
 		msg = fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is deleted at %s",
-			a.entryName(rep), kind, strings.Join(where, " and "))
+			rep.entryName(), kind, strings.Join(where, " and "))
 	}
-	pos := a.retPos(fi, ret)
+	pos := fi.retPos(ret)
 	diag := analysis.Diagnostic{Pos: pos, Category: categoryIncompleteCleanup, Message: msg}
 	for _, r := range grp.releases {
-		diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: r.pos, Message: a.entryName(rep) + " is released here on other paths"})
+		diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: r.pos, Message: rep.entryName() + " is released here on other paths"})
 	}
 	if fix := a.fixCompleter(fi, grp, ret); fix != nil {
 		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}

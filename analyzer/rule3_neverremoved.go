@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+
 	"golang.org/x/tools/go/analysis"
 )
 

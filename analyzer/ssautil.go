@@ -2,9 +2,10 @@ package analyzer
 
 import (
 	"go/token"
-	"golang.org/x/tools/go/ssa"
 	"slices"
 	"strings"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // isCgoOrAsm reports functions whose SSA does not reflect what they do.

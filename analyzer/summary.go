@@ -1,14 +1,13 @@
 package analyzer
 
 import (
-	"fmt"
 	"go/token"
 	"go/types"
-	"golang.org/x/tools/go/ssa"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // An effect is what a function does to the entries of a map reachable from
@@ -233,13 +232,6 @@ func (a *checker) computeSummaries(funcs []*ssa.Function) {
 	}
 	// Every function was last collected after its callees' final
 	// summaries: the worklist requeues callers whenever a summary changes.
-	if debugSummaries {
-		for _, fn := range a.funcs {
-			if s := a.sums[fn]; s != nil {
-				fmt.Fprintf(os.Stderr, "mapleak: summary %s: %s\n", fn, s)
-			}
-		}
-	}
 }
 
 // summarize computes fi's summary from its current operations.
@@ -286,7 +278,7 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 			continue
 		}
 		if fi.isClosure {
-			eff.CondFree, eff.CondNonNil = a.freeNilCond(fi, op.block)
+			eff.CondFree, eff.CondNonNil = fi.freeNilCond(op.block)
 		}
 		if k := eff.String(); !seen[k] && len(s.Releases) < maxEffects {
 			seen[k] = true
@@ -309,14 +301,14 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && op.m.portable() && a.relevant(op) && !a.memoizing(fi, op) {
+		if op.kind == opInsert && op.m.portable() && a.relevant(op) && !memoizing(fi, op) {
 			inserts = append(inserts, op)
 		}
 	}
 	if len(inserts) == 0 {
 		return nil
 	}
-	inserts = a.dropCovered(fi, inserts)
+	inserts = dropCovered(fi, inserts)
 	if len(inserts) == 0 {
 		return nil
 	}
@@ -333,7 +325,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	var out []*effect
 	seen := make(map[string]bool)
 	for _, ret := range fi.returns {
-		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			if st.empty() || a.exitKind(fi, ret, pred, nil) != exitSuccess {
 				return
 			}
@@ -411,14 +403,14 @@ func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
 		if r.kind != opRelease || r.cond == condOnSuccess || r.may || r.async {
 			continue
 		}
-		g.kill(r.block, r.index, a.concerned(r, rels, byKey, r.whole || r.k.Kind == kAny))
+		g.kill(r.block, r.index, concerned(r, rels, byKey, r.whole || r.k.Kind == kAny))
 	}
 	g.solve()
 	for i := range out {
 		out[i] = true
 	}
 	for _, ret := range fi.returns {
-		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			for i := range rels {
 				if out[i] && st.has(i) && a.maySucceed(fi, ret, pred, g.liveBit(i)) {
 					out[i] = false
@@ -442,7 +434,7 @@ func (a *checker) unstableKey(fi *funcInfo, k *expr) bool {
 			return true
 		}
 	case kField:
-		if v := lookupFieldOf(a, fi, k); v != nil && a.storedFields(fi)[v] {
+		if v := lookupFieldOf(a, fi, k); v != nil && fi.storedFields()[v] {
 			return true
 		}
 	}
@@ -483,7 +475,7 @@ func (a *checker) pureCall(name string) bool {
 
 // storedFields returns the fields fi's function writes: stored into, or
 // whose address it passes to a call (Decode(&c.resp)).
-func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
+func (fi *funcInfo) storedFields() map[*types.Var]bool {
 	if fi.stored != nil {
 		return fi.stored
 	}
@@ -498,16 +490,14 @@ func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
 					}
 				}
 			case ssa.CallInstruction:
+				// Decode(&c.resp), and c.resp.reset() with a pointer
+				// receiver: the receiver is the first argument.
 				for _, arg := range instr.Common().Args {
 					if fa, ok := arg.(*ssa.FieldAddr); ok {
 						if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
 							fi.stored[v] = true
 						}
 					}
-				}
-				// A method called on a field's address (c.resp.reset()).
-				if instr.Common().IsInvoke() {
-					continue
 				}
 			}
 		}
@@ -517,7 +507,7 @@ func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
 
 // freeNilCond finds a condition on a free variable's nilness that guards
 // block b of a closure: `if err != nil { ... }` where err is captured.
-func (a *checker) freeNilCond(fi *funcInfo, b *ssa.BasicBlock) (int, bool) {
+func (fi *funcInfo) freeNilCond(b *ssa.BasicBlock) (int, bool) {
 	for d := b; d != nil; d = d.Idom() {
 		if len(d.Preds) != 1 {
 			continue

@@ -3,8 +3,9 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
-	"golang.org/x/tools/go/ssa"
 	"slices"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 // tracked reports whether the map operation concerns a long-lived map
@@ -138,12 +139,12 @@ func (a *checker) neverRemoved(op *mapOp) bool {
 // of the same entry found nothing, and the lookup's value is used when it
 // finds one (if v, ok := m[k]; ok { return v }; m[k] = compute()). The
 // entry is meant to stay.
-func (a *checker) memoizing(fi *funcInfo, ins *mapOp) bool {
+func memoizing(fi *funcInfo, ins *mapOp) bool {
 	if ins.instr == nil || ins.block == nil {
 		return false
 	}
 	for _, op := range fi.ops {
-		if op.kind != opLookup || op.lookup == nil || !a.sameMap(op, ins) || !same(op.k, ins.k) {
+		if op.kind != opLookup || op.lookup == nil || !sameMap(op, ins) || !same(op.k, ins.k) {
 			continue
 		}
 		if !instrDominates(op.instr, ins.instr) {

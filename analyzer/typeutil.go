@@ -2,9 +2,10 @@ package analyzer
 
 import (
 	"go/types"
-	"golang.org/x/tools/go/ssa"
 	"strconv"
 	"strings"
+
+	"golang.org/x/tools/go/ssa"
 )
 
 func isMap(t types.Type) bool {
