@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"go/token"
 	"strconv"
 
 	"golang.org/x/tools/go/ssa"
@@ -93,10 +94,10 @@ func (c *canonicalizer) compute(v ssa.Value) *expr {
 		}
 		return mkAddr(c.local(v))
 	case *ssa.UnOp:
-		switch v.Op.String() {
-		case "*":
+		switch v.Op {
+		case token.MUL:
 			return mkDeref(c.of(v.X))
-		case "<-":
+		case token.ARROW:
 			return c.local(v)
 		}
 		return node(kUnOp, v.Op.String(), c.of(v.X))

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
 	"golang.org/x/tools/go/ssa"
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 // checker is the state of one run of mapleak over one package.
@@ -39,8 +40,7 @@ type checker struct {
 	keyRemoved map[*types.Var]bool       // maps the package deletes single entries from
 	locks      map[*funcInfo]*lockStates // lock states, computed on demand
 
-	impls        map[string][]*types.Func                // the implementations of an interface method
-	implementing map[string][]types.Type                 // the concrete types implementing an interface
+	ifaces       typeutil.Map                            // interface type -> *implementers
 	swept        map[*types.Var]bool                     // maps a periodic sweeper reaps
 	concrete     []*types.Named                          // candidate implementations of interfaces
 	sites        map[*ssa.Function][]ssa.CallInstruction // static calls of each function
@@ -58,6 +58,7 @@ type funcInfo struct {
 	ops     []*mapOp
 	outs    []keyOut
 	locks   []*lockOp
+	mutexes []*expr           // the mutexes locks lock, one expr each
 	waits   []ssa.Instruction // receives, blocking selects, WaitGroup.Wait
 	closes  []*expr           // channels closed
 	flagSet []stateStore      // fields set to a constant (closed = true, state = stateClosed)
@@ -96,7 +97,6 @@ func runAnalysis(pass *analysis.Pass, cfg *compiled, debug debugOptions) {
 		releaseKeyFields: make(map[*types.Var]bool),
 		closingFlags:     make(map[fieldState][]*types.Var),
 		closingChans:     make(map[*types.Var][]*types.Var),
-		impls:            make(map[string][]*types.Func),
 	}
 	for _, fn := range input.SrcFuncs {
 		if fn == nil || len(fn.Blocks) == 0 || isCgoOrAsm(fn) {

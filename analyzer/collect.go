@@ -72,6 +72,7 @@ func (a *checker) collectOps(fi *funcInfo) {
 	fi.ops = fi.ops[:0]
 	fi.outs = fi.outs[:0]
 	fi.locks = fi.locks[:0]
+	fi.mutexes = fi.mutexes[:0]
 	fi.waits = fi.waits[:0]
 	fi.closes = fi.closes[:0]
 	fi.flagSet = fi.flagSet[:0]
@@ -220,7 +221,7 @@ func (fi *funcInfo) isInitStore(b *ssa.BasicBlock, st *ssa.Store) bool {
 	}
 	// Lazy initialization: the store is guarded by a nil check of the same
 	// location.
-	target := fi.canon.of(st.Addr).String()
+	target := fi.canon.of(st.Addr)
 	for d := b; d != nil; d = d.Idom() {
 		if len(d.Preds) != 1 {
 			continue
@@ -242,7 +243,7 @@ func (fi *funcInfo) isInitStore(b *ssa.BasicBlock, st *ssa.Store) bool {
 			continue
 		}
 		load, ok := x.(*ssa.UnOp)
-		if !ok || load.Op != token.MUL || fi.canon.of(load.X).String() != target {
+		if !ok || load.Op != token.MUL || !same(fi.canon.of(load.X), target) {
 			continue
 		}
 		nilEdge := p.Succs[0]
@@ -446,7 +447,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, instr ssa.CallInstruction, call
 				name := obj.Name()
 				// The source of the mutex is looked up when a fix needs it:
 				// most locks never concern a map mapleak reports.
-				fi.locks = append(fi.locks, &lockOp{instr: instr, mu: c.of(args[0]).String(), lock: name == "Lock" || name == "RLock", read: name == "RLock" || name == "RUnlock", deferred: mode == modeDefer})
+				fi.locks = append(fi.locks, &lockOp{instr: instr, mu: fi.mutex(c.of(args[0])), lock: name == "Lock" || name == "RLock", read: name == "RLock" || name == "RUnlock", deferred: mode == modeDefer})
 			}
 			return true
 		case "WaitGroup.Wait", "Cond.Wait":

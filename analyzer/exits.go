@@ -151,10 +151,8 @@ func chanKind(ch ssa.Value) branchKind {
 			}
 		}
 	}
-	if el := chanElem(ch.Type()); el != nil {
-		if n, ok := types.Unalias(el).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "time" && n.Obj().Name() == "Time" {
-			return brTimeout
-		}
+	if isTimeType(chanElem(ch.Type())) {
+		return brTimeout
 	}
 	return brNone
 }

@@ -1,6 +1,8 @@
 package analyzer
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -8,7 +10,8 @@ import (
 // An expr is the canonical form of an SSA value: the access path of a map
 // (c.pending, a global, a captured variable) or the identity of a key
 // (req.ID loaded twice, string(b) converted twice, respToken(inbox)).
-// Two values with the same rendering denote the same map or the same key.
+// Two values with the same structure (see [same]) denote the same map or
+// the same key.
 //
 // Leaves are parameters, free variables, globals, constants and
 // functions, which are portable: an expr built only from them can be
@@ -22,7 +25,9 @@ type expr struct {
 	Index int     // parameter, free variable or tuple index
 	Args  []*expr // operands
 
-	str string // memoized rendering
+	// Memoized; an expr does not change once built.
+	str string // rendering, for debugging output and summaries' text
+	sum uint64 // structural hash (0: not computed yet), see hash
 }
 
 type exprKind uint8
@@ -47,6 +52,8 @@ const (
 	kResult                      // result Index of the function (in summaries)
 )
 
+// String renders e for debugging output ("p0.pending", "l:id#3"). It is
+// never used to decide whether two exprs are the same: see [same].
 func (e *expr) String() string {
 	if e == nil {
 		return "?"
@@ -148,12 +155,120 @@ func (e *expr) display() string {
 	return e.String()
 }
 
-// same reports whether a and b denote the same map or key.
+// same reports whether a and b denote the same map or key: the same kind
+// and the same leaves and operands. Parameters, free variables and
+// results are identified by their index; their names are only for
+// messages.
 func same(a, b *expr) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	return a == b || a.String() == b.String()
+	return a == b || a.hash() == b.hash() && sameStructure(a, b)
+}
+
+func sameStructure(a, b *expr) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil || a.Kind != b.Kind || a.Index != b.Index || len(a.Args) != len(b.Args) {
+		return false
+	}
+	if a.Kind.namesBy() && a.Name != b.Name {
+		return false
+	}
+	for i := range a.Args {
+		if !sameStructure(a.Args[i], b.Args[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// namesBy reports whether the Name of an expr of kind k is part of its
+// identity: it is not for parameters, free variables and results, which
+// their index identifies.
+func (k exprKind) namesBy() bool {
+	switch k {
+	case kParam, kFree, kResult:
+		return false
+	}
+	return true
+}
+
+// hash returns a hash of e's structure: same(a, b) implies a.hash() ==
+// b.hash().
+func (e *expr) hash() uint64 {
+	if e == nil {
+		return 0x9e3779b97f4a7c15
+	}
+	if e.sum != 0 {
+		return e.sum
+	}
+	h := fnv.New64a()
+	var word [8]byte
+	put := func(x uint64) {
+		binary.LittleEndian.PutUint64(word[:], x)
+		h.Write(word[:])
+	}
+	put(uint64(e.Kind))
+	put(uint64(e.Index))
+	if e.Kind.namesBy() {
+		h.Write([]byte(e.Name))
+	}
+	put(uint64(len(e.Args)))
+	for _, a := range e.Args {
+		put(a.hash())
+	}
+	sum := h.Sum64()
+	if sum == 0 {
+		sum = 1
+	}
+	e.sum = sum
+	return sum
+}
+
+// An exprIndex lists the positions of exprs (the keys or maps of a list of
+// operations) by structure: exprs that are the same share one entry.
+type exprIndex struct {
+	byHash map[uint64][]exprPositions
+}
+
+type exprPositions struct {
+	e  *expr
+	at []int
+}
+
+// add records position i for e (nil exprs are not indexed).
+func (x *exprIndex) add(e *expr, i int) {
+	if e == nil {
+		return
+	}
+	if x.byHash == nil {
+		x.byHash = make(map[uint64][]exprPositions)
+	}
+	h := e.hash()
+	bucket := x.byHash[h]
+	for j := range bucket {
+		if sameStructure(bucket[j].e, e) {
+			bucket[j].at = append(bucket[j].at, i)
+			return
+		}
+	}
+	x.byHash[h] = append(bucket, exprPositions{e, []int{i}})
+}
+
+// positions returns the positions recorded for exprs that are the same as
+// e, in the order they were added. The result must not be modified.
+func (x *exprIndex) positions(e *expr) []int {
+	if e == nil {
+		return nil
+	}
+	for _, p := range x.byHash[e.hash()] {
+		if sameStructure(p.e, e) {
+			return p.at
+		}
+	}
+	return nil
 }
 
 // portable reports whether e is made only of parameters, free variables,
@@ -274,21 +389,50 @@ func mkField(base *expr, name string, ctor ctorLookup) *expr {
 // expressions. It returns nil when e mentions a parameter or free
 // variable with no replacement.
 func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
+	return substitute(e, func(x *expr) (*expr, bool) {
+		switch x.Kind {
+		case kParam:
+			return nth(params, x.Index), true
+		case kFree:
+			return nth(frees, x.Index), true
+		}
+		return nil, false
+	}, ctor)
+}
+
+// substResults replaces the results of a summarized function by the
+// values of the call.
+func substResults(e *expr, results []*expr) *expr {
+	return substitute(e, func(x *expr) (*expr, bool) {
+		if x.Kind == kResult {
+			return nth(results, x.Index), true
+		}
+		return nil, false
+	}, nil)
+}
+
+// substFrees replaces the free variables of e, keeping its parameters.
+func substFrees(e *expr, frees []*expr) *expr {
+	return substitute(e, func(x *expr) (*expr, bool) {
+		if x.Kind == kFree {
+			return nth(frees, x.Index), true
+		}
+		return nil, false
+	}, nil)
+}
+
+// substitute rebuilds e with the leaves that replace replaces: a leaf
+// replaced by nil (a parameter without an argument) makes the whole
+// result nil. Fields, dereferences and addresses are rebuilt with their
+// simplifications (and ctor, for fields of constructors' results).
+func substitute(e *expr, replace func(leaf *expr) (*expr, bool), ctor ctorLookup) *expr {
 	if e == nil {
 		return nil
 	}
-	switch e.Kind {
-	case kParam:
-		if e.Index < len(params) && params[e.Index] != nil {
-			return params[e.Index]
+	if len(e.Args) == 0 {
+		if x, ok := replace(e); ok {
+			return x
 		}
-		return nil
-	case kFree:
-		if e.Index < len(frees) && frees[e.Index] != nil {
-			return frees[e.Index]
-		}
-		return nil
-	case kGlobal, kConst, kFunc, kLocal, kAny, kResult:
 		return e
 	}
 	args := make([]*expr, len(e.Args))
@@ -296,7 +440,7 @@ func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 		if a == nil {
 			continue
 		}
-		if args[i] = subst(a, params, frees, ctor); args[i] == nil {
+		if args[i] = substitute(a, replace, ctor); args[i] == nil {
 			return nil
 		}
 	}
@@ -311,62 +455,12 @@ func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
 }
 
-// substResults replaces the results of a summarized function by the
-// values of the call.
-func substResults(e *expr, results []*expr) *expr {
-	if e == nil {
-		return nil
+// nth returns list[i], or nil when the list is too short.
+func nth(list []*expr, i int) *expr {
+	if i < len(list) {
+		return list[i]
 	}
-	switch e.Kind {
-	case kResult:
-		if e.Index < len(results) {
-			return results[e.Index]
-		}
-		return nil
-	case kParam, kFree, kGlobal, kConst, kFunc, kLocal, kAny:
-		return e
-	}
-	args := make([]*expr, len(e.Args))
-	for i, a := range e.Args {
-		if a == nil {
-			continue
-		}
-		if args[i] = substResults(a, results); args[i] == nil {
-			return nil
-		}
-	}
-	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
-}
-
-// substFrees replaces the free variables of e, keeping its parameters.
-func substFrees(e *expr, frees []*expr) *expr {
-	switch e.Kind {
-	case kFree:
-		if e.Index < len(frees) {
-			return frees[e.Index]
-		}
-		return nil
-	case kParam, kGlobal, kConst, kFunc, kLocal, kAny:
-		return e
-	}
-	args := make([]*expr, len(e.Args))
-	for i, x := range e.Args {
-		if x == nil {
-			continue
-		}
-		if args[i] = substFrees(x, frees); args[i] == nil {
-			return nil
-		}
-	}
-	switch e.Kind {
-	case kField:
-		return mkField(args[0], e.Name, nil)
-	case kDeref:
-		return mkDeref(args[0])
-	case kAddr:
-		return mkAddr(args[0])
-	}
-	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
+	return nil
 }
 
 // derivesFrom reports whether e is v or reached from v through fields

@@ -1,14 +1,13 @@
 package analyzer
 
 import (
-	"go/parser"
 	"go/types"
 	"strings"
 )
 
 // A mutexRef is the lock that guards a map, as the fix would spell it.
 type mutexRef struct {
-	canon string
+	canon *expr         // the mutex's address in the function of the fix
 	src   releaseSource // mapSrc holds the mutex expression
 }
 
@@ -18,7 +17,7 @@ type mutexRef struct {
 func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, bool) {
 	// The lock held at the operation itself.
 	for _, lo := range fi.locks {
-		if !lo.lock || lo.deferred || a.lockSource(lo) == "" {
+		if !lo.lock || lo.deferred || a.lockSyntax(lo) == nil {
 			continue
 		}
 		if op.instr != nil && a.lockStateAt(fi, lo.mu, op.instr) == lockHeld {
@@ -39,15 +38,20 @@ func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, 
 	if hit == nil {
 		return nil, true
 	}
-	if hit.ofi == fi && a.lockSource(hit.lo) != "" {
+	if hit.ofi == fi && a.lockSyntax(hit.lo) != nil {
 		return a.mutexFrom(hit.lo), true
 	}
 	// Spell the sibling mutex of the map's field: c.pending -> c.mu.
-	mu := siblingMutex(hit.lo.mu, hit.other.m, src.mapSrc)
-	if mu == "" {
+	muField, ok := siblingField(hit.lo.mu, hit.other.m)
+	i := strings.LastIndexByte(src.mapSrc, '.')
+	if !ok || i < 0 {
 		return nil, false
 	}
-	return &mutexRef{canon: siblingCanon(hit.lo.mu, hit.other.m, op.m), src: mutexSource(mu, src)}, true
+	ref := &mutexRef{src: releaseSource{mapSrc: src.mapSrc[:i+1] + muField, vars: src.vars, fields: src.fields, after: src.after}}
+	if op.m.Kind == kField { // &c.mu, to look its state up in fi
+		ref.canon = node(kAddr, "", node(kField, muField, op.m.Args[0]))
+	}
+	return ref, true
 }
 
 // A guardHit is an operation on a map made while holding a mutex.
@@ -100,55 +104,34 @@ func (a *checker) heldAt(fi *funcInfo, op *mapOp) *lockOp {
 	return nil
 }
 
+// mutexFrom spells the mutex lo locks as its own call does (c.mu in
+// c.mu.Lock()).
 func (a *checker) mutexFrom(lo *lockOp) *mutexRef {
+	syntax := a.lockSyntax(lo)
 	ref := &mutexRef{canon: lo.mu}
-	ref.src = releaseSource{mapSrc: a.lockSource(lo), after: lo.instr.Pos()}
-	if e, err := parser.ParseExpr(ref.src.mapSrc); err == nil {
-		scope := a.innermost(lo.instr.Pos())
-		for _, id := range baseIdents(e) {
-			if scope == nil {
-				break
-			}
-			if _, obj := scope.LookupParent(id.Name, lo.instr.Pos()); obj != nil {
-				ref.src.vars = append(ref.src.vars, namedObj{id.Name, obj})
-			}
+	ref.src = releaseSource{mapSrc: exprString(syntax), after: lo.instr.Pos()}
+	scope := a.innermost(lo.instr.Pos())
+	for _, id := range baseIdents(syntax) {
+		if scope == nil {
+			break
+		}
+		if _, obj := scope.LookupParent(id.Name, lo.instr.Pos()); obj != nil {
+			ref.src.vars = append(ref.src.vars, namedObj{id.Name, obj})
 		}
 	}
 	return ref
 }
 
-// siblingMutex spells, from the map expression mapSrc (c.pending), the
-// mutex that sits next to the map's field in the same struct (c.mu).
-func siblingMutex(muCanon string, otherMap *expr, mapSrc string) string {
-	if otherMap.Kind != kField {
-		return ""
+// siblingField returns the name of the mutex field mu (the address
+// &base.mu) that sits next to the map's field otherMap (base.pending) in
+// the same struct, if it does.
+func siblingField(mu, otherMap *expr) (string, bool) {
+	if otherMap.Kind != kField || mu.Kind != kAddr || mu.Args[0].Kind != kField {
+		return "", false
 	}
-	base := otherMap.Args[0].String()
-	prefix := "&(" + base + "."
-	if !strings.HasPrefix(muCanon, prefix) || !strings.HasSuffix(muCanon, ")") {
-		return ""
+	field := mu.Args[0]
+	if !same(field.Args[0], otherMap.Args[0]) {
+		return "", false
 	}
-	muField := strings.TrimSuffix(strings.TrimPrefix(muCanon, prefix), ")")
-	if strings.ContainsAny(muField, ".()[]*&") {
-		return ""
-	}
-	i := strings.LastIndexByte(mapSrc, '.')
-	if i < 0 {
-		return ""
-	}
-	return mapSrc[:i+1] + muField
-}
-
-// siblingCanon translates the mutex of another function to fi's function.
-func siblingCanon(muCanon string, otherMap, m *expr) string {
-	if otherMap.Kind != kField || m.Kind != kField {
-		return ""
-	}
-	base := otherMap.Args[0].String()
-	field := strings.TrimSuffix(strings.TrimPrefix(muCanon, "&("+base+"."), ")")
-	return "&(" + m.Args[0].String() + "." + field + ")"
-}
-
-func mutexSource(mu string, mapSrc releaseSource) releaseSource {
-	return releaseSource{mapSrc: mu, vars: mapSrc.vars, fields: mapSrc.fields, after: mapSrc.after}
+	return field.Name, true
 }

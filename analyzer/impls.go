@@ -19,12 +19,12 @@ func (a *checker) implementations(t types.Type, name string) []*types.Func {
 	if !ok || named.Obj().Pkg() == nil || isStdPackage(named.Obj().Pkg().Path()) && named.Obj().Pkg() != a.pass.Pkg {
 		return nil
 	}
-	key := types.TypeString(t, nil) + "." + name
-	if fns, ok := a.impls[key]; ok {
+	impls := a.implementersOf(t, iface)
+	if fns, ok := impls.methods[name]; ok {
 		return fns
 	}
 	var found []*types.Func
-	for _, recv := range a.implementers(t, iface) {
+	for _, recv := range impls.recvs {
 		obj, _, _ := types.LookupFieldOrMethod(recv, true, derefNamed(recv).Obj().Pkg(), name)
 		fn, ok := obj.(*types.Func)
 		if !ok || slices.Contains(found, fn) {
@@ -35,32 +35,35 @@ func (a *checker) implementations(t types.Type, name string) []*types.Func {
 	if len(found) > 4 {
 		found = nil
 	}
-	a.impls[key] = found
+	impls.methods[name] = found
 	return found
 }
 
-// implementers returns the concrete types (T or *T) of concreteTypes that
+// implementers are the concrete types implementing an interface, and
+// their methods by name as implementations returns them.
+type implementers struct {
+	recvs   []types.Type // T or *T
+	methods map[string][]*types.Func
+}
+
+// implementersOf returns the concrete types (T or *T) of concreteTypes that
 // implement the interface iface, the underlying type of t, computed once
 // per interface for all of its methods.
-func (a *checker) implementers(t types.Type, iface *types.Interface) []types.Type {
-	key := types.TypeString(t, nil)
-	if recvs, ok := a.implementing[key]; ok {
-		return recvs
+func (a *checker) implementersOf(t types.Type, iface *types.Interface) *implementers {
+	if impls, ok := a.ifaces.At(t).(*implementers); ok {
+		return impls
 	}
-	var recvs []types.Type
+	impls := &implementers{methods: make(map[string][]*types.Func)}
 	for _, c := range a.concreteTypes() {
 		switch {
 		case types.Implements(c, iface):
-			recvs = append(recvs, c)
+			impls.recvs = append(impls.recvs, c)
 		case types.Implements(types.NewPointer(c), iface):
-			recvs = append(recvs, types.NewPointer(c))
+			impls.recvs = append(impls.recvs, types.NewPointer(c))
 		}
 	}
-	if a.implementing == nil {
-		a.implementing = make(map[string][]types.Type)
-	}
-	a.implementing[key] = recvs
-	return recvs
+	a.ifaces.Set(t, impls)
+	return impls
 }
 
 // concreteTypes returns the non-generic named non-interface types of this

@@ -53,7 +53,7 @@ func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 	for _, out := range fi.outs {
 		mask := newBitset(len(inserts))
 		for _, k := range out.keys {
-			for _, i := range idx.byKey[k.String()] {
+			for _, i := range idx.byKey.positions(k) {
 				if a.handsOff(out, inserts[i].k) {
 					mask.set(i)
 				}
@@ -74,21 +74,21 @@ func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 // An insertIndex finds the inserts a release may concern without
 // comparing every release with every insert.
 type insertIndex struct {
-	byMap  map[string][]int
+	byMap  exprIndex
 	byVar  map[*types.Var][]int
-	byKey  map[string][]int
+	byKey  exprIndex
 	fresh  []int
 	anyKey []int // fresh or under kAny: a release of any key may concern them
 }
 
 func newInsertIndex(inserts []*mapOp) *insertIndex {
-	x := &insertIndex{byMap: make(map[string][]int), byVar: make(map[*types.Var][]int), byKey: make(map[string][]int)}
+	x := &insertIndex{byVar: make(map[*types.Var][]int)}
 	for i, ins := range inserts {
-		x.byMap[ins.m.String()] = append(x.byMap[ins.m.String()], i)
+		x.byMap.add(ins.m, i)
 		if ins.mapVar != nil {
 			x.byVar[ins.mapVar] = append(x.byVar[ins.mapVar], i)
 		}
-		x.byKey[ins.k.String()] = append(x.byKey[ins.k.String()], i)
+		x.byKey.add(ins.k, i)
 		if ins.fresh {
 			x.fresh = append(x.fresh, i)
 		}
@@ -105,9 +105,9 @@ func (x *insertIndex) candidates(r *mapOp) []int {
 	var out []int
 	switch {
 	case r.anyMap:
-		out = append(slices.Clone(x.byKey[r.k.String()]), x.fresh...)
+		out = append(slices.Clone(x.byKey.positions(r.k)), x.fresh...)
 	case r.whole || r.k == nil || r.k.Kind == kAny:
-		out = slices.Clone(x.byMap[r.m.String()])
+		out = slices.Clone(x.byMap.positions(r.m))
 		if r.mapVar != nil {
 			out = append(out, x.byVar[r.mapVar]...)
 		}
@@ -116,7 +116,7 @@ func (x *insertIndex) candidates(r *mapOp) []int {
 		// whatever their map (releases compares the maps). Comparing
 		// every insert of the map would make a function with many
 		// inserts and deletes quadratic.
-		out = append(slices.Clone(x.byKey[r.k.String()]), x.anyKey...)
+		out = append(slices.Clone(x.byKey.positions(r.k)), x.anyKey...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -124,7 +124,7 @@ func (x *insertIndex) candidates(r *mapOp) []int {
 
 // concerned returns the set of ops (indexed by key in byKey, see keyIndex)
 // on op's map, under op's key unless anyKey.
-func concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bitset {
+func concerned(op *mapOp, ops []*mapOp, byKey *exprIndex, anyKey bool) bitset {
 	mask := newBitset(len(ops))
 	if anyKey {
 		for i, x := range ops {
@@ -134,7 +134,7 @@ func concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bit
 		}
 		return mask
 	}
-	for _, i := range byKey[op.k.String()] {
+	for _, i := range byKey.positions(op.k) {
 		if sameMap(op, ops[i]) {
 			mask.set(i)
 		}
@@ -142,14 +142,12 @@ func concerned(op *mapOp, ops []*mapOp, byKey map[string][]int, anyKey bool) bit
 	return mask
 }
 
-// keyIndex maps the rendering of each op's key to the op's index, to match
-// operations by key without comparing every pair.
-func keyIndex(ops []*mapOp) map[string][]int {
-	idx := make(map[string][]int, len(ops))
+// keyIndex indexes ops by key, to match operations by key without
+// comparing every pair.
+func keyIndex(ops []*mapOp) *exprIndex {
+	idx := new(exprIndex)
 	for i, op := range ops {
-		if op.k != nil {
-			idx[op.k.String()] = append(idx[op.k.String()], i)
-		}
+		idx.add(op.k, i)
 	}
 	return idx
 }

@@ -34,9 +34,13 @@ func (a *checker) report(f *finding) {
 
 func (a *checker) emit() {
 	sort.SliceStable(a.findings, func(i, j int) bool { return a.findings[i].diag.Pos < a.findings[j].diag.Pos })
-	seen := make(map[string]bool)
+	type reported struct {
+		pos     token.Pos
+		message string
+	}
+	seen := make(map[reported]bool)
 	for _, f := range a.findings {
-		key := fmt.Sprint(f.diag.Pos, f.diag.Message)
+		key := reported{f.diag.Pos, f.diag.Message}
 		if seen[key] {
 			continue
 		}

@@ -95,21 +95,20 @@ func (a *checker) checkInserts(fi *funcInfo) {
 			}
 		})
 	}
-	reported := make(map[string]bool)
+	var reported []int // inserts reported, by index
 	for i, ins := range inserts {
 		if len(leaks[i]) == 0 || a.cleanedByCallers(fi, ins) {
 			continue
 		}
 		sort.Slice(leaks[i], func(x, y int) bool { return leaks[i][x].ret.Pos() < leaks[i][y].ret.Pos() })
 		// One finding per entry and set of leaking returns.
-		key := ins.m.String() + "|" + ins.k.String()
-		for _, l := range leaks[i] {
-			key += fmt.Sprint("|", l.ret.Pos())
-		}
-		if reported[key] {
+		if slices.ContainsFunc(reported, func(j int) bool {
+			return same(inserts[j].m, ins.m) && same(inserts[j].k, ins.k) &&
+				slices.EqualFunc(leaks[j], leaks[i], func(x, y leak) bool { return x.ret == y.ret })
+		}) {
 			continue
 		}
-		reported[key] = true
+		reported = append(reported, i)
 		a.reportInsert(fi, ins, leaks[i])
 	}
 }

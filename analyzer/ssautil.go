@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"go/constant"
 	"go/token"
 	"slices"
 	"strings"
@@ -50,9 +51,28 @@ func isNilConst(v ssa.Value) bool {
 	return ok && c.Value == nil
 }
 
+// isZeroConst reports whether v is a constant zero value: nil, 0, "" or
+// false.
 func isZeroConst(v ssa.Value) bool {
 	c, ok := v.(*ssa.Const)
-	return ok && c.IsNil() || ok && c.Value != nil && (c.Value.ExactString() == "0" || c.Value.ExactString() == `""` || c.Value.ExactString() == "false")
+	if !ok {
+		return false
+	}
+	if c.IsNil() {
+		return true
+	}
+	if c.Value == nil {
+		return false
+	}
+	switch c.Value.Kind() {
+	case constant.Int, constant.Float:
+		return constant.Sign(c.Value) == 0
+	case constant.String:
+		return constant.StringVal(c.Value) == ""
+	case constant.Bool:
+		return !constant.BoolVal(c.Value)
+	}
+	return false
 }
 
 // indexOf returns the index of instr in its block.

@@ -37,6 +37,26 @@ type effect struct {
 	Via string // the helper that does it, for messages
 }
 
+// sameEffect reports whether x and y do the same to the same entry: the
+// same map and key, and the same kind of release or insert (whole, fresh,
+// async, abandon, must, the condition of a deferred release). Names, the
+// value stored and the helper are for messages and are not compared.
+func sameEffect(x, y *effect) bool {
+	return same(x.Map, y.Map) && same(x.Key, y.Key) &&
+		x.Whole == y.Whole && x.Fresh == y.Fresh && x.Async == y.Async && x.Abandon == y.Abandon && x.Must == y.Must &&
+		x.CondFree == y.CondFree && (x.CondFree == 0 || x.CondNonNil == y.CondNonNil)
+}
+
+// addEffect appends eff to effects unless an effect there is the same, or
+// effects already holds maxEffects.
+func addEffect(effects []*effect, eff *effect) []*effect {
+	if len(effects) >= maxEffects || slices.ContainsFunc(effects, func(x *effect) bool { return sameEffect(x, eff) }) {
+		return effects
+	}
+	return append(effects, eff)
+}
+
+// String renders e for debugging output and facts' text.
 func (e *effect) String() string {
 	var b strings.Builder
 	b.WriteString(e.Map.String())
@@ -90,6 +110,20 @@ func (s *summary) empty() bool {
 	return s == nil || len(s.Releases) == 0 && len(s.Inserts) == 0 && len(s.Ctor) == 0
 }
 
+// sameSummary reports whether x and y tell callers the same: the same
+// effects (sameEffect) in the same order, and the same constructor fields.
+// A change in anything else (names, the value an insert stores) does not
+// make callers collect their operations again.
+func sameSummary(x, y *summary) bool {
+	if x.empty() || y.empty() {
+		return x.empty() && y.empty()
+	}
+	return slices.EqualFunc(x.Releases, y.Releases, sameEffect) &&
+		slices.EqualFunc(x.Inserts, y.Inserts, sameEffect) &&
+		slices.EqualFunc(x.Ctor, y.Ctor, func(f, g ctorField) bool { return f.Field == g.Field && same(f.Value, g.Value) })
+}
+
+// String renders s for debugging output and facts' text.
 func (s *summary) String() string {
 	var parts []string
 	if len(s.Releases) > 0 {
@@ -182,19 +216,6 @@ func (a *checker) computeSummaries(funcs []*ssa.Function) {
 	// Closures are summarized before their parents: they come after them
 	// in SrcFuncs, so process the queue backwards first.
 	slices.Reverse(queue)
-	// The renderings of the summaries, compared to detect changes.
-	rendered := make(map[*summary]string)
-	render := func(s *summary) string {
-		if s == nil {
-			return ""
-		}
-		r, ok := rendered[s]
-		if !ok {
-			r = s.String()
-			rendered[s] = r
-		}
-		return r
-	}
 	rounds := make(map[*ssa.Function]int)
 	for len(queue) > 0 {
 		fn := queue[0]
@@ -215,7 +236,7 @@ func (a *checker) computeSummaries(funcs []*ssa.Function) {
 		}
 		s := a.summarize(fi)
 		old := a.sums[fn]
-		if render(old) == render(s) {
+		if sameSummary(old, s) {
 			continue
 		}
 		a.sums[fn] = s
@@ -237,7 +258,6 @@ func (a *checker) computeSummaries(funcs []*ssa.Function) {
 // summarize computes fi's summary from its current operations.
 func (a *checker) summarize(fi *funcInfo) *summary {
 	s := &summary{Ctor: a.ctorsOf[fi.fn]}
-	seen := make(map[string]bool)
 	var rels []*mapOp
 	for _, op := range fi.ops {
 		if op.kind != opRelease || op.anyMap || op.m == nil {
@@ -280,10 +300,7 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 		if fi.isClosure {
 			eff.CondFree, eff.CondNonNil = fi.freeNilCond(op.block)
 		}
-		if k := eff.String(); !seen[k] && len(s.Releases) < maxEffects {
-			seen[k] = true
-			s.Releases = append(s.Releases, eff)
-		}
+		s.Releases = addEffect(s.Releases, eff)
 	}
 	s.Inserts = a.insertEffects(fi)
 	if s.empty() {
@@ -323,7 +340,6 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	}
 	g.solve()
 	var out []*effect
-	seen := make(map[string]bool)
 	for _, ret := range fi.returns {
 		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			if st.empty() || a.exitKind(fi, ret, pred, nil) != exitSuccess {
@@ -357,10 +373,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 					}
 				}
 				eff.Value = summaryValue(fi, ins.value, ret)
-				if k := eff.String(); !seen[k] && len(out) < maxEffects {
-					seen[k] = true
-					out = append(out, eff)
-				}
+				out = addEffect(out, eff)
 			}
 		})
 	}

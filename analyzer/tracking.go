@@ -199,13 +199,13 @@ func usesClock(fn *ssa.Function) bool {
 				}
 			case *ssa.UnOp:
 				if instr.Op == token.ARROW {
-					if el := chanElem(instr.X.Type()); el != nil && types.TypeString(el, nil) == "time.Time" {
+					if isTimeType(chanElem(instr.X.Type())) {
 						return true
 					}
 				}
 			case *ssa.Select:
 				for _, st := range instr.States {
-					if el := chanElem(st.Chan.Type()); el != nil && types.TypeString(el, nil) == "time.Time" {
+					if isTimeType(chanElem(st.Chan.Type())) {
 						return true
 					}
 				}
