@@ -2,9 +2,138 @@ package analyzer
 
 import (
 	"go/token"
+	"iter"
 
 	"golang.org/x/tools/go/ssa"
 )
+
+// This file decodes conditional branches: which block a branch enters
+// when its condition holds, which conditions hold on every path to a
+// block, and the two conditions the analysis reads everywhere: a value
+// compared with nil, and the case a select chose.
+
+// A branch is the two-way jump that ends a block: if cond, to Succs[0],
+// else to Succs[1].
+type branch struct {
+	from *ssa.BasicBlock
+	cond ssa.Value
+}
+
+// branchAt returns the branch that ends b, if b ends in one.
+func branchAt(b *ssa.BasicBlock) (branch, bool) {
+	if len(b.Instrs) == 0 || len(b.Succs) != 2 {
+		return branch{}, false
+	}
+	ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
+	if !ok {
+		return branch{}, false
+	}
+	return branch{b, ifi.Cond}, true
+}
+
+// succ returns the block br enters when its condition is onTrue.
+func (br branch) succ(onTrue bool) *ssa.BasicBlock {
+	if onTrue {
+		return br.from.Succs[0]
+	}
+	return br.from.Succs[1]
+}
+
+// only returns the block br enters when its condition is onTrue if no
+// other edge enters it (what runs there knows the condition), else nil.
+func (br branch) only(onTrue bool) *ssa.BasicBlock {
+	if s := br.succ(onTrue); len(s.Preds) == 1 {
+		return s
+	}
+	return nil
+}
+
+// twoWay reports whether br's edges enter different blocks.
+func (br branch) twoWay() bool {
+	return br.from.Succs[0] != br.from.Succs[1]
+}
+
+// branchesOn yields the branches whose condition is cond.
+func branchesOn(cond ssa.Value) iter.Seq[branch] {
+	return func(yield func(branch) bool) {
+		if cond.Referrers() == nil {
+			return
+		}
+		for _, r := range *cond.Referrers() {
+			if ifi, ok := r.(*ssa.If); ok {
+				if !yield(branch{ifi.Block(), cond}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// A branchEdge is one side of a branch: the block entered when the
+// branch's condition is onTrue.
+type branchEdge struct {
+	branch
+	onTrue bool
+}
+
+// dominatingConditions yields, nearest first, the branch edges every path
+// to b takes: for each dominator of b (b included) entered only from a
+// branch, that edge.
+func dominatingConditions(b *ssa.BasicBlock) iter.Seq[branchEdge] {
+	return func(yield func(branchEdge) bool) {
+		for d := b; d != nil; d = d.Idom() {
+			if len(d.Preds) != 1 {
+				continue
+			}
+			br, ok := branchAt(d.Preds[0])
+			if !ok {
+				continue
+			}
+			if !yield(branchEdge{br, d == br.from.Succs[0]}) {
+				return
+			}
+		}
+	}
+}
+
+// nilComparison decodes cond as x == nil or x != nil (in either operand
+// order): it returns x, and whether cond holds when x is nil.
+func nilComparison(cond ssa.Value) (x ssa.Value, nilIfTrue, ok bool) {
+	cmp, isCmp := cond.(*ssa.BinOp)
+	if !isCmp || cmp.Op != token.EQL && cmp.Op != token.NEQ {
+		return nil, false, false
+	}
+	x, y := cmp.X, cmp.Y
+	if isNilConst(x) {
+		x, y = y, x
+	}
+	if !isNilConst(y) {
+		return nil, false, false
+	}
+	return x, cmp.Op == token.EQL, true
+}
+
+// selectCase decodes cond as the test of which case a select chose
+// (index == i, the form go/ssa gives a select statement's cases).
+func selectCase(cond ssa.Value) (sel *ssa.Select, i int, ok bool) {
+	cmp, isCmp := cond.(*ssa.BinOp)
+	if !isCmp || cmp.Op != token.EQL {
+		return nil, 0, false
+	}
+	x, y := cmp.X, cmp.Y
+	if _, isConst := x.(*ssa.Const); isConst {
+		x, y = y, x
+	}
+	ex, isExtract := x.(*ssa.Extract)
+	k, isConst := y.(*ssa.Const)
+	if !isExtract || ex.Index != 0 || !isConst || k.Value == nil {
+		return nil, 0, false
+	}
+	if sel, ok = ex.Tuple.(*ssa.Select); !ok {
+		return nil, 0, false
+	}
+	return sel, int(k.Int64()), true
+}
 
 // selectCaseBody returns the block that runs when case i of sel is
 // chosen, if it can be found.
@@ -19,19 +148,15 @@ func selectCaseBody(sel *ssa.Select, i int) *ssa.BasicBlock {
 		}
 		for _, rr := range *ex.Referrers() {
 			cmp, ok := rr.(*ssa.BinOp)
-			if !ok || cmp.Op != token.EQL || cmp.Referrers() == nil {
+			if !ok {
 				continue
 			}
-			k, ok := cmp.Y.(*ssa.Const)
-			if !ok || k.Value == nil || int(k.Int64()) != i {
+			if _, j, ok := selectCase(cmp); !ok || j != i {
 				continue
 			}
-			for _, use := range *cmp.Referrers() {
-				if ifi, ok := use.(*ssa.If); ok {
-					succ := ifi.Block().Succs[0]
-					if len(succ.Preds) == 1 {
-						return succ
-					}
+			for br := range branchesOn(cmp) {
+				if body := br.only(true); body != nil {
+					return body
 				}
 			}
 		}
@@ -42,29 +167,12 @@ func selectCaseBody(sel *ssa.Select, i int) *ssa.BasicBlock {
 // nilOnEdge reports whether v is known nil on the edge p -> s because p
 // branches on v == nil / v != nil and s is the nil side.
 func nilOnEdge(v ssa.Value, p, s *ssa.BasicBlock) bool {
-	if len(p.Instrs) == 0 || len(p.Succs) != 2 {
-		return false
-	}
-	ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+	br, ok := branchAt(p)
 	if !ok {
 		return false
 	}
-	cmp, ok := ifi.Cond.(*ssa.BinOp)
-	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-		return false
-	}
-	x, y := cmp.X, cmp.Y
-	if isNilConst(x) {
-		x, y = y, x
-	}
-	if x != v || !isNilConst(y) {
-		return false
-	}
-	nilEdge := p.Succs[0]
-	if cmp.Op == token.NEQ {
-		nilEdge = p.Succs[1]
-	}
-	return nilEdge == s && p.Succs[0] != p.Succs[1]
+	x, nilIfTrue, ok := nilComparison(br.cond)
+	return ok && x == v && br.succ(nilIfTrue) == s && br.twoWay()
 }
 
 // nilSideBlocks returns the single-predecessor blocks entered when v is
@@ -76,29 +184,16 @@ func nilSideBlocks(v ssa.Value, nilSide bool) []*ssa.BasicBlock {
 	var out []*ssa.BasicBlock
 	for _, r := range *v.Referrers() {
 		cmp, ok := r.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
+		if !ok {
 			continue
 		}
-		other := cmp.Y
-		if other == v {
-			other = cmp.X
-		}
-		if !isNilConst(other) {
+		x, nilIfTrue, ok := nilComparison(cmp)
+		if !ok || x != v {
 			continue
 		}
-		for _, rr := range *cmp.Referrers() {
-			ifi, ok := rr.(*ssa.If)
-			if !ok {
-				continue
-			}
-			p := ifi.Block()
-			// The true edge is the nil side of ==, the non-nil side of !=.
-			succ := p.Succs[0]
-			if (cmp.Op == token.EQL) != nilSide {
-				succ = p.Succs[1]
-			}
-			if len(succ.Preds) == 1 && p.Succs[0] != p.Succs[1] {
-				out = append(out, succ)
+		for br := range branchesOn(cmp) {
+			if s := br.only(nilIfTrue == nilSide); s != nil && br.twoWay() {
+				out = append(out, s)
 			}
 		}
 	}
@@ -132,33 +227,20 @@ func nonNilEdges(v ssa.Value) []*ssa.BasicBlock {
 			continue
 		}
 		cmp, ok := r.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
+		if !ok {
 			continue
-		}
-		other := cmp.Y
-		if other == v {
-			other = cmp.X
 		}
 		var nonNilOnTrue bool
-		switch {
-		case isNilConst(other):
-			nonNilOnTrue = cmp.Op == token.NEQ
-		case isSentinel(other) && cmp.Op == token.EQL:
+		if x, nilIfTrue, ok := nilComparison(cmp); ok && x == v {
+			nonNilOnTrue = !nilIfTrue
+		} else if cmp.Op == token.EQL && (isSentinel(cmp.X) && cmp.Y == v || isSentinel(cmp.Y) && cmp.X == v) {
 			nonNilOnTrue = true
-		default:
+		} else {
 			continue
 		}
-		for _, rr := range *cmp.Referrers() {
-			ifi, ok := rr.(*ssa.If)
-			if !ok {
-				continue
-			}
-			succ := ifi.Block().Succs[1]
-			if nonNilOnTrue {
-				succ = ifi.Block().Succs[0]
-			}
-			if len(succ.Preds) == 1 {
-				out = append(out, succ)
+		for br := range branchesOn(cmp) {
+			if s := br.only(nonNilOnTrue); s != nil {
+				out = append(out, s)
 			}
 		}
 	}
@@ -185,12 +267,12 @@ func loadedEdges(call *ssa.Call) []*ssa.BasicBlock {
 	var out []*ssa.BasicBlock
 	for _, r := range *call.Referrers() {
 		ex, ok := r.(*ssa.Extract)
-		if !ok || ex.Index != 1 || ex.Referrers() == nil {
+		if !ok || ex.Index != 1 {
 			continue
 		}
-		for _, rr := range *ex.Referrers() {
-			if ifi, ok := rr.(*ssa.If); ok && len(ifi.Block().Succs[0].Preds) == 1 {
-				out = append(out, ifi.Block().Succs[0])
+		for br := range branchesOn(ex) {
+			if s := br.only(true); s != nil {
+				out = append(out, s)
 			}
 		}
 	}

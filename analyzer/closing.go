@@ -129,16 +129,13 @@ func (a *checker) closingEdges(fi *funcInfo) map[*ssa.BasicBlock][]*types.Var {
 	}
 	out := make(map[*ssa.BasicBlock][]*types.Var)
 	for _, b := range fi.fn.Blocks {
-		if len(b.Instrs) == 0 {
+		br, ok := branchAt(b)
+		if !ok {
 			continue
 		}
-		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
-		if !ok || len(b.Succs) != 2 {
-			continue
-		}
-		onTrue, onFalse := a.closingCond(ifi.Cond, 0)
+		onTrue, onFalse := a.closingCond(br.cond, 0)
 		for i, maps := range [2][]*types.Var{onTrue, onFalse} {
-			if succ := b.Succs[i]; len(maps) > 0 && len(succ.Preds) == 1 {
+			if succ := br.only(i == 0); len(maps) > 0 && succ != nil {
 				out[succ] = append(out[succ], maps...)
 			}
 		}
@@ -185,16 +182,11 @@ func (a *checker) closingCond(cond ssa.Value, depth int) (onTrue, onFalse []*typ
 			return nil, nil
 		}
 		// Select case on a closed channel.
-		if ex, ok := c.X.(*ssa.Extract); ok && ex.Index == 0 && c.Op == token.EQL {
-			if sel, ok := ex.Tuple.(*ssa.Select); ok {
-				if k, ok := c.Y.(*ssa.Const); ok && k.Value != nil {
-					i := int(k.Int64())
-					if i >= 0 && i < len(sel.States) {
-						if u, ok := sel.States[i].Chan.(*ssa.UnOp); ok && u.Op == token.MUL {
-							if fa, ok := u.X.(*ssa.FieldAddr); ok {
-								return a.closingChans[fieldVar(fa.X.Type(), fa.Field)], nil
-							}
-						}
+		if sel, i, ok := selectCase(c); ok {
+			if i >= 0 && i < len(sel.States) {
+				if u, ok := sel.States[i].Chan.(*ssa.UnOp); ok && u.Op == token.MUL {
+					if fa, ok := u.X.(*ssa.FieldAddr); ok {
+						return a.closingChans[fieldVar(fa.X.Type(), fa.Field)], nil
 					}
 				}
 			}

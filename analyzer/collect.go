@@ -222,35 +222,12 @@ func (fi *funcInfo) isInitStore(b *ssa.BasicBlock, st *ssa.Store) bool {
 	// Lazy initialization: the store is guarded by a nil check of the same
 	// location.
 	target := fi.canon.of(st.Addr)
-	for d := b; d != nil; d = d.Idom() {
-		if len(d.Preds) != 1 {
-			continue
+	for e := range dominatingConditions(b) {
+		x, nilIfTrue, ok := nilComparison(e.cond)
+		if !ok || e.onTrue != nilIfTrue {
+			continue // not the nil side of a nil check
 		}
-		p := d.Preds[0]
-		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
-		if !ok {
-			continue
-		}
-		cmp, ok := ifi.Cond.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-			continue
-		}
-		x, y := cmp.X, cmp.Y
-		if isNilConst(x) {
-			x, y = y, x
-		}
-		if !isNilConst(y) {
-			continue
-		}
-		load, ok := x.(*ssa.UnOp)
-		if !ok || load.Op != token.MUL || !same(fi.canon.of(load.X), target) {
-			continue
-		}
-		nilEdge := p.Succs[0]
-		if cmp.Op == token.NEQ {
-			nilEdge = p.Succs[1]
-		}
-		if nilEdge == d {
+		if load, ok := x.(*ssa.UnOp); ok && load.Op == token.MUL && same(fi.canon.of(load.X), target) {
 			return true
 		}
 	}

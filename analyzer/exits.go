@@ -55,19 +55,15 @@ func (a *checker) computeBranches(fi *funcInfo) {
 				fi.branchKinds[b] = brCancel
 			}
 		}
-		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
-		if !ok || len(b.Succs) != 2 {
+		br, ok := branchAt(b)
+		if !ok {
 			continue
 		}
-		kind, onTrue := a.condKind(ifi.Cond, 0)
+		kind, onTrue := a.condKind(br.cond, 0)
 		if kind == brNone {
 			continue
 		}
-		succ := b.Succs[1]
-		if onTrue {
-			succ = b.Succs[0]
-		}
-		if len(succ.Preds) == 1 {
+		if succ := br.only(onTrue); succ != nil {
 			if old := fi.branchKinds[succ]; old == brNone || old == brErr {
 				fi.branchKinds[succ] = kind
 			}
@@ -88,37 +84,31 @@ func (a *checker) condKind(cond ssa.Value, depth int) (branchKind, bool) {
 			return k, !onTrue
 		}
 	case *ssa.BinOp:
+		if sel, i, ok := selectCase(c); ok {
+			if i >= 0 && i < len(sel.States) && sel.States[i].Dir == types.RecvOnly {
+				if kind := chanKind(sel.States[i].Chan); kind != brNone {
+					return kind, true
+				}
+			}
+			return brNone, false
+		}
 		if c.Op != token.EQL && c.Op != token.NEQ {
 			return brNone, false
 		}
-		x, y := c.X, c.Y
-		if _, ok := x.(*ssa.Const); ok {
-			x, y = y, x
-		}
-		// Select case: index == i.
-		if ex, ok := x.(*ssa.Extract); ok && ex.Index == 0 {
-			if sel, ok := ex.Tuple.(*ssa.Select); ok {
-				if k, ok := y.(*ssa.Const); ok && k.Value != nil && c.Op == token.EQL {
-					i := int(k.Int64())
-					if i >= 0 && i < len(sel.States) && sel.States[i].Dir == types.RecvOnly {
-						if kind := chanKind(sel.States[i].Chan); kind != brNone {
-							return kind, true
-						}
-					}
-				}
-				return brNone, false
-			}
-		}
 		// err == context.DeadlineExceeded, err == context.Canceled.
-		if kind := contextErrGlobal(y); kind != brNone {
+		other := c.Y
+		if _, ok := c.X.(*ssa.Const); ok {
+			other = c.X
+		}
+		if kind := contextErrGlobal(other); kind != brNone {
 			return kind, c.Op == token.EQL
 		}
-		if isNilConst(y) {
+		if x, nilIfTrue, ok := nilComparison(c); ok {
 			if isCtxErrCall(x) {
-				return brCancel, c.Op == token.NEQ
+				return brCancel, !nilIfTrue
 			}
 			if isErrorType(x.Type()) {
-				return brErr, c.Op == token.NEQ
+				return brErr, !nilIfTrue
 			}
 		}
 	case *ssa.Call:

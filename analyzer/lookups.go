@@ -77,12 +77,7 @@ func absentBlocks(v ssa.Value) []*ssa.BasicBlock {
 		for _, r := range *cond.Referrers() {
 			switch r := r.(type) {
 			case *ssa.If:
-				b := r.Block()
-				if absentIfTrue {
-					out = append(out, b.Succs[0])
-				} else {
-					out = append(out, b.Succs[1])
-				}
+				out = append(out, branch{r.Block(), cond}.succ(absentIfTrue))
 			case *ssa.UnOp:
 				if r.Op == token.NOT {
 					visitCond(r, !absentIfTrue, depth+1)

@@ -58,24 +58,8 @@ func waitsOnValue(fi *funcInfo, ret *ssa.Return, value *expr) bool {
 	if value == nil {
 		return false
 	}
-	for d := ret.Block(); d != nil; d = d.Idom() {
-		if len(d.Preds) != 1 {
-			continue
-		}
-		p := d.Preds[0]
-		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
-		if !ok {
-			continue
-		}
-		cmp, ok := ifi.Cond.(*ssa.BinOp)
-		if !ok {
-			continue
-		}
-		ex, ok := cmp.X.(*ssa.Extract)
-		if !ok || ex.Index != 0 {
-			continue
-		}
-		sel, ok := ex.Tuple.(*ssa.Select)
+	for e := range dominatingConditions(ret.Block()) {
+		sel, _, ok := selectCase(e.cond)
 		if !ok {
 			continue
 		}

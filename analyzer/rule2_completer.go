@@ -136,15 +136,12 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 		// Branches on the key itself (rt != "", id == 0) decide that the
 		// entry is not this function's business.
 		for _, b := range fi.fn.Blocks {
-			if len(b.Instrs) == 0 {
-				continue
-			}
-			ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
-			if !ok || len(b.Succs) != 2 {
+			br, ok := branchAt(b)
+			if !ok {
 				continue
 			}
 			for gi, grp := range groups {
-				if condMentionsKey(fi, ifi.Cond, grp.k, 0) || condNilChecks(fi, ifi.Cond, grp.k, grp.m) {
+				if condMentionsKey(fi, br.cond, grp.k, 0) || condNilChecks(fi, br.cond, grp.k, grp.m) {
 					addAbsent(b.Succs[0], gi)
 					addAbsent(b.Succs[1], gi)
 				}
@@ -241,15 +238,8 @@ func condMentionsKey(fi *funcInfo, cond ssa.Value, k *expr, depth int) bool {
 // the entry is not reachable on one side, and not in question on the
 // other.
 func condNilChecks(fi *funcInfo, cond ssa.Value, k, m *expr) bool {
-	cmp, ok := cond.(*ssa.BinOp)
-	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-		return false
-	}
-	x, y := cmp.X, cmp.Y
-	if isNilConst(x) {
-		x, y = y, x
-	}
-	if !isNilConst(y) {
+	x, _, ok := nilComparison(cond)
+	if !ok {
 		return false
 	}
 	v := fi.canon.of(x)

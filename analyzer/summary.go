@@ -521,24 +521,9 @@ func (fi *funcInfo) storedFields() map[*types.Var]bool {
 // freeNilCond finds a condition on a free variable's nilness that guards
 // block b of a closure: `if err != nil { ... }` where err is captured.
 func (fi *funcInfo) freeNilCond(b *ssa.BasicBlock) (int, bool) {
-	for d := b; d != nil; d = d.Idom() {
-		if len(d.Preds) != 1 {
-			continue
-		}
-		p := d.Preds[0]
-		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+	for e := range dominatingConditions(b) {
+		x, nilIfTrue, ok := nilComparison(e.cond)
 		if !ok {
-			continue
-		}
-		cmp, ok := ifi.Cond.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-			continue
-		}
-		x, y := cmp.X, cmp.Y
-		if isNilConst(x) {
-			x, y = y, x
-		}
-		if !isNilConst(y) {
 			continue
 		}
 		load, ok := x.(*ssa.UnOp)
@@ -553,10 +538,7 @@ func (fi *funcInfo) freeNilCond(b *ssa.BasicBlock) (int, bool) {
 		if idx < 0 {
 			continue
 		}
-		onTrue := d == p.Succs[0]
-		// d is reached when (x != nil) == onTrue for NEQ.
-		nonNil := onTrue == (cmp.Op == token.NEQ)
-		return idx + 1, nonNil
+		return idx + 1, e.onTrue != nilIfTrue // the free variable is non-nil there
 	}
 	return 0, false
 }
