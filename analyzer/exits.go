@@ -244,25 +244,14 @@ type liveness func(p, b *ssa.BasicBlock) bool
 
 // exitKind classifies ret, entered from pred (nil if unknown).
 func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) exitKind {
-	b := ret.Block()
-	switch a.domKind(fi, b) {
+	switch a.domKind(fi, ret.Block()) {
 	case brTimeout:
 		return exitTimeout
 	case brCancel:
 		return exitCancel
 	}
-	results := fi.fn.Signature.Results()
-	hasErr := false
-	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
-		if !isErrorType(results.At(i).Type()) {
-			continue
-		}
-		hasErr = true
-		if a.mayBeNonNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
-			return exitError
-		}
-	}
-	if !hasErr && a.domKind(fi, b) == brErr {
+	n, hasErr := returnedErrors(fi, ret, pred, live)
+	if hasErr && n.anyMayBeNonNil || !hasErr && a.domKind(fi, ret.Block()) == brErr {
 		return exitError
 	}
 	return exitSuccess
@@ -273,118 +262,118 @@ func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, 
 // be nil (return f() may; return errors.New(...), return errSentinel and
 // return err under err != nil do not).
 func (a *checker) maySucceed(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) bool {
-	b := ret.Block()
-	switch a.domKind(fi, b) {
+	switch a.domKind(fi, ret.Block()) {
 	case brTimeout, brCancel:
 		return false
 	}
-	results := fi.fn.Signature.Results()
-	hasErr := false
-	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
-		if !isErrorType(results.At(i).Type()) {
-			continue
-		}
-		hasErr = true
-		if !a.mayBeNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
-			return false
-		}
-	}
-	if !hasErr && a.domKind(fi, b) == brErr {
+	n, hasErr := returnedErrors(fi, ret, pred, live)
+	if hasErr && !n.allMayBeNil || !hasErr && a.domKind(fi, ret.Block()) == brErr {
 		return false
 	}
 	return true
 }
 
-// mayBeNonNil reports whether the error v, used at instruction index of
-// block b (entered from pred, if known), may be non-nil.
-func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
-	if depth > 8 {
-		return true
-	}
-	if pred != nil && nilOnEdge(v, pred, b) {
-		return false
-	}
-	switch v := v.(type) {
-	case *ssa.Const:
-		return v.Value != nil
-	case *ssa.Phi:
-		if pred != nil && v.Block() == b {
-			for i, p := range b.Preds {
-				if p == pred && i < len(v.Edges) {
-					if nilOnEdge(v.Edges[i], p, b) {
-						return false
-					}
-					return a.mayBeNonNil(fi, v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
-				}
-			}
-		}
-		for i, e := range v.Edges {
-			if e == v || i >= len(v.Block().Preds) {
-				continue
-			}
-			p := v.Block().Preds[i]
-			if live != nil && !live(p, v.Block()) || nilOnEdge(e, p, v.Block()) {
-				continue
-			}
-			if a.mayBeNonNil(fi, e, p, len(p.Instrs), nil, live, depth+1) {
-				return true
-			}
-		}
-		return false
-	case *ssa.UnOp:
-		if v.Op == token.MUL {
-			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
-				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
-					return a.mayBeNonNil(fi, stored, sb, len(sb.Instrs), nil, live, depth+1)
-				}
-			}
-		}
-	case *ssa.MakeInterface:
-		return true
-	}
-	return !a.knownNil(fi, v, b)
+// resultsNilness sums up the nilness of a return's error results.
+type resultsNilness struct {
+	anyMayBeNonNil bool // some error result may be non-nil: the return may fail
+	allMayBeNil    bool // every error result may be nil: the return may succeed
 }
 
-// mayBeNil reports whether the error v, used at instruction index of b
-// (entered from pred), may be nil.
-func (a *checker) mayBeNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
+// returnedErrors returns the nilness of ret's error results, entered from
+// pred, and whether its function has any.
+func returnedErrors(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) (n resultsNilness, hasErr bool) {
+	b := ret.Block()
+	results := fi.fn.Signature.Results()
+	n.allMayBeNil = true
+	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
+		if !isErrorType(results.At(i).Type()) {
+			continue
+		}
+		hasErr = true
+		r := nilnessOf(ret.Results[i], b, len(b.Instrs)-1, pred, live, 0)
+		n.anyMayBeNonNil = n.anyMayBeNonNil || r&canBeNonNil != 0
+		n.allMayBeNil = n.allMayBeNil && r&canBeNil != 0
+	}
+	return n, hasErr
+}
+
+// nilness is what an error value may be at a point: nil, non-nil, either
+// (unknownNilness), or neither (0: no value gets there, every edge that
+// could bring one being ruled out).
+type nilness uint8
+
+const (
+	canBeNil nilness = 1 << iota
+	canBeNonNil
+	unknownNilness = canBeNil | canBeNonNil
+)
+
+// nilnessOf returns what the error v, used at instruction index of block
+// b (entered from pred, if known), may be. It follows phis (along the
+// edges where live holds, if live is not nil), the values last stored
+// into a local variable, and the branches that compare v with nil; a
+// constant, a boxed value (return &MyError{}), errors.New and fmt.Errorf,
+// and a package-level error variable are taken for what they are.
+func nilnessOf(v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) nilness {
 	if depth > 8 {
-		return true
+		return unknownNilness
 	}
 	if pred != nil && nilOnEdge(v, pred, b) {
-		return true
+		return canBeNil
+	}
+	// What branches that compare v with nil say about it in b.
+	refine := func(n nilness) nilness {
+		if n&canBeNonNil != 0 && onNilSide(v, b, true) {
+			n &^= canBeNonNil
+		}
+		if n&canBeNil != 0 && onNilSide(v, b, false) {
+			n &^= canBeNil
+		}
+		return n
 	}
 	switch v := v.(type) {
 	case *ssa.Const:
-		return v.Value == nil
+		if v.Value == nil {
+			return canBeNil
+		}
+		return canBeNonNil
 	case *ssa.MakeInterface:
-		return false
+		return canBeNonNil
 	case *ssa.Call:
 		if callee := v.Call.StaticCallee(); callee != nil && callee.Pkg != nil {
 			switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
 			case "errors.New", "fmt.Errorf":
-				return false
+				return refine(canBeNonNil)
 			}
 		}
 	case *ssa.UnOp:
 		if v.Op == token.MUL {
 			if _, ok := v.X.(*ssa.Global); ok {
-				return false // a sentinel error variable
+				return refine(canBeNonNil) // a sentinel error variable
 			}
 			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
 				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
-					return a.mayBeNil(fi, stored, sb, len(sb.Instrs), nil, live, depth+1)
+					return nilnessOf(stored, sb, len(sb.Instrs), nil, live, depth+1)
 				}
 			}
 		}
 	case *ssa.Phi:
+		// The value brought along one edge: nil on the nil side of a
+		// nil check.
+		along := func(i int, p *ssa.BasicBlock) nilness {
+			if nilOnEdge(v.Edges[i], p, v.Block()) {
+				return canBeNil
+			}
+			return nilnessOf(v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
+		}
 		if pred != nil && v.Block() == b {
 			for i, p := range b.Preds {
 				if p == pred && i < len(v.Edges) {
-					return a.mayBeNil(fi, v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
+					return along(i, p)
 				}
 			}
 		}
+		var n nilness
 		for i, e := range v.Edges {
 			if e == v || i >= len(v.Block().Preds) {
 				continue
@@ -393,29 +382,19 @@ func (a *checker) mayBeNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index i
 			if live != nil && !live(p, v.Block()) {
 				continue
 			}
-			if nilOnEdge(e, p, v.Block()) || a.mayBeNil(fi, e, p, len(p.Instrs), nil, live, depth+1) {
-				return true
+			if n |= along(i, p); n == unknownNilness {
+				break
 			}
 		}
-		return false
+		return n
 	}
-	return !a.knownNonNil(v, b)
+	return refine(unknownNilness)
 }
 
-// knownNil reports whether v is known to be nil in b because b lies on the
-// nil edge of a `v == nil` / `v != nil` branch.
-func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
-	for _, s := range nilSideBlocks(v, true) {
-		if s.Dominates(b) {
-			return true
-		}
-	}
-	return false
-}
-
-// knownNonNil reports whether b lies on the non-nil edge of a branch on v.
-func (a *checker) knownNonNil(v ssa.Value, b *ssa.BasicBlock) bool {
-	for _, s := range nilSideBlocks(v, false) {
+// onNilSide reports whether b lies on the nil side (or the non-nil side,
+// for nilSide false) of a branch comparing v with nil.
+func onNilSide(v ssa.Value, b *ssa.BasicBlock, nilSide bool) bool {
+	for _, s := range nilSideBlocks(v, nilSide) {
 		if s.Dominates(b) {
 			return true
 		}
