@@ -67,14 +67,14 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 		if m == nil || k == nil || m.depth() > maxExprDepth || k.depth() > maxExprDepth {
 			continue
 		}
-		op := &mapOp{kind: opRelease, m: m, k: k, whole: eff.Whole, abandon: eff.Abandon, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap, may: !eff.Must}
+		op := &mapOp{kind: opRelease, flags: eff.opFlags(opRelease), m: m, k: k, via: via, mapName: eff.MapName, keyNames: eff.KeyNames}
 		op.keyVal, op.keyAST = a.argFor(instr, k, params, frees, argVals, bindings)
 		if via == "" {
 			op.via = eff.Via
 		}
 		op.markMode(mode)
 		if eff.Async {
-			op.async = true
+			op.flags |= flagAsync
 		}
 		if mode == modeDefer && eff.CondFree > 0 && eff.CondFree <= len(bindings) {
 			op.cond = condAlways
@@ -101,7 +101,7 @@ func (a *checker) applySummary(fi *funcInfo, instr ssa.Instruction, sum *summary
 		if m == nil || k == nil || m.depth() > maxExprDepth || k.depth() > maxExprDepth {
 			continue
 		}
-		op := &mapOp{kind: opInsert, m: m, k: k, fresh: eff.Fresh, via: via, mapName: eff.MapName, keyNames: eff.KeyNames, trackDir: eff.Tracked, ignDir: eff.Ignored, syncMap: eff.SyncMap}
+		op := &mapOp{kind: opInsert, flags: eff.opFlags(opInsert), m: m, k: k, via: via, mapName: eff.MapName, keyNames: eff.KeyNames}
 		if eff.Value != nil {
 			op.value = substResults(subst(eff.Value, params, frees, a.ctorField), callResults(fi, instr))
 		}

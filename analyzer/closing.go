@@ -36,7 +36,7 @@ func (a *checker) computeClosing() {
 		var emptied []*types.Var
 		var empties []*mapOp
 		for _, op := range fi.ops {
-			if op.kind == opRelease && op.whole && !op.initOnly && op.mapVar != nil {
+			if op.kind == opRelease && op.is(flagWhole) && !op.is(flagInitOnly) && op.mapVar != nil {
 				empties = append(empties, op)
 				if !slices.Contains(emptied, op.mapVar) {
 					emptied = append(emptied, op.mapVar)

@@ -27,9 +27,56 @@ const (
 	condOnSuccess          // if err == nil { delete(...) }
 )
 
+// opFlags qualify a map operation: which entries it concerns, when it
+// takes effect, and what the map's declaration says.
+type opFlags uint16
+
+const (
+	// Which entries.
+	flagWhole  opFlags = 1 << iota // releases every entry (clear, reassignment, range-and-delete)
+	flagFresh                      // insert by a helper under a key it made itself (k is kAny)
+	flagAnyMap                     // -cleanup function: releases its key in any map
+	flagSweep                      // a range loop that deletes some of the keys it visits
+
+	// When.
+	flagDeferred // registered by defer: runs at every later return
+	flagAsync    // hand-off: a goroutine or callback releases it later
+	flagAbandon  // on a timeout or cancellation branch
+	flagMay      // release through a helper that releases only on some successful paths
+	flagInitOnly // a reassignment that initializes the map (constructor, lazy init)
+
+	// The map.
+	flagSyncMap   // a sync.Map
+	flagTrackDir  // the map's declaration says //mapleak:track (seen through a helper)
+	flagIgnoreDir // the map's declaration says //mapleak:ignore (seen through a helper)
+)
+
+var flagNames = [...]string{"whole", "fresh", "anymap", "sweep", "deferred", "async", "abandon", "may", "initonly", "syncmap", "track", "ignore"}
+
+// String renders the flags for debugging output: "deferred,whole".
+func (f opFlags) String() string {
+	var names []string
+	for i, name := range flagNames {
+		if f&(1<<i) != 0 {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// flagIf returns f if on, else no flag.
+func flagIf(f opFlags, on bool) opFlags {
+	if on {
+		return f
+	}
+	return 0
+}
+
 // A mapOp is one operation on the entries of a map, at one instruction.
 type mapOp struct {
 	kind  opKind
+	flags opFlags
+	cond  condKind // for deferred releases
 	instr ssa.Instruction
 	block *ssa.BasicBlock
 	index int // of instr in block
@@ -38,31 +85,20 @@ type mapOp struct {
 	mapVar   *types.Var // the declared variable or field holding the map; nil if unknown
 	mapName  string
 	keyNames []string
-	trackDir bool // the map's declaration says //mapleak:track (seen through a helper)
-	ignDir   bool // the map's declaration says //mapleak:ignore (seen through a helper)
 	mapType  types.Type
-	syncMap  bool
-
-	whole    bool     // releases every entry (clear, reassignment, range-and-delete)
-	fresh    bool     // insert by a helper under a key it made itself (k is kAny)
-	deferred bool     // registered by defer: runs at every later return
-	async    bool     // hand-off: a goroutine or callback releases it later
-	abandon  bool     // on a timeout or cancellation branch
-	cond     condKind // for deferred releases
-	initOnly bool     // a reassignment that initializes the map (constructor, lazy init)
-	anyMap   bool     // -cleanup function: releases its key in any map
-	sweep    bool     // a range loop that deletes some of the keys it visits
-	via      string   // the helper that does the operation, if any
+	via      string // the helper that does the operation, if any
 
 	pos    token.Pos
 	mapAST ast.Expr // syntax of the map and key at a direct operation
 	keyAST ast.Expr
 
 	value  *expr     // opInsert: the value stored (a helper's result, for summaries)
-	may    bool      // opRelease through a helper that releases only on some successful paths
 	lookup ssa.Value // opLookup: the value or comma-ok tuple read
 	keyVal ssa.Value // direct operations: the key operand
 }
+
+// is reports whether op has any of the flags f.
+func (op *mapOp) is(f opFlags) bool { return op.flags&f != 0 }
 
 func (op *mapOp) direct() bool { return op.mapAST != nil }
 
@@ -168,8 +204,8 @@ func (a *checker) collectStore(fi *funcInfo, b *ssa.BasicBlock, i int, st *ssa.S
 	valType := st.Val.Type()
 	switch {
 	case isMap(valType) || isSyncMapType(valType):
-		op := &mapOp{kind: opRelease, whole: true, m: mkDeref(c.of(st.Addr)), k: leaf(kAny, "", 0), mapType: valType, syncMap: isSyncMapType(valType)}
-		op.initOnly = fi.isInitStore(b, st)
+		op := &mapOp{kind: opRelease, flags: flagWhole | flagIf(flagSyncMap, isSyncMapType(valType)), m: mkDeref(c.of(st.Addr)), k: leaf(kAny, "", 0), mapType: valType}
+		op.flags |= flagIf(flagInitOnly, fi.isInitStore(b, st))
 		a.describeMap(fi, op)
 		add(op)
 	default:
@@ -251,7 +287,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, instr ssa.CallIns
 			if len(args) == 2 && isMap(args[0].Type()) {
 				op := &mapOp{kind: opRelease, m: c.of(args[0]), k: c.of(args[1]), mapType: args[0].Type(), keyVal: args[1]}
 				rng := rangeOfKey(args[0], args[1], c)
-				op.whole = rng != nil
+				op.flags |= flagIf(flagWhole, rng != nil)
 				if call := a.syn.call(instr.Pos()); call != nil && len(call.Args) == 2 {
 					op.mapAST, op.keyAST = call.Args[0], call.Args[1]
 				}
@@ -259,7 +295,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, instr ssa.CallIns
 				a.describeMap(fi, op)
 				add(op)
 				if rng != nil && mode == modeCall {
-					op.sweep = !deletesEveryKey(rng, b)
+					op.flags |= flagIf(flagSweep, !deletesEveryKey(rng, b))
 					// `for k := range m { delete(m, k) }` empties m: the
 					// release takes effect where the loop starts, even on
 					// paths that would skip its (non-empty) body.
@@ -268,7 +304,7 @@ func (a *checker) collectCall(fi *funcInfo, b *ssa.BasicBlock, instr ssa.CallIns
 			}
 		case "clear":
 			if len(args) == 1 && isMap(args[0].Type()) {
-				op := &mapOp{kind: opRelease, whole: true, m: c.of(args[0]), k: leaf(kAny, "", 0), mapType: args[0].Type()}
+				op := &mapOp{kind: opRelease, flags: flagWhole, m: c.of(args[0]), k: leaf(kAny, "", 0), mapType: args[0].Type()}
 				if call := a.syn.call(instr.Pos()); call != nil && len(call.Args) == 1 {
 					op.mapAST = call.Args[0]
 				}
@@ -357,9 +393,9 @@ const (
 func (op *mapOp) markMode(mode callMode) {
 	switch mode {
 	case modeGo, modeHandoff:
-		op.async = true
+		op.flags |= flagAsync
 	case modeDefer:
-		op.deferred = true
+		op.flags |= flagDeferred
 	}
 }
 
@@ -377,7 +413,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, instr ssa.CallInstruction, call
 		switch recv + "." + obj.Name() {
 		case "Map.Store", "Map.LoadOrStore", "Map.Swap":
 			if len(args) >= 2 {
-				op := &mapOp{kind: opInsert, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, mapType: derefType(args[0].Type()), keyVal: args[1]}
+				op := &mapOp{kind: opInsert, flags: flagSyncMap, m: mkDeref(c.of(args[0])), k: c.of(args[1]), mapType: derefType(args[0].Type()), keyVal: args[1]}
 				if len(args) >= 3 {
 					op.value = c.of(args[2])
 				}
@@ -387,25 +423,25 @@ func (a *checker) collectKnownCall(fi *funcInfo, instr ssa.CallInstruction, call
 					add(op)
 				}
 				if obj.Name() == "LoadOrStore" && mode == modeCall {
-					add(&mapOp{kind: opLookup, m: op.m, k: op.k, syncMap: true, lookup: instr.Value(), mapType: op.mapType})
+					add(&mapOp{kind: opLookup, flags: flagSyncMap, m: op.m, k: op.k, lookup: instr.Value(), mapType: op.mapType})
 				}
 			}
 			return true
 		case "Map.Delete", "Map.LoadAndDelete", "Map.CompareAndDelete":
 			if len(args) >= 2 {
-				op := &mapOp{kind: opRelease, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, mapType: derefType(args[0].Type()), keyVal: args[1]}
+				op := &mapOp{kind: opRelease, flags: flagSyncMap, m: mkDeref(c.of(args[0])), k: c.of(args[1]), mapType: derefType(args[0].Type()), keyVal: args[1]}
 				a.syncMapSyntax(instr, op)
 				op.markMode(mode)
 				a.describeMap(fi, op)
 				add(op)
 				if obj.Name() == "LoadAndDelete" && mode == modeCall {
-					add(&mapOp{kind: opLookup, m: op.m, k: op.k, syncMap: true, lookup: instr.Value(), mapType: op.mapType})
+					add(&mapOp{kind: opLookup, flags: flagSyncMap, m: op.m, k: op.k, lookup: instr.Value(), mapType: op.mapType})
 				}
 			}
 			return true
 		case "Map.Clear":
 			if len(args) >= 1 {
-				op := &mapOp{kind: opRelease, whole: true, m: mkDeref(c.of(args[0])), k: leaf(kAny, "", 0), syncMap: true, mapType: derefType(args[0].Type())}
+				op := &mapOp{kind: opRelease, flags: flagWhole | flagSyncMap, m: mkDeref(c.of(args[0])), k: leaf(kAny, "", 0), mapType: derefType(args[0].Type())}
 				a.syncMapSyntax(instr, op)
 				op.markMode(mode)
 				a.describeMap(fi, op)
@@ -414,7 +450,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, instr ssa.CallInstruction, call
 			return true
 		case "Map.Load":
 			if len(args) >= 2 && mode == modeCall {
-				add(&mapOp{kind: opLookup, m: mkDeref(c.of(args[0])), k: c.of(args[1]), syncMap: true, lookup: instr.Value(), mapType: derefType(args[0].Type())})
+				add(&mapOp{kind: opLookup, flags: flagSyncMap, m: mkDeref(c.of(args[0])), k: c.of(args[1]), lookup: instr.Value(), mapType: derefType(args[0].Type())})
 			}
 			return true
 		case "Map.Range":
@@ -440,7 +476,7 @@ func (a *checker) collectKnownCall(fi *funcInfo, instr ssa.CallInstruction, call
 			start = 1
 		}
 		for j := start; j < len(args); j++ {
-			op := &mapOp{kind: opRelease, anyMap: true, m: leaf(kAny, "", 0), k: c.of(args[j]), via: obj.Name()}
+			op := &mapOp{kind: opRelease, flags: flagAnyMap, m: leaf(kAny, "", 0), k: c.of(args[j]), via: obj.Name()}
 			op.markMode(mode)
 			add(op)
 		}
@@ -507,8 +543,8 @@ func (a *checker) describeMap(fi *funcInfo, op *mapOp) {
 		// (add(childName) is not an ID even if add calls it id).
 		op.keyNames = keyNames(op.keyAST, a.pass.TypesInfo)
 	}
-	if op.syncMap || isSyncMapType(op.mapType) {
-		op.syncMap = true
+	if isSyncMapType(op.mapType) {
+		op.flags |= flagSyncMap
 	}
 }
 

@@ -60,7 +60,7 @@ func (a *checker) printOps(fi *funcInfo) {
 		return
 	}
 	for _, op := range fi.ops {
-		fmt.Fprintf(a.debug.out, "mapleak: op %s kind=%d m=%s k=%s via=%q deferred=%v async=%v may=%v whole=%v fresh=%v at %s\n",
-			fi.fn, op.kind, op.m, op.k, op.via, op.deferred, op.async, op.may, op.whole, op.fresh, a.syn.shortPos(op.pos))
+		fmt.Fprintf(a.debug.out, "mapleak: op %s kind=%d m=%s k=%s via=%q flags=%s at %s\n",
+			fi.fn, op.kind, op.m, op.k, op.via, op.flags, a.syn.shortPos(op.pos))
 	}
 }

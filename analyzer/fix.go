@@ -39,7 +39,7 @@ func (a *checker) sourceOf(op *mapOp) (releaseSource, bool) {
 	if op.mapAST == nil || op.keyAST == nil {
 		return releaseSource{}, false
 	}
-	src := releaseSource{mapSrc: exprString(op.mapAST), keySrc: exprString(op.keyAST), after: op.pos, syncMap: op.syncMap}
+	src := releaseSource{mapSrc: exprString(op.mapAST), keySrc: exprString(op.keyAST), after: op.pos, syncMap: op.is(flagSyncMap)}
 	for _, e := range []ast.Expr{op.mapAST, op.keyAST} {
 		if !a.pureExpr(e, &src) {
 			return releaseSource{}, false
@@ -141,7 +141,7 @@ func (a *checker) fixInsert(fi *funcInfo, ins *mapOp, leaks []leak) *analysis.Su
 	// Prefer the spelling of an existing delete in the function.
 	var srcs []releaseSource
 	for _, r := range fi.ops {
-		if r.kind == opRelease && !r.whole && r.direct() && !r.async && r.releases(ins) && same(r.k, ins.k) {
+		if r.kind == opRelease && !r.is(flagWhole) && r.direct() && !r.is(flagAsync) && r.releases(ins) && same(r.k, ins.k) {
 			if s, ok := a.sourceOf(r); ok {
 				srcs = append(srcs, s)
 			}
@@ -187,11 +187,11 @@ func (a *checker) fixCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Retur
 	if len(srcs) == 0 {
 		// The release happens in a helper: spell the entry from the
 		// function's own parameters, if possible.
-		if s, ok := a.renderSource(fi, grp.m, grp.k, grp.rep.syncMap); ok {
+		if s, ok := a.renderSource(fi, grp.m, grp.k, grp.rep.is(flagSyncMap)); ok {
 			srcs = append(srcs, s)
 		}
 	}
-	op := &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar, syncMap: grp.rep.syncMap, instr: grp.rep.instr, block: grp.rep.block}
+	op := &mapOp{kind: opInsert, flags: grp.rep.flags & flagSyncMap, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar, instr: grp.rep.instr, block: grp.rep.block}
 	for _, src := range srcs {
 		if e := a.releaseEdit(fi, op, src, ret); e != nil {
 			return &analysis.SuggestedFix{

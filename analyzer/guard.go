@@ -69,7 +69,7 @@ func (a *checker) guardOf(v *types.Var) *guardHit {
 		for _, fn := range a.funcs {
 			ofi := a.infos[fn]
 			for _, other := range ofi.ops {
-				if other.kind == opLookup || !other.direct() || other.syncMap || other.mapVar == nil || a.guards[other.mapVar] != nil {
+				if other.kind == opLookup || !other.direct() || other.is(flagSyncMap) || other.mapVar == nil || a.guards[other.mapVar] != nil {
 					continue
 				}
 				if lo := a.heldAt(ofi, other); lo != nil {
@@ -84,7 +84,7 @@ func (a *checker) guardOf(v *types.Var) *guardHit {
 // localGuard looks for a guarded operation on op's map in fi's function.
 func (a *checker) localGuard(fi *funcInfo, op *mapOp) *guardHit {
 	for _, other := range fi.ops {
-		if other.kind == opLookup || !other.direct() || other.syncMap || !same(other.m, op.m) {
+		if other.kind == opLookup || !other.direct() || other.is(flagSyncMap) || !same(other.m, op.m) {
 			continue
 		}
 		if lo := a.heldAt(fi, other); lo != nil {

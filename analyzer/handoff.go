@@ -90,7 +90,7 @@ func (a *checker) handsOff(out keyOut, k *expr) bool {
 // release of the whole map (a reconnect watcher's clear), or of keys the
 // caller cannot name, is no hand-off of the entry.
 func namesKey(r *mapOp) bool {
-	return !r.whole && r.k != nil && r.k.Kind != kAny
+	return !r.is(flagWhole) && r.k != nil && r.k.Kind != kAny
 }
 
 // applyClosureValue handles a closure that is stored or passed on: its
@@ -191,7 +191,7 @@ func (a *checker) moreReleaseSources() []*ssa.Function {
 	elems := len(a.releaseChanElems)
 	for _, fn := range a.funcs {
 		for _, op := range a.infos[fn].ops {
-			if op.kind == opRelease && !op.whole && op.via != "" && op.keyVal != nil {
+			if op.kind == opRelease && !op.is(flagWhole) && op.via != "" && op.keyVal != nil {
 				a.traceKeySource(op.keyVal, 0)
 			}
 		}

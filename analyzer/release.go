@@ -13,13 +13,13 @@ func (r *mapOp) releases(ins *mapOp) bool {
 	if r.kind != opRelease {
 		return false
 	}
-	if r.anyMap {
-		return ins.fresh || same(r.k, ins.k)
+	if r.is(flagAnyMap) {
+		return ins.is(flagFresh) || same(r.k, ins.k)
 	}
 	if !sameMap(r, ins) {
 		return false
 	}
-	if r.whole || ins.fresh || r.k.Kind == kAny || ins.k.Kind == kAny {
+	if r.is(flagWhole) || ins.is(flagFresh) || r.k.Kind == kAny || ins.k.Kind == kAny {
 		return true
 	}
 	return same(r.k, ins.k)
@@ -39,7 +39,7 @@ func sameMap(x, y *mapOp) bool {
 func (a *checker) addReleaseKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 	idx := newInsertIndex(inserts)
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess || r.async && !namesKey(r) {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.is(flagAsync) && !namesKey(r) {
 			continue
 		}
 		mask := newBitset(len(inserts))
@@ -89,10 +89,10 @@ func newInsertIndex(inserts []*mapOp) *insertIndex {
 			x.byVar[ins.mapVar] = append(x.byVar[ins.mapVar], i)
 		}
 		x.byKey.add(ins.k, i)
-		if ins.fresh {
+		if ins.is(flagFresh) {
 			x.fresh = append(x.fresh, i)
 		}
-		if ins.fresh || ins.k == nil || ins.k.Kind == kAny {
+		if ins.is(flagFresh) || ins.k == nil || ins.k.Kind == kAny {
 			x.anyKey = append(x.anyKey, i)
 		}
 	}
@@ -104,9 +104,9 @@ func newInsertIndex(inserts []*mapOp) *insertIndex {
 func (x *insertIndex) candidates(r *mapOp) []int {
 	var out []int
 	switch {
-	case r.anyMap:
+	case r.is(flagAnyMap):
 		out = append(slices.Clone(x.byKey.positions(r.k)), x.fresh...)
-	case r.whole || r.k == nil || r.k.Kind == kAny:
+	case r.is(flagWhole) || r.k == nil || r.k.Kind == kAny:
 		out = slices.Clone(x.byMap.positions(r.m))
 		if r.mapVar != nil {
 			out = append(out, x.byVar[r.mapVar]...)
@@ -159,7 +159,7 @@ func dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 	covered := make([]bool, len(inserts))
 	var idx *insertIndex // built for the first deferred or async release
 	for _, r := range fi.ops {
-		if r.kind != opRelease || !(r.deferred && r.cond != condOnSuccess || r.async) || r.async && !namesKey(r) {
+		if r.kind != opRelease || !(r.is(flagDeferred) && r.cond != condOnSuccess || r.is(flagAsync)) || r.is(flagAsync) && !namesKey(r) {
 			continue
 		}
 		if idx == nil {
@@ -191,7 +191,7 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 	}
 	g := newFlow(fi.fn, len(rels))
 	for i, r := range rels {
-		if r.whole || r.k == nil || r.k.Kind == kAny {
+		if r.is(flagWhole) || r.k == nil || r.k.Kind == kAny {
 			out[i] = true
 			continue
 		}
@@ -208,7 +208,7 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 		if op.kind != opInsert {
 			continue
 		}
-		g.kill(op.block, op.index, concerned(op, rels, byKey, op.fresh || op.k.Kind == kAny))
+		g.kill(op.block, op.index, concerned(op, rels, byKey, op.is(flagFresh) || op.k.Kind == kAny))
 	}
 	g.solve()
 	for i, r := range rels {

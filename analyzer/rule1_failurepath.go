@@ -74,7 +74,7 @@ func (a *checker) checkInserts(fi *funcInfo) {
 				}
 				// An entry a helper made under its own key is the caller's
 				// to clean up only when it stops waiting for the reply.
-				if ins.fresh && (kind == exitError || !waitsOnValue(fi, ret, ins.value)) {
+				if ins.is(flagFresh) && (kind == exitError || !waitsOnValue(fi, ret, ins.value)) {
 					continue
 				}
 				// A map made here and only returned dies on a failing
@@ -298,7 +298,7 @@ func (a *checker) cleanedByCallers(fi *funcInfo, ins *mapOp) bool {
 		if m == nil || k == nil {
 			return false
 		}
-		pseudo := &mapOp{kind: opInsert, m: m, k: k, fresh: k.Kind == kAny, instr: site, block: site.Block(), index: indexOf(site)}
+		pseudo := &mapOp{kind: opInsert, flags: flagIf(flagFresh, k.Kind == kAny), m: m, k: k, instr: site, block: site.Block(), index: indexOf(site)}
 		pseudo.mapVar = a.classOf(cfi, m)
 		g := newFlow(cfi.fn, 1)
 		g.gen(pseudo.block, pseudo.index, 0)
@@ -377,7 +377,7 @@ func (a *checker) reportInsert(fi *funcInfo, ins *mapOp, leaks []leak) {
 		})
 	}
 	for _, r := range fi.ops {
-		if r.kind == opRelease && !r.whole && r.releases(ins) && r.pos.IsValid() {
+		if r.kind == opRelease && !r.is(flagWhole) && r.releases(ins) && r.pos.IsValid() {
 			diag.Related = append(diag.Related, analysis.RelatedInformation{
 				Pos:     r.pos,
 				Message: "released here on other paths",
@@ -387,5 +387,5 @@ func (a *checker) reportInsert(fi *funcInfo, ins *mapOp, leaks []leak) {
 	if fix := a.fixInsert(fi, ins, leaks); fix != nil {
 		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}
 	}
-	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: ins.mapVar, ignDir: ins.ignDir})
+	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: ins.mapVar, ignDir: ins.is(flagIgnoreDir)})
 }

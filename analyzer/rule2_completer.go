@@ -26,10 +26,10 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 	}
 	var groups []*completerGroup
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.whole || r.anyMap || r.async || r.may || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
+		if r.kind != opRelease || r.is(flagWhole) || r.is(flagAnyMap) || r.is(flagAsync) || r.is(flagMay) || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
 			continue
 		}
-		if r.abandon || a.abandonAt(fi, r.block) || !a.tracked(fi, r) || r.mapVar != nil && a.swept[r.mapVar] {
+		if r.is(flagAbandon) || a.abandonAt(fi, r.block) || !a.tracked(fi, r) || r.mapVar != nil && a.swept[r.mapVar] {
 			continue
 		}
 		found := false
@@ -281,5 +281,5 @@ func (a *checker) reportCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Re
 	if fix := a.fixCompleter(fi, grp, ret); fix != nil {
 		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}
 	}
-	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: rep.mapVar, ignDir: rep.ignDir})
+	a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: rep.mapVar, ignDir: rep.is(flagIgnoreDir)})
 }

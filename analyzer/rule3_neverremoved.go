@@ -23,7 +23,7 @@ func (a *checker) checkNeverRemoved() {
 			}
 			// A map named like per-request state but keyed by something
 			// else (a node name, a peer) is bounded by that domain.
-			if !a.cfg.trackAll && !op.trackDir && !a.dirs.tracked(op.mapVar) && !a.keyIsID(op) {
+			if !a.cfg.trackAll && !op.is(flagTrackDir) && !a.dirs.tracked(op.mapVar) && !a.keyIsID(op) {
 				continue
 			}
 			name := op.mapName

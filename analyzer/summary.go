@@ -37,6 +37,16 @@ type effect struct {
 	Via string // the helper that does it, for messages
 }
 
+// opFlags returns the flags of the operation of the given kind that eff
+// becomes at a call.
+func (eff *effect) opFlags(kind opKind) opFlags {
+	f := flagIf(flagTrackDir, eff.Tracked) | flagIf(flagIgnoreDir, eff.Ignored) | flagIf(flagSyncMap, eff.SyncMap)
+	if kind == opInsert {
+		return f | flagIf(flagFresh, eff.Fresh)
+	}
+	return f | flagIf(flagWhole, eff.Whole) | flagIf(flagAbandon, eff.Abandon) | flagIf(flagMay, !eff.Must)
+}
+
 // sameEffect reports whether x and y do the same to the same entry: the
 // same map and key, and the same kind of release or insert (whole, fresh,
 // async, abandon, must, the condition of a deferred release). Names, the
@@ -260,13 +270,13 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 	s := &summary{Ctor: a.ctorsOf[fi.fn]}
 	var rels []*mapOp
 	for _, op := range fi.ops {
-		if op.kind != opRelease || op.anyMap || op.m == nil {
+		if op.kind != opRelease || op.is(flagAnyMap) || op.m == nil {
 			continue
 		}
 		if !op.m.portable() || !op.k.portable() || op.k.depth() > maxSummaryKeyDepth {
 			continue
 		}
-		if !op.whole && op.k.Kind != kAny && a.unstableKey(fi, op.k) {
+		if !op.is(flagWhole) && op.k.Kind != kAny && a.unstableKey(fi, op.k) {
 			continue // a key the caller cannot name (c.nextID(), c.cur after c.cur++)
 		}
 		if !a.relevant(op) {
@@ -285,13 +295,13 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 			Key:      op.k,
 			MapName:  op.mapName,
 			KeyNames: op.keyNames,
-			Tracked:  op.trackDir || a.dirs.tracked(op.mapVar),
-			Ignored:  op.ignDir || a.dirs.declIgnored(op.mapVar) != nil,
-			SyncMap:  op.syncMap,
-			Whole:    op.whole,
-			Async:    op.async,
-			Abandon:  op.abandon || a.abandonAt(fi, op.block),
-			Must:     must[i] && !op.async,
+			Tracked:  op.is(flagTrackDir) || a.dirs.tracked(op.mapVar),
+			Ignored:  op.is(flagIgnoreDir) || a.dirs.declIgnored(op.mapVar) != nil,
+			SyncMap:  op.is(flagSyncMap),
+			Whole:    op.is(flagWhole),
+			Async:    op.is(flagAsync),
+			Abandon:  op.is(flagAbandon) || a.abandonAt(fi, op.block),
+			Must:     must[i] && !op.is(flagAsync),
 			Via:      op.via,
 		}
 		if op.cond == condOnSuccess {
@@ -354,10 +364,10 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 					Key:      ins.k,
 					MapName:  ins.mapName,
 					KeyNames: ins.keyNames,
-					Tracked:  ins.trackDir || a.dirs.tracked(ins.mapVar),
-					Ignored:  ins.ignDir || a.dirs.declIgnored(ins.mapVar) != nil,
-					SyncMap:  ins.syncMap,
-					Fresh:    ins.fresh,
+					Tracked:  ins.is(flagTrackDir) || a.dirs.tracked(ins.mapVar),
+					Ignored:  ins.is(flagIgnoreDir) || a.dirs.declIgnored(ins.mapVar) != nil,
+					SyncMap:  ins.is(flagSyncMap),
+					Fresh:    ins.is(flagFresh),
 					Via:      ins.via,
 				}
 				if !ins.k.portable() || a.unstableKey(fi, ins.k) {
@@ -413,10 +423,10 @@ func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
 	}
 	byKey := keyIndex(rels)
 	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess || r.may || r.async {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.is(flagMay) || r.is(flagAsync) {
 			continue
 		}
-		g.kill(r.block, r.index, concerned(r, rels, byKey, r.whole || r.k.Kind == kAny))
+		g.kill(r.block, r.index, concerned(r, rels, byKey, r.is(flagWhole) || r.k.Kind == kAny))
 	}
 	g.solve()
 	for i := range out {

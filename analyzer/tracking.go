@@ -11,13 +11,13 @@ import (
 // tracked reports whether the map operation concerns a long-lived map
 // whose entries are per-request state.
 func (a *checker) tracked(fi *funcInfo, op *mapOp) bool {
-	if op.anyMap || op.m == nil {
+	if op.is(flagAnyMap) || op.m == nil {
 		return false
 	}
 	if !a.longLived(fi, op.m) {
 		return false
 	}
-	if a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) {
+	if a.cfg.trackAll || op.is(flagTrackDir) || a.dirs.tracked(op.mapVar) {
 		return true
 	}
 	if op.mapName != "" && a.cfg.maps.MatchString(op.mapName) {
@@ -46,7 +46,7 @@ func (a *checker) keyIsID(op *mapOp) bool {
 // //mapleak:track, or -track-all is set. Rule 3 needs this stronger
 // signal: a map keyed by IDs may be a registry bounded by design.
 func (a *checker) trackedByName(op *mapOp) bool {
-	return a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) ||
+	return a.cfg.trackAll || op.is(flagTrackDir) || a.dirs.tracked(op.mapVar) ||
 		op.mapName != "" && a.cfg.maps.MatchString(op.mapName)
 }
 
@@ -55,9 +55,9 @@ func (a *checker) trackedByName(op *mapOp) bool {
 // -track-all). Others (context's children, a set keyed by pointers) would
 // only crowd the summaries.
 func (a *checker) relevant(op *mapOp) bool {
-	return a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) || len(op.keyNames) > 0 ||
+	return a.cfg.trackAll || op.is(flagTrackDir) || a.dirs.tracked(op.mapVar) || len(op.keyNames) > 0 ||
 		op.mapName != "" && a.cfg.maps.MatchString(op.mapName) ||
-		op.whole && mapKeyIDLike(op.mapType)
+		op.is(flagWhole) && mapKeyIDLike(op.mapType)
 }
 
 // mapKeyIDLike reports whether a map type's keys can be IDs (sync.Map's
@@ -174,7 +174,7 @@ func (a *checker) computeSwept() {
 		fi := a.infos[fn]
 		var swept []*types.Var
 		for _, op := range fi.ops {
-			if op.kind == opRelease && op.sweep && op.mapVar != nil {
+			if op.kind == opRelease && op.is(flagSweep) && op.mapVar != nil {
 				swept = append(swept, op.mapVar)
 			}
 		}
@@ -233,13 +233,13 @@ func (a *checker) computeNoRemoval() {
 					inserted[op.mapVar] = true
 				}
 			case opRelease:
-				if op.mapVar != nil && !op.whole && !op.anyMap {
+				if op.mapVar != nil && !op.is(flagWhole) && !op.is(flagAnyMap) {
 					a.keyRemoved[op.mapVar] = true
 				}
 				switch {
-				case op.anyMap:
+				case op.is(flagAnyMap):
 					anyCleanup = true
-				case op.initOnly:
+				case op.is(flagInitOnly):
 				case op.mapVar != nil:
 					removed[op.mapVar] = true
 				case op.mapType != nil:
