@@ -287,26 +287,12 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 	pre := a.preexisting(fi, rels)
 	must := a.mustRelease(fi, rels)
 	for i, op := range rels {
-		if !pre[i] {
-			continue // rolls back the function's own insert
+		if !pre[i] || op.cond == condOnSuccess {
+			continue // rolls back the function's own insert, or releases only when it succeeds
 		}
-		eff := &effect{
-			Map:      op.m,
-			Key:      op.k,
-			MapName:  op.mapName,
-			KeyNames: op.keyNames,
-			Tracked:  op.is(flagTrackDir) || a.dirs.tracked(op.mapVar),
-			Ignored:  op.is(flagIgnoreDir) || a.dirs.declIgnored(op.mapVar) != nil,
-			SyncMap:  op.is(flagSyncMap),
-			Whole:    op.is(flagWhole),
-			Async:    op.is(flagAsync),
-			Abandon:  op.is(flagAbandon) || a.abandonAt(fi, op.block),
-			Must:     must[i] && !op.is(flagAsync),
-			Via:      op.via,
-		}
-		if op.cond == condOnSuccess {
-			continue
-		}
+		eff := a.effectOf(op)
+		eff.Abandon = eff.Abandon || a.abandonAt(fi, op.block)
+		eff.Must = must[i] && !op.is(flagAsync)
 		if fi.isClosure {
 			eff.CondFree, eff.CondNonNil = fi.freeNilCond(op.block)
 		}
@@ -317,6 +303,27 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 		return nil
 	}
 	return s
+}
+
+// effectOf describes op for callers: its entry, the map's names and what
+// its declaration says, and op's own flags. Whether a release is a must,
+// the branch it is on, the condition of a deferred release and the value
+// of an insert are for the summarizer to add.
+func (a *checker) effectOf(op *mapOp) *effect {
+	return &effect{
+		Map:      op.m,
+		Key:      op.k,
+		MapName:  op.mapName,
+		KeyNames: op.keyNames,
+		Tracked:  op.is(flagTrackDir) || a.dirs.tracked(op.mapVar),
+		Ignored:  op.is(flagIgnoreDir) || a.dirs.declIgnored(op.mapVar) != nil,
+		SyncMap:  op.is(flagSyncMap),
+		Whole:    op.is(flagWhole),
+		Fresh:    op.is(flagFresh),
+		Async:    op.is(flagAsync),
+		Abandon:  op.is(flagAbandon),
+		Via:      op.via,
+	}
 }
 
 // insertEffects finds the inserts into maps reachable from parameters,
@@ -359,17 +366,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 				if !st.has(i) {
 					continue
 				}
-				eff := &effect{
-					Map:      ins.m,
-					Key:      ins.k,
-					MapName:  ins.mapName,
-					KeyNames: ins.keyNames,
-					Tracked:  ins.is(flagTrackDir) || a.dirs.tracked(ins.mapVar),
-					Ignored:  ins.is(flagIgnoreDir) || a.dirs.declIgnored(ins.mapVar) != nil,
-					SyncMap:  ins.is(flagSyncMap),
-					Fresh:    ins.is(flagFresh),
-					Via:      ins.via,
-				}
+				eff := a.effectOf(ins)
 				if !ins.k.portable() || a.unstableKey(fi, ins.k) {
 					eff.Key = leaf(kAny, "", 0)
 					eff.Fresh = true
