@@ -3,6 +3,7 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
+	"slices"
 
 	"golang.org/x/tools/go/ssa"
 )
@@ -241,6 +242,41 @@ func (a *checker) abandonAt(fi *funcInfo, b *ssa.BasicBlock) bool {
 // where it is not (the error there was handled by a path that released
 // the entry). A nil liveness considers every edge.
 type liveness func(p, b *ssa.BasicBlock) bool
+
+// A leak is a failing return that a tracked entry reaches without being
+// released.
+type leak struct {
+	ret  *ssa.Return
+	kind exitKind
+}
+
+// failingReturns returns, for each of the n bits of the solved flow g, the
+// failing returns of fi's function that the bit reaches, each once, with
+// the kind of failure along the bit's paths; keep, if not nil, may leave
+// one out.
+func (a *checker) failingReturns(fi *funcInfo, g *flow, n int, keep func(bit int, l leak) bool) [][]leak {
+	leaks := make([][]leak, n)
+	for _, ret := range fi.returns {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
+			if st.empty() || a.exitKind(fi, ret, pred, nil) == exitSuccess {
+				return
+			}
+			for i := range n {
+				if !st.has(i) {
+					continue
+				}
+				l := leak{ret, a.exitKind(fi, ret, pred, g.liveBit(i))}
+				if l.kind == exitSuccess || keep != nil && !keep(i, l) {
+					continue
+				}
+				if !slices.ContainsFunc(leaks[i], func(x leak) bool { return x.ret == ret }) {
+					leaks[i] = append(leaks[i], l)
+				}
+			}
+		})
+	}
+	return leaks
+}
 
 // exitKind classifies ret, entered from pred (nil if unknown).
 func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) exitKind {

@@ -11,90 +11,17 @@ import (
 	"golang.org/x/tools/go/ssa"
 )
 
-// A leak is a return reached by a tracked entry that was not released.
-type leak struct {
-	ret  *ssa.Return
-	kind exitKind
-}
-
 // checkInserts applies rule 1: a path from an insert to a failure return
 // that does not release or hand off the entry.
 func (a *checker) checkInserts(fi *funcInfo) {
 	if isInitFunc(fi.fn) {
 		return
 	}
-	var inserts []*mapOp
-	for _, op := range fi.ops {
-		if op.kind == opInsert && a.tracked(fi, op) && !a.neverRemoved(op) && !memoizing(fi, op) && a.removedByKey(op) && !a.swept[op.mapVar] {
-			inserts = append(inserts, op)
-		}
-	}
+	inserts := a.followedInserts(fi)
 	if len(inserts) == 0 {
 		return
 	}
-	// An insert after a deferred release or a hand-off registered on every
-	// path to it is released at every return.
-	inserts = dropCovered(fi, inserts)
-	inserts = slices.DeleteFunc(inserts, func(ins *mapOp) bool { return a.inOwnerLoop(fi, ins.pos) })
-	if len(inserts) == 0 {
-		return
-	}
-	g := newFlow(fi.fn, len(inserts))
-	for i, ins := range inserts {
-		g.gen(ins.block, ins.index, i)
-		// Stop following an entry when its key is computed anew (the next
-		// iteration of a loop): the entry is no longer named by the key.
-		if def, ok := ins.keyVal.(ssa.Instruction); ok && def.Block() != nil && def.Parent() == fi.fn {
-			mask := newBitset(len(inserts))
-			mask.set(i)
-			g.kill(def.Block(), indexOf(def), mask)
-		}
-	}
-	a.addReleaseKills(fi, g, inserts)
-	addReplyKills(fi, g, inserts)
-	g.edgeKill = combineKills(a.closingKill(fi, inserts), failedCallKill(inserts), a.loopLocalKill(fi, inserts))
-	g.solve()
-
-	leaks := make([][]leak, len(inserts))
-	for _, ret := range fi.returns {
-		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
-			if st.empty() {
-				return
-			}
-			if a.exitKind(fi, ret, pred, nil) == exitSuccess {
-				return
-			}
-			for i, ins := range inserts {
-				if !st.has(i) {
-					continue
-				}
-				kind := a.exitKind(fi, ret, pred, g.liveBit(i))
-				if kind == exitSuccess {
-					continue
-				}
-				// An entry a helper made under its own key is the caller's
-				// to clean up only when it stops waiting for the reply.
-				if ins.is(flagFresh) && (kind == exitError || !waitsOnValue(fi, ret, ins.value)) {
-					continue
-				}
-				// A map made here and only returned dies on a failing
-				// return that does not return anything.
-				if returnsNothing(fi, ret) && a.localRootKind(fi, ins.m) == escReturn {
-					continue
-				}
-				// Nothing that can fail runs between the insert and the
-				// return, and nothing is decided there: the function
-				// records the entry and reports a result on purpose
-				// (return errSkip, return problems.err()).
-				if a.straightToReturn(ins, ret) {
-					continue
-				}
-				if !slices.ContainsFunc(leaks[i], func(l leak) bool { return l.ret == ret }) {
-					leaks[i] = append(leaks[i], leak{ret, kind})
-				}
-			}
-		})
-	}
+	leaks := a.insertLeaks(fi, inserts, a.insertFlow(fi, inserts))
 	var reported []int // inserts reported, by index
 	for i, ins := range inserts {
 		if len(leaks[i]) == 0 || a.cleanedByCallers(fi, ins) {
@@ -111,6 +38,69 @@ func (a *checker) checkInserts(fi *funcInfo) {
 		reported = append(reported, i)
 		a.reportInsert(fi, ins, leaks[i])
 	}
+}
+
+// followedInserts returns the inserts of fi's function rule 1 follows
+// (followsInsert), but for those released at every return anyway: an
+// insert after a deferred release or a hand-off registered on every path
+// to it, and an insert in an owner loop, whose failing exits abandon the
+// owner's state as a whole.
+func (a *checker) followedInserts(fi *funcInfo) []*mapOp {
+	var inserts []*mapOp
+	for _, op := range fi.ops {
+		if a.followsInsert(fi, op) {
+			inserts = append(inserts, op)
+		}
+	}
+	if len(inserts) == 0 {
+		return nil
+	}
+	inserts = dropCovered(fi, inserts)
+	return slices.DeleteFunc(inserts, func(ins *mapOp) bool { return a.inOwnerLoop(fi, ins.pos) })
+}
+
+// insertFlow follows each insert's entry (one bit each) from the insert to
+// where it is released, handed off, or its reply received.
+func (a *checker) insertFlow(fi *funcInfo, inserts []*mapOp) *flow {
+	g := newFlow(fi.fn, len(inserts))
+	for i, ins := range inserts {
+		g.gen(ins.block, ins.index, i)
+		// Stop following an entry when its key is computed anew (the next
+		// iteration of a loop): the entry is no longer named by the key.
+		if def, ok := ins.keyVal.(ssa.Instruction); ok && def.Block() != nil && def.Parent() == fi.fn {
+			mask := newBitset(len(inserts))
+			mask.set(i)
+			g.kill(def.Block(), indexOf(def), mask)
+		}
+	}
+	a.addReleaseKills(fi, g, inserts)
+	addReplyKills(fi, g, inserts)
+	g.edgeKill = combineKills(a.closingKill(fi, inserts), failedCallKill(inserts), a.loopLocalKill(fi, inserts))
+	g.solve()
+	return g
+}
+
+// insertLeaks returns, for each insert, the failing returns its entry
+// reaches in the solved flow g that are the function's to clean up.
+func (a *checker) insertLeaks(fi *funcInfo, inserts []*mapOp, g *flow) [][]leak {
+	return a.failingReturns(fi, g, len(inserts), func(i int, l leak) bool {
+		ins := inserts[i]
+		// An entry a helper made under its own key is the caller's to
+		// clean up only when it stops waiting for the reply.
+		if ins.is(flagFresh) && (l.kind == exitError || !waitsOnValue(fi, l.ret, ins.value)) {
+			return false
+		}
+		// A map made here and only returned dies on a failing return
+		// that does not return anything.
+		if returnsNothing(fi, l.ret) && a.localRootKind(fi, ins.m) == escReturn {
+			return false
+		}
+		// Nothing that can fail runs between the insert and the return,
+		// and nothing is decided there: the function records the entry
+		// and reports a result on purpose (return errSkip, return
+		// problems.err()).
+		return !a.straightToReturn(ins, l.ret)
+	})
 }
 
 // failedCallKill returns the edge kills for inserts made by helpers that

@@ -14,7 +14,7 @@ import (
 type completerGroup struct {
 	m, k     *expr
 	releases []*mapOp
-	rep      *mapOp
+	rep      *mapOp // the first release, which names the entry in messages
 }
 
 // checkCompleter applies rule 2: a function that releases m[k] on some
@@ -24,190 +24,154 @@ func (a *checker) checkCompleter(fi *funcInfo) {
 	if fi.inlineOnly || isInitFunc(fi.fn) {
 		return
 	}
-	var groups []*completerGroup
-	for _, r := range fi.ops {
-		if r.kind != opRelease || r.is(flagWhole) || r.is(flagAnyMap) || r.is(flagAsync) || r.is(flagMay) || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
-			continue
-		}
-		if r.is(flagAbandon) || a.abandonAt(fi, r.block) || !a.tracked(fi, r) || r.mapVar != nil && a.swept[r.mapVar] {
-			continue
-		}
-		found := false
-		for _, grp := range groups {
-			if same(grp.m, r.m) && same(grp.k, r.k) {
-				grp.releases = append(grp.releases, r)
-				found = true
-				break
-			}
-		}
-		if !found {
-			groups = append(groups, &completerGroup{m: r.m, k: r.k, releases: []*mapOp{r}, rep: r})
-		}
-	}
-	// Only releases of entries that may exist before the function runs
-	// make a completer: deleting an entry the function inserted itself
-	// rolls its own work back (rule 1's business).
-	var rels []*mapOp
-	for _, grp := range groups {
-		rels = append(rels, grp.releases...)
-	}
-	pre := a.preexisting(fi, rels)
-	j := 0
-	groups = slices.DeleteFunc(groups, func(grp *completerGroup) bool {
-		keep := false
-		var kept []*mapOp
-		for range grp.releases {
-			if pre[j] {
-				keep = true
-				kept = append(kept, rels[j])
-			}
-			j++
-		}
-		grp.releases = kept
-		if keep {
-			grp.rep = kept[0]
-		}
-		return !keep
-	})
+	groups := a.qualifiedCompleters(fi, a.completerGroups(fi))
 	if len(groups) == 0 {
 		return
 	}
-	n := len(groups)
-	build := func(withUses bool) *flow {
-		g := newFlow(fi.fn, n)
-		asOp := func(grp *completerGroup) *mapOp {
-			return &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar}
+	leaks := a.failingReturns(fi, a.completerFlow(fi, groups, true), len(groups), nil)
+	for gi, grp := range groups {
+		for _, l := range leaks[gi] {
+			a.reportCompleter(fi, grp, l.ret, l.kind)
 		}
-		for gi, grp := range groups {
-			if grp.k.portable() && !a.unstableKey(fi, grp.k) {
-				g.entry.set(gi)
-				continue
-			}
-			// The key is computed in the function: the entry is known from
-			// each computation of it on.
-			for _, instr := range keyPoints(fi, grp.k) {
-				g.gen(instr.Block(), indexOf(instr), gi)
-			}
-		}
-		// Kills: releases, hand-offs, re-inserts (the function keeps the entry
-		// on purpose), uses of the entry's value.
-		pseudo := make([]*mapOp, n)
-		for gi, grp := range groups {
-			pseudo[gi] = asOp(grp)
-		}
-		a.addReleaseKills(fi, g, pseudo)
-		absent := make(map[*ssa.BasicBlock]bitset)
-		addAbsent := func(b *ssa.BasicBlock, gi int) {
-			if b == nil || len(b.Preds) != 1 {
-				return
-			}
-			m := absent[b]
-			if m == nil {
-				m = newBitset(n)
-				absent[b] = m
-			}
-			m.set(gi)
-		}
-		for _, op := range fi.ops {
-			for gi, grp := range groups {
-				if !same(op.m, grp.m) && (op.mapVar == nil || op.mapVar != grp.rep.mapVar) {
-					continue
-				}
-				if !same(op.k, grp.k) {
-					continue
-				}
-				mask := newBitset(n)
-				mask.set(gi)
-				switch op.kind {
-				case opInsert:
-					g.kill(op.block, op.index, mask)
-				case opLookup:
-					if withUses {
-						for _, use := range valueUses(op.lookup) {
-							g.kill(use.Block(), indexOf(use), mask)
-						}
-					}
-					for _, b := range absentBlocks(op.lookup) {
-						addAbsent(b, gi)
-					}
-				}
-			}
-		}
-		// Branches on the key itself (rt != "", id == 0) decide that the
-		// entry is not this function's business.
-		for _, b := range fi.fn.Blocks {
-			br, ok := branchAt(b)
-			if !ok {
-				continue
-			}
-			for gi, grp := range groups {
-				if condMentionsKey(fi, br.cond, grp.k, 0) || condNilChecks(fi, br.cond, grp.k, grp.m) {
-					addAbsent(b.Succs[0], gi)
-					addAbsent(b.Succs[1], gi)
-				}
-			}
-		}
-		closing := a.closingKill(fi, pseudo)
-		g.edgeKill = func(p, s *ssa.BasicBlock) bitset {
-			m := absent[s]
-			if closing != nil {
-				if c := closing(p, s); c != nil {
-					if m == nil {
-						return c
-					}
-					m = m.clone()
-					m.or(c)
-				}
-			}
-			return m
-		}
-		g.solve()
-		return g
 	}
-	// A completer releases the entry on every successful path that knows
-	// the key (or keeps it by re-inserting it or handing it off): a
-	// function that releases it on one case of a dispatch only is not one.
-	disqualified := make([]bool, n)
-	qual := build(false)
+}
+
+// completerGroups groups the releases of fi's function that always
+// release one entry by the entry they release. Only releases of entries
+// that may exist before the function runs make a completer: deleting an
+// entry the function inserted itself rolls its own work back (rule 1's
+// business).
+func (a *checker) completerGroups(fi *funcInfo) []*completerGroup {
+	var rels []*mapOp
+	for _, r := range fi.ops {
+		if r.kind != opRelease || r.is(flagWhole|flagAnyMap|flagAsync|flagMay) || r.k == nil || r.k.Kind == kAny || r.cond == condOnSuccess {
+			continue // not a release of one entry that always happens
+		}
+		if !a.followsRelease(fi, r) {
+			continue
+		}
+		rels = append(rels, r)
+	}
+	pre := a.preexisting(fi, rels)
+	var groups []*completerGroup
+	// Groups come in the order of their first release.
+	for i, r := range rels {
+		j := slices.IndexFunc(groups, func(grp *completerGroup) bool { return same(grp.m, r.m) && same(grp.k, r.k) })
+		if j < 0 {
+			groups = append(groups, &completerGroup{m: r.m, k: r.k})
+			j = len(groups) - 1
+		}
+		if pre[i] {
+			groups[j].releases = append(groups[j].releases, r)
+		}
+	}
+	return slices.DeleteFunc(groups, func(grp *completerGroup) bool {
+		if len(grp.releases) == 0 {
+			return true
+		}
+		grp.rep = grp.releases[0]
+		return false
+	})
+}
+
+// qualifiedCompleters keeps the groups whose function is the entry's
+// completer: it releases the entry on every successful path that knows
+// the key (or keeps it by re-inserting it or handing it off). A function
+// that releases it on one case of a dispatch only is not one.
+func (a *checker) qualifiedCompleters(fi *funcInfo, groups []*completerGroup) []*completerGroup {
+	if len(groups) == 0 {
+		return nil
+	}
+	disqualified := make([]bool, len(groups))
+	g := a.completerFlow(fi, groups, false)
 	for _, ret := range fi.returns {
-		qual.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			for gi := range groups {
-				if st.has(gi) && a.maySucceed(fi, ret, pred, qual.liveBit(gi)) {
+				if st.has(gi) && a.maySucceed(fi, ret, pred, g.liveBit(gi)) {
 					disqualified[gi] = true
 				}
 			}
 		})
 	}
-	g := build(true)
-	type hit struct {
-		ret  *ssa.Return
-		kind exitKind
-	}
-	hits := make([][]hit, n)
-	for _, ret := range fi.returns {
-		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
-			if st.empty() {
-				return
-			}
-			if a.exitKind(fi, ret, pred, nil) == exitSuccess {
-				return
-			}
-			for gi := range groups {
-				if !st.has(gi) || disqualified[gi] {
-					continue
-				}
-				kind := a.exitKind(fi, ret, pred, g.liveBit(gi))
-				if kind != exitSuccess && !slices.ContainsFunc(hits[gi], func(h hit) bool { return h.ret == ret }) {
-					hits[gi] = append(hits[gi], hit{ret, kind})
-				}
-			}
-		})
-	}
+	var kept []*completerGroup
 	for gi, grp := range groups {
-		for _, h := range hits[gi] {
-			a.reportCompleter(fi, grp, h.ret, h.kind)
+		if !disqualified[gi] {
+			kept = append(kept, grp)
 		}
 	}
+	return kept
+}
+
+// completerFlow follows each group's entry (one bit each) from where its
+// key is known to the function's returns, ending it where the function
+// releases it, hands it off, re-inserts it (keeping it on purpose), finds
+// it absent, decides on the key itself, sees the map closed, or (with
+// uses) reads the entry and uses its value.
+func (a *checker) completerFlow(fi *funcInfo, groups []*completerGroup, withUses bool) *flow {
+	n := len(groups)
+	g := newFlow(fi.fn, n)
+	for gi, grp := range groups {
+		if grp.k.portable() && !a.unstableKey(fi, grp.k) {
+			g.entry.set(gi)
+			continue
+		}
+		// The key is computed in the function: the entry is known from
+		// each computation of it on.
+		for _, instr := range keyPoints(fi, grp.k) {
+			g.gen(instr.Block(), indexOf(instr), gi)
+		}
+	}
+	// Kills: releases, hand-offs, re-inserts, uses of the entry's value.
+	pseudo := make([]*mapOp, n)
+	for gi, grp := range groups {
+		pseudo[gi] = &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar}
+	}
+	a.addReleaseKills(fi, g, pseudo)
+	absent := make(map[*ssa.BasicBlock]bitset)
+	addAbsent := func(b *ssa.BasicBlock, gi int) {
+		if b != nil && len(b.Preds) == 1 {
+			setMask(absent, b, n, gi)
+		}
+	}
+	for _, op := range fi.ops {
+		for gi, grp := range groups {
+			if !same(op.m, grp.m) && (op.mapVar == nil || op.mapVar != grp.rep.mapVar) || !same(op.k, grp.k) {
+				continue
+			}
+			mask := newBitset(n)
+			mask.set(gi)
+			switch op.kind {
+			case opInsert:
+				g.kill(op.block, op.index, mask)
+			case opLookup:
+				if withUses {
+					for _, use := range valueUses(op.lookup) {
+						g.kill(use.Block(), indexOf(use), mask)
+					}
+				}
+				for _, b := range absentBlocks(op.lookup) {
+					addAbsent(b, gi)
+				}
+			}
+		}
+	}
+	// Branches on the key itself (rt != "", id == 0) decide that the
+	// entry is not this function's business.
+	for _, b := range fi.fn.Blocks {
+		br, ok := branchAt(b)
+		if !ok {
+			continue
+		}
+		for gi, grp := range groups {
+			if condMentionsKey(fi, br.cond, grp.k, 0) || condNilChecks(fi, br.cond, grp.k, grp.m) {
+				addAbsent(b.Succs[0], gi)
+				addAbsent(b.Succs[1], gi)
+			}
+		}
+	}
+	g.edgeKill = combineKills(func(_, s *ssa.BasicBlock) bitset { return absent[s] }, a.closingKill(fi, pseudo))
+	g.solve()
+	return g
 }
 
 // condMentionsKey reports whether a branch condition compares the key or

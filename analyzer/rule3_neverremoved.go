@@ -15,15 +15,7 @@ func (a *checker) checkNeverRemoved() {
 			continue
 		}
 		for _, op := range fi.ops {
-			if op.kind != opInsert || !op.direct() || op.mapVar == nil || !a.noRemoval[op.mapVar] {
-				continue
-			}
-			if !a.tracked(fi, op) || !a.trackedByName(op) || isInitFunc(fn) {
-				continue
-			}
-			// A map named like per-request state but keyed by something
-			// else (a node name, a peer) is bounded by that domain.
-			if !a.cfg.trackAll && !op.is(flagTrackDir) && !a.dirs.tracked(op.mapVar) && !a.keyIsID(op) {
+			if !a.reportsNeverRemoved(fi, op) {
 				continue
 			}
 			name := op.mapName

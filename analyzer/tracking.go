@@ -8,27 +8,52 @@ import (
 	"golang.org/x/tools/go/ssa"
 )
 
+// This file decides what mapleak tracks (doc.go, "What is tracked"): the
+// operations each rule follows, and the facts about maps those decisions
+// rest on: long-lived, per-request state by name, key or directive,
+// caches, tables nothing removes single entries from, swept maps.
+
+// followsInsert reports whether rule 1 follows the entry ins inserts: a
+// tracked map that the package removes single entries from (rule 3
+// covers the others), not a cache filled on a miss, not a map a sweeper
+// reaps.
+func (a *checker) followsInsert(fi *funcInfo, ins *mapOp) bool {
+	return ins.kind == opInsert && a.tracked(fi, ins) && !a.neverRemoved(ins) && !memoizing(fi, ins) &&
+		a.removedByKey(ins) && !a.swept[ins.mapVar]
+}
+
+// followsRelease reports whether rule 2 takes the release r as a sign that
+// its function completes the entry: a tracked map, released on the
+// function's own paths (not only after a timeout or cancellation, where a
+// waiter gives up), not a map a sweeper reaps.
+func (a *checker) followsRelease(fi *funcInfo, r *mapOp) bool {
+	return r.kind == opRelease && !r.is(flagAbandon) && !a.abandonAt(fi, r.block) && a.tracked(fi, r) &&
+		!(r.mapVar != nil && a.swept[r.mapVar])
+}
+
+// reportsNeverRemoved reports whether rule 3 reports the insert op: a
+// direct insert, outside initialization, into a tracked map that nothing
+// in the package removes from, named like per-request state (or marked),
+// under an ID-like key (a map named like per-request state but keyed by
+// something else, a node name or a peer, is bounded by that domain).
+func (a *checker) reportsNeverRemoved(fi *funcInfo, op *mapOp) bool {
+	if op.kind != opInsert || !op.direct() || !a.neverRemoved(op) || isInitFunc(fi.fn) {
+		return false
+	}
+	if !a.tracked(fi, op) || !a.trackedByName(op) {
+		return false
+	}
+	return a.cfg.trackAll || op.is(flagTrackDir) || a.dirs.tracked(op.mapVar) || a.keyIsID(op)
+}
+
 // tracked reports whether the map operation concerns a long-lived map
-// whose entries are per-request state.
+// whose entries are per-request state: by the map's name or declaration,
+// or by its key's.
 func (a *checker) tracked(fi *funcInfo, op *mapOp) bool {
-	if op.is(flagAnyMap) || op.m == nil {
+	if op.is(flagAnyMap) || op.m == nil || !a.longLived(fi, op.m) {
 		return false
 	}
-	if !a.longLived(fi, op.m) {
-		return false
-	}
-	if a.cfg.trackAll || op.is(flagTrackDir) || a.dirs.tracked(op.mapVar) {
-		return true
-	}
-	if op.mapName != "" && a.cfg.maps.MatchString(op.mapName) {
-		return true
-	}
-	for _, n := range op.keyNames {
-		if a.cfg.keys.MatchString(n) {
-			return true
-		}
-	}
-	return false
+	return a.trackedByName(op) || a.keyIsID(op)
 }
 
 // keyIsID reports whether op's key is named (or typed) like a request ID.
@@ -55,9 +80,7 @@ func (a *checker) trackedByName(op *mapOp) bool {
 // -track-all). Others (context's children, a set keyed by pointers) would
 // only crowd the summaries.
 func (a *checker) relevant(op *mapOp) bool {
-	return a.cfg.trackAll || op.is(flagTrackDir) || a.dirs.tracked(op.mapVar) || len(op.keyNames) > 0 ||
-		op.mapName != "" && a.cfg.maps.MatchString(op.mapName) ||
-		op.is(flagWhole) && mapKeyIDLike(op.mapType)
+	return a.trackedByName(op) || len(op.keyNames) > 0 || op.is(flagWhole) && mapKeyIDLike(op.mapType)
 }
 
 // mapKeyIDLike reports whether a map type's keys can be IDs (sync.Map's
