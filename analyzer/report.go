@@ -17,7 +17,19 @@ const (
 	categoryFailurePath       = "failure-path"
 	categoryIncompleteCleanup = "incomplete-cleanup"
 	categoryNeverRemoved      = "never-removed"
+	categoryDirective         = "directive"
 )
+
+// diagnostic is the constructor of every mapleak diagnostic: a message of
+// the category over the span at.
+func diagnostic(category string, at span, message string) analysis.Diagnostic {
+	return analysis.Diagnostic{Pos: at.pos, End: at.end, Category: category, Message: message}
+}
+
+// related is the constructor of the positions a diagnostic points to.
+func related(at span, message string) analysis.RelatedInformation {
+	return analysis.RelatedInformation{Pos: at.pos, End: at.end, Message: message}
+}
 
 // A finding is a diagnostic waiting for suppression checks.
 type finding struct {
@@ -57,9 +69,9 @@ func (a *checker) emit() {
 	for _, dir := range a.dirs.all {
 		switch {
 		case dir.bad != "":
-			a.pass.Report(analysis.Diagnostic{Pos: dir.pos, End: dir.end, Category: "directive", Message: dir.bad})
+			a.pass.Report(diagnostic(categoryDirective, span{dir.pos, dir.end}, dir.bad))
 		case a.cfg.reportStale && dir.kind == dirIgnore && !dir.used:
-			a.pass.Report(analysis.Diagnostic{Pos: dir.pos, End: dir.end, Category: "directive", Message: "//mapleak:ignore suppresses nothing; remove it"})
+			a.pass.Report(diagnostic(categoryDirective, span{dir.pos, dir.end}, "//mapleak:ignore suppresses nothing; remove it"))
 		}
 	}
 }

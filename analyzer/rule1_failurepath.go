@@ -11,6 +11,14 @@ import (
 	"golang.org/x/tools/go/ssa"
 )
 
+// Rule 1, failure path (category failure-path).
+//
+// Spec: doc.go, "Rule 1". Fixtures: testdata/src/errpath (error returns,
+// straight-line reports), timeouts, switches, loops, defers, helpers,
+// freshkeys, handoff, closures, locals, reassign, syncmap, generics,
+// iface, keyident, noreturn, sweeper, caches, facts (across packages),
+// related (related positions), fixes and nofix (suggested fixes).
+
 // checkInserts applies rule 1: a path from an insert to a failure return
 // that does not release or hand off the entry.
 func (a *checker) checkInserts(fi *funcInfo) {
@@ -352,26 +360,14 @@ func (a *checker) callSitesOf(fn *ssa.Function) []ssa.CallInstruction {
 func (a *checker) reportInsert(fi *funcInfo, ins *mapOp, leaks []leak) {
 	verb := "is not deleted"
 	msg := fmt.Sprintf("%s %s when returning at %s", a.describeInsert(ins), verb, a.leakList(fi, leaks))
-	diag := analysis.Diagnostic{
-		Pos:      ins.pos,
-		Category: categoryFailurePath,
-		Message:  msg,
-	}
-	if ins.mapAST != nil {
-		diag.End = ins.mapAST.End()
-	}
+	diag := diagnostic(categoryFailurePath, a.syn.spanAt(ins.pos), msg)
 	for _, l := range leaks {
-		diag.Related = append(diag.Related, analysis.RelatedInformation{
-			Pos:     fi.retPos(l.ret),
-			Message: fmt.Sprintf("%s leaks when returning here (%s)", ins.entryName(), l.kind),
-		})
+		diag.Related = append(diag.Related, related(a.syn.spanAt(fi.retPos(l.ret)),
+			fmt.Sprintf("%s leaks when returning here (%s)", ins.entryName(), l.kind)))
 	}
 	for _, r := range fi.ops {
 		if r.kind == opRelease && !r.is(flagWhole) && r.releases(ins) && r.pos.IsValid() {
-			diag.Related = append(diag.Related, analysis.RelatedInformation{
-				Pos:     r.pos,
-				Message: "released here on other paths",
-			})
+			diag.Related = append(diag.Related, related(a.syn.spanAt(r.pos), "released here on other paths"))
 		}
 	}
 	if fix := a.fixInsert(fi, ins, leaks); fix != nil {

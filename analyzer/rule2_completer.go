@@ -10,6 +10,12 @@ import (
 	"golang.org/x/tools/go/ssa"
 )
 
+// Rule 2, incomplete cleanup (category incomplete-cleanup).
+//
+// Spec: doc.go, "Rule 2". Fixtures: testdata/src/completer (completer.go;
+// closing markers in closed.go and flags.go), dino and dinofixed (the
+// Dino history-sync bug and its fix), fixes (suggested fix).
+
 // A completerGroup is one entry (map and key) a function releases.
 type completerGroup struct {
 	m, k     *expr
@@ -237,10 +243,9 @@ func (a *checker) reportCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Re
 		msg = fmt.Sprintf("%s is not deleted when returning here (%s); on other paths it is deleted at %s",
 			rep.entryName(), kind, strings.Join(where, " and "))
 	}
-	pos := fi.retPos(ret)
-	diag := analysis.Diagnostic{Pos: pos, Category: categoryIncompleteCleanup, Message: msg}
+	diag := diagnostic(categoryIncompleteCleanup, a.syn.spanAt(fi.retPos(ret)), msg)
 	for _, r := range grp.releases {
-		diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: r.pos, Message: rep.entryName() + " is released here on other paths"})
+		diag.Related = append(diag.Related, related(a.syn.spanAt(r.pos), rep.entryName()+" is released here on other paths"))
 	}
 	if fix := a.fixCompleter(fi, grp, ret); fix != nil {
 		diag.SuggestedFixes = []analysis.SuggestedFix{*fix}

@@ -2,9 +2,12 @@ package analyzer
 
 import (
 	"fmt"
-
-	"golang.org/x/tools/go/analysis"
 )
+
+// Rule 3, never removed (category never-removed).
+//
+// Spec: doc.go, "Rule 3". Fixtures: testdata/src/neverremoved; also
+// caches, errpath, locals and trackall.
 
 // checkNeverRemoved applies rule 3: inserts into an unexported tracked map
 // that nothing in the package ever removes from.
@@ -19,16 +22,9 @@ func (a *checker) checkNeverRemoved() {
 				continue
 			}
 			name := op.mapName
-			diag := analysis.Diagnostic{
-				Pos:      op.pos,
-				Category: categoryNeverRemoved,
-				Message:  fmt.Sprintf("entries of %s are never deleted; it grows with every request", name),
-			}
-			if op.mapAST != nil {
-				diag.End = op.mapAST.End()
-			}
+			diag := diagnostic(categoryNeverRemoved, a.syn.spanAt(op.pos), fmt.Sprintf("entries of %s are never deleted; it grows with every request", name))
 			if op.mapVar.Pos().IsValid() {
-				diag.Related = append(diag.Related, analysis.RelatedInformation{Pos: op.mapVar.Pos(), Message: name + " is declared here; nothing in the package deletes from it"})
+				diag.Related = append(diag.Related, related(nameSpan(op.mapVar), name+" is declared here; nothing in the package deletes from it"))
 			}
 			a.report(&finding{diag: diag, fn: a.funcDecl(fi), mapVar: op.mapVar})
 		}
