@@ -185,13 +185,15 @@ func attachDirectives(f *ast.File, info *types.Info, byComment map[*ast.Comment]
 		switch n := n.(type) {
 		case *ast.StructType:
 			for _, field := range n.Fields.List {
-				objs := definedBy(info, field.Names)
-				if len(field.Names) == 0 {
-					// An embedded field is named by its type.
-					if obj := info.Implicits[field]; obj != nil {
-						objs = append(objs, obj)
+				names := field.Names
+				if len(names) == 0 {
+					// An embedded field: go/types records it as
+					// defined by its type's name.
+					if id := embeddedName(field.Type); id != nil {
+						names = []*ast.Ident{id}
 					}
 				}
+				objs := definedBy(info, names)
 				attach(field.Doc, objs, nil)
 				attach(field.Comment, objs, nil)
 			}
@@ -209,6 +211,24 @@ func attachDirectives(f *ast.File, info *types.Info, byComment map[*ast.Comment]
 		}
 		return true
 	})
+}
+
+// embeddedName returns the name of an embedded field's type (T, *T,
+// pkg.T, T[int]).
+func embeddedName(t ast.Expr) *ast.Ident {
+	switch t := t.(type) {
+	case *ast.Ident:
+		return t
+	case *ast.StarExpr:
+		return embeddedName(t.X)
+	case *ast.SelectorExpr:
+		return t.Sel
+	case *ast.IndexExpr:
+		return embeddedName(t.X)
+	case *ast.IndexListExpr:
+		return embeddedName(t.X)
+	}
+	return nil
 }
 
 // definedBy returns the objects names define.
