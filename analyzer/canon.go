@@ -118,18 +118,9 @@ func (c *canonicalizer) compute(v ssa.Value) *expr {
 		if !v.CommaOk {
 			return node(kIndex, "", c.of(v.X), c.of(v.Index))
 		}
-	case *ssa.Convert:
-		return c.of(v.X)
-	case *ssa.ChangeType:
-		return c.of(v.X)
-	case *ssa.MakeInterface:
-		return c.of(v.X)
-	case *ssa.ChangeInterface:
-		return c.of(v.X)
-	case *ssa.MultiConvert:
-		return c.of(v.X)
-	case *ssa.SliceToArrayPointer:
-		return c.of(v.X)
+	case *ssa.Convert, *ssa.ChangeType, *ssa.MakeInterface, *ssa.ChangeInterface, *ssa.MultiConvert, *ssa.SliceToArrayPointer:
+		// A conversion denotes the value it converts, its one operand.
+		return c.of(*v.(ssa.Instruction).Operands(nil)[0])
 	case *ssa.TypeAssert:
 		if !v.CommaOk {
 			return c.of(v.X)

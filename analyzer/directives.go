@@ -189,7 +189,7 @@ func attachDirectives(f *ast.File, info *types.Info, byComment map[*ast.Comment]
 				if len(names) == 0 {
 					// An embedded field: go/types records it as
 					// defined by its type's name.
-					if id := embeddedName(field.Type); id != nil {
+					if id := lastName(field.Type); id != nil {
 						names = []*ast.Ident{id}
 					}
 				}
@@ -211,24 +211,6 @@ func attachDirectives(f *ast.File, info *types.Info, byComment map[*ast.Comment]
 		}
 		return true
 	})
-}
-
-// embeddedName returns the name of an embedded field's type (T, *T,
-// pkg.T, T[int]).
-func embeddedName(t ast.Expr) *ast.Ident {
-	switch t := t.(type) {
-	case *ast.Ident:
-		return t
-	case *ast.StarExpr:
-		return embeddedName(t.X)
-	case *ast.SelectorExpr:
-		return t.Sel
-	case *ast.IndexExpr:
-		return embeddedName(t.X)
-	case *ast.IndexListExpr:
-		return embeddedName(t.X)
-	}
-	return nil
 }
 
 // definedBy returns the objects names define.

@@ -390,35 +390,31 @@ func mkField(base *expr, name string, ctor ctorLookup) *expr {
 // variable with no replacement.
 func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 	return substitute(e, func(x *expr) (*expr, bool) {
-		switch x.Kind {
-		case kParam:
-			return nth(params, x.Index), true
-		case kFree:
-			return nth(frees, x.Index), true
+		if r, ok := leafFrom(x, kParam, params); ok {
+			return r, true
 		}
-		return nil, false
+		return leafFrom(x, kFree, frees)
 	}, ctor)
 }
 
 // substResults replaces the results of a summarized function by the
 // values of the call.
 func substResults(e *expr, results []*expr) *expr {
-	return substitute(e, func(x *expr) (*expr, bool) {
-		if x.Kind == kResult {
-			return nth(results, x.Index), true
-		}
-		return nil, false
-	}, nil)
+	return substitute(e, func(x *expr) (*expr, bool) { return leafFrom(x, kResult, results) }, nil)
 }
 
 // substFrees replaces the free variables of e, keeping its parameters.
 func substFrees(e *expr, frees []*expr) *expr {
-	return substitute(e, func(x *expr) (*expr, bool) {
-		if x.Kind == kFree {
-			return nth(frees, x.Index), true
-		}
+	return substitute(e, func(x *expr) (*expr, bool) { return leafFrom(x, kFree, frees) }, nil)
+}
+
+// leafFrom replaces x, if it is a leaf of kind k, by list[x.Index] (nil if
+// the list is too short).
+func leafFrom(x *expr, k exprKind, list []*expr) (*expr, bool) {
+	if x.Kind != k {
 		return nil, false
-	}, nil)
+	}
+	return nth(list, x.Index), true
 }
 
 // substitute rebuilds e with the leaves that replace replaces: a leaf

@@ -386,20 +386,22 @@ func (a *checker) innermost(pos token.Pos) *types.Scope {
 	}
 }
 
-// baseIdents returns the identifiers of e that name variables (not the
-// field names of selections).
+// baseIdents returns the identifiers of the access path e that name
+// variables: c in c.mu, mus and i in mus[i] (not the field names of
+// selections). Operands of anything else (calls, operators) are left out.
 func baseIdents(e ast.Expr) []*ast.Ident {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return []*ast.Ident{e}
-	case *ast.SelectorExpr:
-		return baseIdents(e.X)
-	case *ast.StarExpr:
-		return baseIdents(e.X)
-	case *ast.ParenExpr:
-		return baseIdents(e.X)
-	case *ast.IndexExpr:
-		return append(baseIdents(e.X), baseIdents(e.Index)...)
-	}
-	return nil
+	var ids []*ast.Ident
+	ast.Inspect(e, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.Ident:
+			ids = append(ids, n)
+		case *ast.SelectorExpr:
+			ids = append(ids, baseIdents(n.X)...)
+			return false // n.Sel names a field
+		case *ast.StarExpr, *ast.ParenExpr, *ast.IndexExpr:
+			return true
+		}
+		return false
+	})
+	return ids
 }

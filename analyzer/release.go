@@ -142,6 +142,18 @@ func concerned(op *mapOp, ops []*mapOp, byKey *exprIndex, anyKey bool) bitset {
 	return mask
 }
 
+// killConcerned kills, at each operation of fi's function that kills
+// selects, the bits of the ops of rels on the same map, under the same key
+// unless kills says any key.
+func killConcerned(fi *funcInfo, g *flow, rels []*mapOp, kills func(op *mapOp) (kill, anyKey bool)) {
+	byKey := keyIndex(rels)
+	for _, op := range fi.ops {
+		if kill, anyKey := kills(op); kill {
+			g.kill(op.block, op.index, concerned(op, rels, byKey, anyKey))
+		}
+	}
+}
+
 // keyIndex indexes ops by key, to match operations by key without
 // comparing every pair.
 func keyIndex(ops []*mapOp) *exprIndex {
@@ -171,13 +183,7 @@ func dropCovered(fi *funcInfo, inserts []*mapOp) []*mapOp {
 			}
 		}
 	}
-	var kept []*mapOp
-	for i, ins := range inserts {
-		if !covered[i] {
-			kept = append(kept, ins)
-		}
-	}
-	return kept
+	return unmarked(inserts, covered)
 }
 
 // preexisting reports, for each release, whether it may remove an entry
@@ -203,13 +209,13 @@ func (a *checker) preexisting(fi *funcInfo, rels []*mapOp) []bool {
 			}
 		}
 	}
-	byKey := keyIndex(rels)
-	for _, op := range fi.ops {
+	// An insert of the entry by the function itself.
+	killConcerned(fi, g, rels, func(op *mapOp) (bool, bool) {
 		if op.kind != opInsert {
-			continue
+			return false, false
 		}
-		g.kill(op.block, op.index, concerned(op, rels, byKey, op.is(flagFresh) || op.k.Kind == kAny))
-	}
+		return true, op.is(flagFresh) || op.k.Kind == kAny
+	})
 	g.solve()
 	for i, r := range rels {
 		if !out[i] && r.block != nil {

@@ -12,6 +12,17 @@ import (
 // handler has completed the entry, and deleted it, before sending or
 // closing the channel.
 func addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
+	// The inserts whose value the channel ch derives from.
+	replies := func(ch ssa.Value) bitset {
+		c := fi.canon.of(ch)
+		mask := newBitset(len(inserts))
+		for j, ins := range inserts {
+			if ins.value != nil && derivesFrom(c, ins.value) {
+				mask.set(j)
+			}
+		}
+		return mask
+	}
 	for _, b := range fi.fn.Blocks {
 		for i, instr := range b.Instrs {
 			switch instr := instr.(type) {
@@ -19,14 +30,7 @@ func addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 				if instr.Op != token.ARROW {
 					continue
 				}
-				ch := fi.canon.of(instr.X)
-				mask := newBitset(len(inserts))
-				for j, ins := range inserts {
-					if ins.value != nil && derivesFrom(ch, ins.value) {
-						mask.set(j)
-					}
-				}
-				g.kill(b, i, mask)
+				g.kill(b, i, replies(instr.X))
 			case *ssa.Select:
 				for si, st := range instr.States {
 					if st.Dir != types.RecvOnly {
@@ -36,14 +40,7 @@ func addReplyKills(fi *funcInfo, g *flow, inserts []*mapOp) {
 					if body == nil {
 						continue
 					}
-					ch := fi.canon.of(st.Chan)
-					mask := newBitset(len(inserts))
-					for j, ins := range inserts {
-						if ins.value != nil && derivesFrom(ch, ins.value) {
-							mask.set(j)
-						}
-					}
-					g.kill(body, 0, mask)
+					g.kill(body, 0, replies(st.Chan))
 				}
 			}
 		}

@@ -99,13 +99,7 @@ func (a *checker) qualifiedCompleters(fi *funcInfo, groups []*completerGroup) []
 			}
 		})
 	}
-	var kept []*completerGroup
-	for gi, grp := range groups {
-		if !disqualified[gi] {
-			kept = append(kept, grp)
-		}
-	}
-	return kept
+	return unmarked(groups, disqualified)
 }
 
 // completerFlow follows each group's entry (one bit each) from where its

@@ -418,13 +418,13 @@ func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
 	for i := range rels {
 		g.entry.set(i)
 	}
-	byKey := keyIndex(rels)
-	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess || r.is(flagMay) || r.is(flagAsync) {
-			continue
+	// A release that happens whenever it is reached.
+	killConcerned(fi, g, rels, func(r *mapOp) (bool, bool) {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.is(flagMay|flagAsync) {
+			return false, false
 		}
-		g.kill(r.block, r.index, concerned(r, rels, byKey, r.is(flagWhole) || r.k.Kind == kAny))
-	}
+		return true, r.is(flagWhole) || r.k.Kind == kAny
+	})
 	g.solve()
 	for i := range out {
 		out[i] = true

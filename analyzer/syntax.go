@@ -255,19 +255,30 @@ func exprString(e ast.Expr) string {
 // shortMapName returns the name to show for a map expression: pending for
 // c.pending, stanzas for h.stanzas.
 func shortMapName(e ast.Expr) string {
-	switch e := ast.Unparen(e).(type) {
-	case *ast.SelectorExpr:
-		return e.Sel.Name
-	case *ast.Ident:
-		return e.Name
-	case *ast.StarExpr:
-		return shortMapName(e.X)
-	case *ast.UnaryExpr:
-		return shortMapName(e.X)
-	case *ast.IndexExpr:
-		return shortMapName(e.X)
+	if id := lastName(e); id != nil {
+		return id.Name
 	}
 	return exprString(e)
+}
+
+// lastName returns the name an expression ends with: pending in
+// c.pending or *c.pending, m in m[k] or &m, T in *pkg.T or T[int].
+func lastName(e ast.Expr) *ast.Ident {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.SelectorExpr:
+		return e.Sel
+	case *ast.Ident:
+		return e
+	case *ast.StarExpr:
+		return lastName(e.X)
+	case *ast.UnaryExpr:
+		return lastName(e.X)
+	case *ast.IndexExpr:
+		return lastName(e.X)
+	case *ast.IndexListExpr:
+		return lastName(e.X)
+	}
+	return nil
 }
 
 // keyNames returns the names a key expression is known by: identifiers,
