@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/buildssa"
-	"golang.org/x/tools/go/analysis/passes/ctrlflow"
 )
 
 //go:embed doc.go
@@ -36,12 +35,16 @@ func New(cfg Config) (*analysis.Analyzer, error) {
 
 func newAnalyzer(config func() Config) *analysis.Analyzer {
 	a := &analysis.Analyzer{
-		Name:      "mapleak",
-		Doc:       mustExtractDoc(doc, "mapleak"),
-		URL:       "https://pkg.go.dev/github.com/mapleak/mapleak/analyzer",
-		Requires:  []*analysis.Analyzer{buildssa.Analyzer, ctrlflow.Analyzer},
+		Name: "mapleak",
+		Doc:  mustExtractDoc(doc, "mapleak"),
+		URL:  "https://pkg.go.dev/github.com/mapleak/mapleak/analyzer",
+		// buildssa requires ctrlflow, whose no-return facts end the SSA
+		// blocks after calls that never return (log.Fatal, a helper that
+		// panics); mapleak reads none of ctrlflow's results itself.
+		Requires:  []*analysis.Analyzer{buildssa.Analyzer},
 		FactTypes: []analysis.Fact{new(summaryFact)},
 	}
+	debug := debugFromEnv()
 	// The configuration is compiled once per distinct setting, not for
 	// every package.
 	var (
@@ -73,7 +76,7 @@ func newAnalyzer(config func() Config) *analysis.Analyzer {
 				result, err = nil, fmt.Errorf("mapleak: internal error analyzing %s: %v", pass.Pkg.Path(), r)
 			}
 		}()
-		runAnalysis(pass, cfg)
+		runAnalysis(pass, cfg, debug)
 		return nil, nil
 	}
 	return a

@@ -2,6 +2,7 @@ package analyzer_test
 
 import (
 	"fmt"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,10 +14,10 @@ import (
 	"github.com/mapleak/mapleak/analyzer"
 )
 
-// testdata returns the absolute path of the fixtures (the go command
-// wants an absolute GOPATH).
+// testdata returns the absolute path of the fixtures, testdata/src/<pkg>
+// next to this file (the go command wants an absolute GOPATH).
 func testdata() string {
-	dir, err := filepath.Abs(filepath.Join("..", "testdata"))
+	dir, err := filepath.Abs("testdata")
 	if err != nil {
 		panic(err)
 	}
@@ -145,5 +146,32 @@ func TestFixedCodeIsClean(t *testing.T) {
 	results := analysistest.Run(t, dir, analyzer.Analyzer, "fixes")
 	if len(results) == 0 || results[0].Err != nil {
 		t.Fatalf("analysis of the fixed code failed: %v", results)
+	}
+}
+
+// TestDiagnosticRanges checks that every diagnostic and related position
+// covers its syntax (the index expression, call or return statement,
+// the directive's comment): End after Pos, on the same line here.
+func TestDiagnosticRanges(t *testing.T) {
+	pkgs := []string{"errpath", "completer", "neverremoved", "syncmap", "defers", "helpers", "directives"}
+	results := analysistest.Run(t, testdata(), analyzer.Analyzer, pkgs...)
+	checked := 0
+	for _, r := range results {
+		check := func(pos, end token.Pos, what string) {
+			checked++
+			p, e := r.Pass.Fset.Position(pos), r.Pass.Fset.Position(end)
+			if !end.IsValid() || end <= pos || p.Filename != e.Filename {
+				t.Errorf("%s: %s ends at %s", p, what, e)
+			}
+		}
+		for _, d := range r.Diagnostics {
+			check(d.Pos, d.End, d.Message)
+			for _, rel := range d.Related {
+				check(rel.Pos, rel.End, rel.Message)
+			}
+		}
+	}
+	if checked < 40 {
+		t.Errorf("only %d positions checked", checked)
 	}
 }

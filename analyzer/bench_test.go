@@ -156,9 +156,9 @@ func prereqsAnalyzer() *analysis.Analyzer {
 //
 //   - mapleak/nilness: end to end, wall time of checker.Analyze with the
 //     analyzer alone, prerequisites included (buildssa, which in x/tools
-//     v0.52 requires ctrlflow and inspect, for both; mapleak also requires
-//     ctrlflow directly and runs over the imported packages for its facts,
-//     which it would do anyway here), as `mapleak ./...` pays them;
+//     v0.52 requires ctrlflow and inspect, for both; mapleak also runs
+//     over the imported packages for its facts, which it would do anyway
+//     here), as `mapleak ./...` pays them;
 //   - cpu-mapleak/nilness: the same, in CPU time of the whole process
 //     (garbage collection included), which other jobs on a shared machine
 //     disturb less than wall time;

@@ -1,18 +1,17 @@
 package analyzer
 
 import (
-	"go/constant"
-	"go/types"
+	"encoding/binary"
+	"hash/fnv"
 	"strconv"
 	"strings"
-
-	"golang.org/x/tools/go/ssa"
 )
 
 // An expr is the canonical form of an SSA value: the access path of a map
 // (c.pending, a global, a captured variable) or the identity of a key
 // (req.ID loaded twice, string(b) converted twice, respToken(inbox)).
-// Two values with the same rendering denote the same map or the same key.
+// Two values with the same structure (see [same]) denote the same map or
+// the same key.
 //
 // Leaves are parameters, free variables, globals, constants and
 // functions, which are portable: an expr built only from them can be
@@ -26,7 +25,9 @@ type expr struct {
 	Index int     // parameter, free variable or tuple index
 	Args  []*expr // operands
 
-	str string // memoized rendering
+	// Memoized; an expr does not change once built.
+	str string // rendering, for debugging output and summaries' text
+	sum uint64 // structural hash (0: not computed yet), see hash
 }
 
 type exprKind uint8
@@ -51,6 +52,8 @@ const (
 	kResult                      // result Index of the function (in summaries)
 )
 
+// String renders e for debugging output ("p0.pending", "l:id#3"). It is
+// never used to decide whether two exprs are the same: see [same].
 func (e *expr) String() string {
 	if e == nil {
 		return "?"
@@ -144,9 +147,7 @@ func (e *expr) display() string {
 		return e.Name
 	case kField:
 		return e.Args[0].display() + "." + e.Name
-	case kDeref:
-		return e.Args[0].display()
-	case kAddr:
+	case kDeref, kAddr:
 		return e.Args[0].display()
 	case kConst:
 		return e.Name
@@ -154,12 +155,120 @@ func (e *expr) display() string {
 	return e.String()
 }
 
-// same reports whether a and b denote the same map or key.
+// same reports whether a and b denote the same map or key: the same kind
+// and the same leaves and operands. Parameters, free variables and
+// results are identified by their index; their names are only for
+// messages.
 func same(a, b *expr) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	return a == b || a.String() == b.String()
+	return a == b || a.hash() == b.hash() && sameStructure(a, b)
+}
+
+func sameStructure(a, b *expr) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil || a.Kind != b.Kind || a.Index != b.Index || len(a.Args) != len(b.Args) {
+		return false
+	}
+	if a.Kind.namesBy() && a.Name != b.Name {
+		return false
+	}
+	for i := range a.Args {
+		if !sameStructure(a.Args[i], b.Args[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// namesBy reports whether the Name of an expr of kind k is part of its
+// identity: it is not for parameters, free variables and results, which
+// their index identifies.
+func (k exprKind) namesBy() bool {
+	switch k {
+	case kParam, kFree, kResult:
+		return false
+	}
+	return true
+}
+
+// hash returns a hash of e's structure: same(a, b) implies a.hash() ==
+// b.hash().
+func (e *expr) hash() uint64 {
+	if e == nil {
+		return 0x9e3779b97f4a7c15
+	}
+	if e.sum != 0 {
+		return e.sum
+	}
+	h := fnv.New64a()
+	var word [8]byte
+	put := func(x uint64) {
+		binary.LittleEndian.PutUint64(word[:], x)
+		h.Write(word[:])
+	}
+	put(uint64(e.Kind))
+	put(uint64(e.Index))
+	if e.Kind.namesBy() {
+		h.Write([]byte(e.Name))
+	}
+	put(uint64(len(e.Args)))
+	for _, a := range e.Args {
+		put(a.hash())
+	}
+	sum := h.Sum64()
+	if sum == 0 {
+		sum = 1
+	}
+	e.sum = sum
+	return sum
+}
+
+// An exprIndex lists the positions of exprs (the keys or maps of a list of
+// operations) by structure: exprs that are the same share one entry.
+type exprIndex struct {
+	byHash map[uint64][]exprPositions
+}
+
+type exprPositions struct {
+	e  *expr
+	at []int
+}
+
+// add records position i for e (nil exprs are not indexed).
+func (x *exprIndex) add(e *expr, i int) {
+	if e == nil {
+		return
+	}
+	if x.byHash == nil {
+		x.byHash = make(map[uint64][]exprPositions)
+	}
+	h := e.hash()
+	bucket := x.byHash[h]
+	for j := range bucket {
+		if sameStructure(bucket[j].e, e) {
+			bucket[j].at = append(bucket[j].at, i)
+			return
+		}
+	}
+	x.byHash[h] = append(bucket, exprPositions{e, []int{i}})
+}
+
+// positions returns the positions recorded for exprs that are the same as
+// e, in the order they were added. The result must not be modified.
+func (x *exprIndex) positions(e *expr) []int {
+	if e == nil {
+		return nil
+	}
+	for _, p := range x.byHash[e.hash()] {
+		if sameStructure(p.e, e) {
+			return p.at
+		}
+	}
+	return nil
 }
 
 // portable reports whether e is made only of parameters, free variables,
@@ -218,15 +327,18 @@ func (e *expr) root() (*expr, int) {
 		case kField:
 			fields++
 			e = e.Args[0]
-		case kDeref, kAddr:
-			e = e.Args[0]
-		case kIndex:
+		case kDeref, kAddr, kIndex:
 			e = e.Args[0]
 		default:
 			return e, fields
 		}
 	}
 	return nil, fields
+}
+
+func (e *expr) withIndex(i int) *expr {
+	e.Index = i
+	return e
 }
 
 func leaf(kind exprKind, name string, index int) *expr {
@@ -277,21 +389,46 @@ func mkField(base *expr, name string, ctor ctorLookup) *expr {
 // expressions. It returns nil when e mentions a parameter or free
 // variable with no replacement.
 func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
+	return substitute(e, func(x *expr) (*expr, bool) {
+		if r, ok := leafFrom(x, kParam, params); ok {
+			return r, true
+		}
+		return leafFrom(x, kFree, frees)
+	}, ctor)
+}
+
+// substResults replaces the results of a summarized function by the
+// values of the call.
+func substResults(e *expr, results []*expr) *expr {
+	return substitute(e, func(x *expr) (*expr, bool) { return leafFrom(x, kResult, results) }, nil)
+}
+
+// substFrees replaces the free variables of e, keeping its parameters.
+func substFrees(e *expr, frees []*expr) *expr {
+	return substitute(e, func(x *expr) (*expr, bool) { return leafFrom(x, kFree, frees) }, nil)
+}
+
+// leafFrom replaces x, if it is a leaf of kind k, by list[x.Index] (nil if
+// the list is too short).
+func leafFrom(x *expr, k exprKind, list []*expr) (*expr, bool) {
+	if x.Kind != k {
+		return nil, false
+	}
+	return nth(list, x.Index), true
+}
+
+// substitute rebuilds e with the leaves that replace replaces: a leaf
+// replaced by nil (a parameter without an argument) makes the whole
+// result nil. Fields, dereferences and addresses are rebuilt with their
+// simplifications (and ctor, for fields of constructors' results).
+func substitute(e *expr, replace func(leaf *expr) (*expr, bool), ctor ctorLookup) *expr {
 	if e == nil {
 		return nil
 	}
-	switch e.Kind {
-	case kParam:
-		if e.Index < len(params) && params[e.Index] != nil {
-			return params[e.Index]
+	if len(e.Args) == 0 {
+		if x, ok := replace(e); ok {
+			return x
 		}
-		return nil
-	case kFree:
-		if e.Index < len(frees) && frees[e.Index] != nil {
-			return frees[e.Index]
-		}
-		return nil
-	case kGlobal, kConst, kFunc, kLocal, kAny, kResult:
 		return e
 	}
 	args := make([]*expr, len(e.Args))
@@ -299,7 +436,7 @@ func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 		if a == nil {
 			continue
 		}
-		if args[i] = subst(a, params, frees, ctor); args[i] == nil {
+		if args[i] = substitute(a, replace, ctor); args[i] == nil {
 			return nil
 		}
 	}
@@ -314,31 +451,12 @@ func subst(e *expr, params, frees []*expr, ctor ctorLookup) *expr {
 	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
 }
 
-// substResults replaces the results of a summarized function by the
-// values of the call.
-func substResults(e *expr, results []*expr) *expr {
-	if e == nil {
-		return nil
+// nth returns list[i], or nil when the list is too short.
+func nth(list []*expr, i int) *expr {
+	if i < len(list) {
+		return list[i]
 	}
-	switch e.Kind {
-	case kResult:
-		if e.Index < len(results) {
-			return results[e.Index]
-		}
-		return nil
-	case kParam, kFree, kGlobal, kConst, kFunc, kLocal, kAny:
-		return e
-	}
-	args := make([]*expr, len(e.Args))
-	for i, a := range e.Args {
-		if a == nil {
-			continue
-		}
-		if args[i] = substResults(a, results); args[i] == nil {
-			return nil
-		}
-	}
-	return &expr{Kind: e.Kind, Name: e.Name, Index: e.Index, Args: args}
+	return nil
 }
 
 // derivesFrom reports whether e is v or reached from v through fields
@@ -376,335 +494,3 @@ func prefixes(e *expr) []*expr {
 
 // maxExprDepth bounds canonical expressions: deeper values are opaque.
 const maxExprDepth = 12
-
-// canonicalizer computes the canonical exprs of the values of one function.
-type canonicalizer struct {
-	a    *checker
-	fn   *ssa.Function
-	memo map[ssa.Value]*expr
-	// locals maps the name of a kLocal leaf back to its value.
-	locals map[string]ssa.Value
-	cells  map[*ssa.Alloc]ssa.Value // single value stored into a cell; nil: several
-	depth  int
-}
-
-func newCanonicalizer(a *checker, fn *ssa.Function) *canonicalizer {
-	return &canonicalizer{
-		a:      a,
-		fn:     fn,
-		memo:   make(map[ssa.Value]*expr),
-		locals: make(map[string]ssa.Value),
-	}
-}
-
-func (c *canonicalizer) local(v ssa.Value) *expr {
-	name := c.a.localName(v)
-	c.locals[name] = v
-	return leaf(kLocal, name, 0)
-}
-
-// inProgress marks a value whose expr is being computed.
-var inProgress = &expr{Kind: kLocal, Name: "in progress"}
-
-// of returns the canonical expr of v.
-func (c *canonicalizer) of(v ssa.Value) *expr {
-	if v == nil {
-		return leaf(kAny, "", 0)
-	}
-	if e, ok := c.memo[v]; ok {
-		if e == inProgress {
-			return c.local(v) // a cycle through phis
-		}
-		return e
-	}
-	if c.depth >= maxExprDepth {
-		return c.local(v)
-	}
-	c.memo[v] = inProgress
-	c.depth++
-	e := c.compute(v)
-	c.depth--
-	c.memo[v] = e
-	return e
-}
-
-func (c *canonicalizer) compute(v ssa.Value) *expr {
-	switch v := v.(type) {
-	case *ssa.Parameter:
-		for i, p := range c.fn.Params {
-			if p == v {
-				return leaf(kParam, v.Name(), i)
-			}
-		}
-	case *ssa.FreeVar:
-		for i, fv := range c.fn.FreeVars {
-			if fv == v {
-				return leaf(kFree, v.Name(), i)
-			}
-		}
-	case *ssa.Global:
-		return mkAddr(leaf(kGlobal, globalName(v), 0))
-	case *ssa.Const:
-		return leaf(kConst, constName(v), 0)
-	case *ssa.Function:
-		return leaf(kFunc, funcName(v), 0)
-	case *ssa.Alloc:
-		if s := c.singleStore(v); s != nil {
-			return mkAddr(c.of(s))
-		}
-		return mkAddr(c.local(v))
-	case *ssa.UnOp:
-		switch v.Op.String() {
-		case "*":
-			return mkDeref(c.of(v.X))
-		case "<-":
-			return c.local(v)
-		}
-		return node(kUnOp, v.Op.String(), c.of(v.X))
-	case *ssa.FieldAddr:
-		return mkAddr(mkField(c.of(v.X), fieldName(v.X.Type(), v.Field), c.a.ctorField))
-	case *ssa.Field:
-		// p.f and (*p).f select the same field.
-		base := c.of(v.X)
-		if base.Kind == kDeref {
-			base = base.Args[0]
-		}
-		return mkField(base, fieldName(v.X.Type(), v.Field), c.a.ctorField)
-	case *ssa.IndexAddr:
-		return mkAddr(node(kIndex, "", c.of(v.X), c.of(v.Index)))
-	case *ssa.Index:
-		return node(kIndex, "", c.of(v.X), c.of(v.Index))
-	case *ssa.Lookup:
-		if !v.CommaOk {
-			return node(kIndex, "", c.of(v.X), c.of(v.Index))
-		}
-	case *ssa.Convert:
-		return c.of(v.X)
-	case *ssa.ChangeType:
-		return c.of(v.X)
-	case *ssa.MakeInterface:
-		return c.of(v.X)
-	case *ssa.ChangeInterface:
-		return c.of(v.X)
-	case *ssa.MultiConvert:
-		return c.of(v.X)
-	case *ssa.SliceToArrayPointer:
-		return c.of(v.X)
-	case *ssa.TypeAssert:
-		if !v.CommaOk {
-			return c.of(v.X)
-		}
-	case *ssa.Extract:
-		if ta, ok := v.Tuple.(*ssa.TypeAssert); ok && v.Index == 0 {
-			return c.of(ta.X)
-		}
-		if _, ok := v.Tuple.(*ssa.Call); ok {
-			return node(kExtract, "", c.of(v.Tuple)).withIndex(v.Index)
-		}
-	case *ssa.BinOp:
-		return node(kBinOp, v.Op.String(), c.of(v.X), c.of(v.Y))
-	case *ssa.Slice:
-		return node(kSlice, "", c.of(v.X), c.optional(v.Low), c.optional(v.High), c.optional(v.Max))
-	case *ssa.Phi:
-		var common *expr
-		for _, e := range v.Edges {
-			if e == v {
-				continue
-			}
-			x := c.of(e)
-			if common == nil {
-				common = x
-			} else if !same(common, x) {
-				return c.local(v)
-			}
-		}
-		if common != nil {
-			return common
-		}
-	case *ssa.Call:
-		return c.call(v)
-	}
-	return c.local(v)
-}
-
-func (e *expr) withIndex(i int) *expr {
-	e.Index = i
-	return e
-}
-
-func (c *canonicalizer) optional(v ssa.Value) *expr {
-	if v == nil {
-		return leaf(kConst, "none", 0)
-	}
-	return c.of(v)
-}
-
-// call canonicalizes a call whose result is treated as a function of its
-// operands (respToken(inbox), req.ID(), strconv.Itoa(id)). A call without
-// operands (nextID()) is a fresh value.
-func (c *canonicalizer) call(v *ssa.Call) *expr {
-	common := v.Common()
-	var name string
-	var args []*expr
-	if common.IsInvoke() {
-		name = "invoke." + common.Method.Name()
-		args = append(args, c.of(common.Value))
-	} else if callee := common.StaticCallee(); callee != nil {
-		name = funcName(callee)
-		c.a.loadCtor(callee)
-	} else if b, ok := common.Value.(*ssa.Builtin); ok {
-		switch b.Name() {
-		case "len", "cap", "min", "max", "real", "imag", "complex":
-			name = b.Name()
-		default:
-			return c.local(v)
-		}
-	} else {
-		return c.local(v)
-	}
-	for _, a := range common.Args {
-		args = append(args, c.of(a))
-	}
-	if len(args) == 0 {
-		return c.local(v)
-	}
-	return node(kCall, name, args...)
-}
-
-// singleStore returns the only value ever stored into the cell a (in its
-// function and in the closures that capture it), or nil.
-func (c *canonicalizer) singleStore(a *ssa.Alloc) ssa.Value {
-	if c.cells == nil {
-		c.cells = make(map[*ssa.Alloc]ssa.Value)
-	}
-	if v, ok := c.cells[a]; ok {
-		return v
-	}
-	c.cells[a] = nil
-	var stored ssa.Value
-	n := 0
-	var visit func(addr ssa.Value, depth int) bool
-	visit = func(addr ssa.Value, depth int) bool {
-		refs := addr.Referrers()
-		if refs == nil {
-			return true
-		}
-		for _, r := range *refs {
-			switch r := r.(type) {
-			case *ssa.Store:
-				if r.Addr == addr {
-					n++
-					stored = r.Val
-				} else {
-					return false // the address itself escapes
-				}
-			case *ssa.UnOp, *ssa.FieldAddr, *ssa.IndexAddr, *ssa.DebugRef:
-			case *ssa.MakeClosure:
-				if depth > 4 {
-					return false
-				}
-				fn, ok := r.Fn.(*ssa.Function)
-				if !ok {
-					return false
-				}
-				for i, b := range r.Bindings {
-					if b == addr && i < len(fn.FreeVars) {
-						if !visit(fn.FreeVars[i], depth+1) {
-							return false
-						}
-					}
-				}
-			default:
-				// Passed to a call, converted, compared...: it may be
-				// written through the pointer.
-				return false
-			}
-		}
-		return true
-	}
-	if visit(a, 0) && n == 1 {
-		c.cells[a] = stored
-	}
-	return c.cells[a]
-}
-
-func globalName(g *ssa.Global) string {
-	if g.Pkg != nil && g.Pkg.Pkg != nil {
-		return g.Pkg.Pkg.Path() + "." + g.Name()
-	}
-	return g.Name()
-}
-
-func constName(c *ssa.Const) string {
-	if c.Value == nil {
-		return "nil"
-	}
-	if c.Value.Kind() == constant.String {
-		return c.Value.ExactString()
-	}
-	return c.Value.ExactString()
-}
-
-// funcName identifies a function across packages: generic instances are
-// named by their origin.
-func funcName(fn *ssa.Function) string {
-	if o := fn.Origin(); o != nil {
-		fn = o
-	}
-	if obj, ok := fn.Object().(*types.Func); ok && obj != nil {
-		return obj.FullName()
-	}
-	return fn.String()
-}
-
-// fieldName returns the name of field i of the struct that t is or points to.
-func fieldName(t types.Type, i int) string {
-	t = types.Unalias(t)
-	if p, ok := t.Underlying().(*types.Pointer); ok {
-		t = p.Elem()
-	}
-	st, ok := typeparamCore(t).(*types.Struct)
-	if !ok || i >= st.NumFields() {
-		return "#" + strconv.Itoa(i)
-	}
-	return st.Field(i).Name()
-}
-
-// fieldVar returns field i of the struct that t is or points to.
-func fieldVar(t types.Type, i int) *types.Var {
-	t = types.Unalias(t)
-	if p, ok := t.Underlying().(*types.Pointer); ok {
-		t = p.Elem()
-	}
-	st, ok := typeparamCore(t).(*types.Struct)
-	if !ok || i >= st.NumFields() {
-		return nil
-	}
-	return st.Field(i).Origin()
-}
-
-// typeparamCore returns the underlying type of t, or for a type parameter
-// the single underlying type of its constraint, if any.
-func typeparamCore(t types.Type) types.Type {
-	if tp, ok := types.Unalias(t).(*types.TypeParam); ok {
-		var core types.Type
-		iface, _ := tp.Constraint().Underlying().(*types.Interface)
-		if iface == nil {
-			return nil
-		}
-		for i := 0; i < iface.NumEmbeddeds(); i++ {
-			u, ok := iface.EmbeddedType(i).(*types.Union)
-			if !ok {
-				if core == nil {
-					core = iface.EmbeddedType(i).Underlying()
-				}
-				continue
-			}
-			if u.Len() == 1 {
-				core = u.Term(0).Type().Underlying()
-			}
-		}
-		return core
-	}
-	return t.Underlying()
-}

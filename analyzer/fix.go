@@ -2,7 +2,6 @@ package analyzer
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"go/types"
 	"strings"
@@ -40,7 +39,7 @@ func (a *checker) sourceOf(op *mapOp) (releaseSource, bool) {
 	if op.mapAST == nil || op.keyAST == nil {
 		return releaseSource{}, false
 	}
-	src := releaseSource{mapSrc: exprString(op.mapAST), keySrc: exprString(op.keyAST), after: op.pos, syncMap: op.syncMap}
+	src := releaseSource{mapSrc: exprString(op.mapAST), keySrc: exprString(op.keyAST), after: op.pos, syncMap: op.is(flagSyncMap)}
 	for _, e := range []ast.Expr{op.mapAST, op.keyAST} {
 		if !a.pureExpr(e, &src) {
 			return releaseSource{}, false
@@ -142,7 +141,7 @@ func (a *checker) fixInsert(fi *funcInfo, ins *mapOp, leaks []leak) *analysis.Su
 	// Prefer the spelling of an existing delete in the function.
 	var srcs []releaseSource
 	for _, r := range fi.ops {
-		if r.kind == opRelease && !r.whole && r.direct() && !r.async && a.releases(fi, r, ins) && same(r.k, ins.k) {
+		if r.kind == opRelease && !r.is(flagWhole) && r.direct() && !r.is(flagAsync) && r.releases(ins) && same(r.k, ins.k) {
 			if s, ok := a.sourceOf(r); ok {
 				srcs = append(srcs, s)
 			}
@@ -169,7 +168,7 @@ func (a *checker) fixInsert(fi *funcInfo, ins *mapOp, leaks []leak) *analysis.Su
 		edits = append(edits, *edit)
 	}
 	return &analysis.SuggestedFix{
-		Message:   "delete " + a.entryName(ins) + " before returning",
+		Message:   "delete " + ins.entryName() + " before returning",
 		TextEdits: edits,
 	}
 }
@@ -188,15 +187,15 @@ func (a *checker) fixCompleter(fi *funcInfo, grp *completerGroup, ret *ssa.Retur
 	if len(srcs) == 0 {
 		// The release happens in a helper: spell the entry from the
 		// function's own parameters, if possible.
-		if s, ok := a.renderSource(fi, grp.m, grp.k, grp.rep.syncMap); ok {
+		if s, ok := a.renderSource(fi, grp.m, grp.k, grp.rep.is(flagSyncMap)); ok {
 			srcs = append(srcs, s)
 		}
 	}
-	op := &mapOp{kind: opInsert, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar, syncMap: grp.rep.syncMap, instr: grp.rep.instr, block: grp.rep.block}
+	op := &mapOp{kind: opInsert, flags: grp.rep.flags & flagSyncMap, m: grp.m, k: grp.k, mapVar: grp.rep.mapVar, instr: grp.rep.instr, block: grp.rep.block}
 	for _, src := range srcs {
 		if e := a.releaseEdit(fi, op, src, ret); e != nil {
 			return &analysis.SuggestedFix{
-				Message:   "delete " + a.entryName(grp.rep) + " before returning",
+				Message:   "delete " + grp.rep.entryName() + " before returning",
 				TextEdits: []analysis.TextEdit{*e},
 			}
 		}
@@ -337,171 +336,6 @@ func (a *checker) lineIndent(pos token.Pos) (string, bool) {
 	return prefix, true
 }
 
-// A mutexRef is the lock that guards a map, as the fix would spell it.
-type mutexRef struct {
-	canon string
-	src   releaseSource // mapSrc holds the mutex expression
-}
-
-// guard returns the mutex that guards op's map: held at op, or held where
-// the package's other operations on the map run. ok is false when a lock
-// guards the map but the fix cannot name it.
-func (a *checker) guard(fi *funcInfo, op *mapOp, src releaseSource) (*mutexRef, bool) {
-	// The lock held at the operation itself.
-	for _, lo := range fi.locks {
-		if !lo.lock || lo.deferred || a.lockSource(lo) == "" {
-			continue
-		}
-		if op.instr != nil && a.lockStateAt(fi, lo.mu, op.instr) == lockHeld {
-			if lo.read {
-				return nil, false // a read lock does not protect a write
-			}
-			return a.mutexFrom(fi, lo), true
-		}
-	}
-	// A lock held at other operations on the same map, in this function
-	// or elsewhere in the package.
-	var hit *guardHit
-	if op.mapVar != nil {
-		hit = a.guardOf(op.mapVar)
-	} else {
-		hit = a.localGuard(fi, op)
-	}
-	if hit == nil {
-		return nil, true
-	}
-	if hit.ofi == fi && a.lockSource(hit.lo) != "" {
-		return a.mutexFrom(fi, hit.lo), true
-	}
-	// Spell the sibling mutex of the map's field: c.pending -> c.mu.
-	mu := a.siblingMutex(hit.ofi, hit.lo.mu, hit.other.m, src.mapSrc)
-	if mu == "" {
-		return nil, false
-	}
-	return &mutexRef{canon: a.siblingCanon(fi, hit.lo.mu, hit.other.m, op.m), src: a.mutexSource(mu, src)}, true
-}
-
-// A guardHit is an operation on a map made while holding a mutex.
-type guardHit struct {
-	ofi   *funcInfo
-	lo    *lockOp
-	other *mapOp
-}
-
-// guardOf returns an operation on the map held in v made under a mutex,
-// if any (computed once for all maps of the package).
-func (a *checker) guardOf(v *types.Var) *guardHit {
-	if a.guards == nil {
-		a.guards = make(map[*types.Var]*guardHit)
-		for _, fn := range a.funcs {
-			ofi := a.infos[fn]
-			for _, other := range ofi.ops {
-				if other.kind == opLookup || !other.direct() || other.syncMap || other.mapVar == nil || a.guards[other.mapVar] != nil {
-					continue
-				}
-				if lo := a.heldAt(ofi, other); lo != nil {
-					a.guards[other.mapVar] = &guardHit{ofi, lo, other}
-				}
-			}
-		}
-	}
-	return a.guards[v]
-}
-
-// localGuard looks for a guarded operation on op's map in fi's function.
-func (a *checker) localGuard(fi *funcInfo, op *mapOp) *guardHit {
-	for _, other := range fi.ops {
-		if other.kind == opLookup || !other.direct() || other.syncMap || !same(other.m, op.m) {
-			continue
-		}
-		if lo := a.heldAt(fi, other); lo != nil {
-			return &guardHit{fi, lo, other}
-		}
-	}
-	return nil
-}
-
-// heldAt returns a (write) lock held at op, if any.
-func (a *checker) heldAt(fi *funcInfo, op *mapOp) *lockOp {
-	for _, lo := range fi.locks {
-		if lo.lock && !lo.read && !lo.deferred && a.lockStateAt(fi, lo.mu, op.instr) == lockHeld {
-			return lo
-		}
-	}
-	return nil
-}
-
-func (a *checker) mutexFrom(fi *funcInfo, lo *lockOp) *mutexRef {
-	ref := &mutexRef{canon: lo.mu}
-	ref.src = releaseSource{mapSrc: a.lockSource(lo), after: lo.instr.Pos()}
-	if e, err := parser.ParseExpr(ref.src.mapSrc); err == nil {
-		scope := a.innermost(lo.instr.Pos())
-		for _, id := range baseIdents(e) {
-			if scope == nil {
-				break
-			}
-			if _, obj := scope.LookupParent(id.Name, lo.instr.Pos()); obj != nil {
-				ref.src.vars = append(ref.src.vars, namedObj{id.Name, obj})
-			}
-		}
-	}
-	return ref
-}
-
-// siblingMutex spells, from the map expression mapSrc (c.pending), the
-// mutex that sits next to the map's field in the same struct (c.mu).
-func (a *checker) siblingMutex(fi *funcInfo, muCanon string, otherMap *expr, mapSrc string) string {
-	if otherMap.Kind != kField {
-		return ""
-	}
-	base := otherMap.Args[0].String()
-	prefix := "&(" + base + "."
-	if !strings.HasPrefix(muCanon, prefix) || !strings.HasSuffix(muCanon, ")") {
-		return ""
-	}
-	muField := strings.TrimSuffix(strings.TrimPrefix(muCanon, prefix), ")")
-	if strings.ContainsAny(muField, ".()[]*&") {
-		return ""
-	}
-	i := strings.LastIndexByte(mapSrc, '.')
-	if i < 0 {
-		return ""
-	}
-	return mapSrc[:i+1] + muField
-}
-
-// siblingCanon translates the mutex of another function to fi's function.
-func (a *checker) siblingCanon(fi *funcInfo, muCanon string, otherMap, m *expr) string {
-	if otherMap.Kind != kField || m.Kind != kField {
-		return ""
-	}
-	base := otherMap.Args[0].String()
-	field := strings.TrimSuffix(strings.TrimPrefix(muCanon, "&("+base+"."), ")")
-	return "&(" + m.Args[0].String() + "." + field + ")"
-}
-
-func (a *checker) mutexSource(mu string, mapSrc releaseSource) releaseSource {
-	return releaseSource{mapSrc: mu, vars: mapSrc.vars, fields: mapSrc.fields, after: mapSrc.after}
-}
-
-// baseIdents returns the identifiers of e that name variables (not the
-// field names of selections).
-func baseIdents(e ast.Expr) []*ast.Ident {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return []*ast.Ident{e}
-	case *ast.SelectorExpr:
-		return baseIdents(e.X)
-	case *ast.StarExpr:
-		return baseIdents(e.X)
-	case *ast.ParenExpr:
-		return baseIdents(e.X)
-	case *ast.IndexExpr:
-		return append(baseIdents(e.X), baseIdents(e.Index)...)
-	}
-	return nil
-}
-
 // innermost returns the innermost scope containing pos, like
 // types.Scope.Innermost but with a binary search among the children of a
 // scope (a function with thousands of blocks has thousands of them).
@@ -550,4 +384,24 @@ func (a *checker) innermost(pos token.Pos) *types.Scope {
 			return scope
 		}
 	}
+}
+
+// baseIdents returns the identifiers of the access path e that name
+// variables: c in c.mu, mus and i in mus[i] (not the field names of
+// selections). Operands of anything else (calls, operators) are left out.
+func baseIdents(e ast.Expr) []*ast.Ident {
+	var ids []*ast.Ident
+	ast.Inspect(e, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.Ident:
+			ids = append(ids, n)
+		case *ast.SelectorExpr:
+			ids = append(ids, baseIdents(n.X)...)
+			return false // n.Sel names a field
+		case *ast.StarExpr, *ast.ParenExpr, *ast.IndexExpr:
+			return true
+		}
+		return false
+	})
+	return ids
 }

@@ -6,44 +6,6 @@ import (
 	"golang.org/x/tools/go/ssa"
 )
 
-// bitset is a small set of tracked facts (one bit per tracked insert or
-// released key).
-type bitset []uint64
-
-func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
-
-func (b bitset) set(i int)      { b[i/64] |= 1 << (uint(i) % 64) }
-func (b bitset) has(i int) bool { return b[i/64]&(1<<(uint(i)%64)) != 0 }
-
-func (b bitset) empty() bool {
-	for _, w := range b {
-		if w != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// or adds o to b and reports whether b changed.
-func (b bitset) or(o bitset) bool {
-	changed := false
-	for i, w := range o {
-		if nw := b[i] | w; nw != b[i] {
-			b[i] = nw
-			changed = true
-		}
-	}
-	return changed
-}
-
-func (b bitset) andNot(o bitset) {
-	for i, w := range o {
-		b[i] &^= w
-	}
-}
-
-func (b bitset) clone() bitset { return slices.Clone(b) }
-
 // An event changes the state at one instruction: kill, then gen.
 type event struct {
 	index   int
@@ -289,9 +251,43 @@ func (g *flow) stateAt(b *ssa.BasicBlock, index int, pred *ssa.BasicBlock) bitse
 	return st
 }
 
+// liveBit returns the liveness of bit i on the edges of the solved flow.
+func (g *flow) liveBit(i int) liveness {
+	return func(p, b *ssa.BasicBlock) bool { return g.edgeOut(p, b).has(i) }
+}
+
+// combineKills merges edge kill functions.
+func combineKills(fs ...func(p, s *ssa.BasicBlock) bitset) func(p, s *ssa.BasicBlock) bitset {
+	var live []func(p, s *ssa.BasicBlock) bitset
+	for _, f := range fs {
+		if f != nil {
+			live = append(live, f)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return nil
+	case 1:
+		return live[0]
+	}
+	return func(p, s *ssa.BasicBlock) bitset {
+		var out bitset
+		for _, f := range live {
+			if m := f(p, s); m != nil {
+				if out == nil {
+					out = m.clone()
+				} else {
+					out.or(m)
+				}
+			}
+		}
+		return out
+	}
+}
+
 // forEachArrival calls f with the state at ret for each way of entering
 // its block (each predecessor, or the function entry).
-func (a *checker) forEachArrival(g *flow, ret *ssa.Return, f func(pred *ssa.BasicBlock, st bitset)) {
+func (g *flow) forEachArrival(ret *ssa.Return, f func(pred *ssa.BasicBlock, st bitset)) {
 	b := ret.Block()
 	idx := len(b.Instrs) - 1
 	if b.Index == 0 || len(b.Preds) == 0 {
@@ -301,34 +297,4 @@ func (a *checker) forEachArrival(g *flow, ret *ssa.Return, f func(pred *ssa.Basi
 	for _, p := range b.Preds {
 		f(p, g.stateAt(b, idx, p))
 	}
-}
-
-// indexOf returns the index of instr in its block.
-func indexOf(instr ssa.Instruction) int {
-	b := instr.Block()
-	if b == nil {
-		return -1
-	}
-	for i, x := range b.Instrs {
-		if x == instr {
-			return i
-		}
-	}
-	return -1
-}
-
-// liveBit returns the liveness of bit i on the edges of the solved flow.
-func (g *flow) liveBit(i int) liveness {
-	return func(p, b *ssa.BasicBlock) bool { return g.edgeOut(p, b).has(i) }
-}
-
-// setMask sets bit i of masks[key], creating the bitset of the given width
-// on first use.
-func setMask[K comparable](masks map[K]bitset, key K, width, i int) {
-	m := masks[key]
-	if m == nil {
-		m = newBitset(width)
-		masks[key] = m
-	}
-	m.set(i)
 }

@@ -1,10 +1,8 @@
 package analyzer
 
 import (
-	"fmt"
 	"go/token"
 	"go/types"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +37,36 @@ type effect struct {
 	Via string // the helper that does it, for messages
 }
 
+// opFlags returns the flags of the operation of the given kind that eff
+// becomes at a call.
+func (eff *effect) opFlags(kind opKind) opFlags {
+	f := flagIf(flagTrackDir, eff.Tracked) | flagIf(flagIgnoreDir, eff.Ignored) | flagIf(flagSyncMap, eff.SyncMap)
+	if kind == opInsert {
+		return f | flagIf(flagFresh, eff.Fresh)
+	}
+	return f | flagIf(flagWhole, eff.Whole) | flagIf(flagAbandon, eff.Abandon) | flagIf(flagMay, !eff.Must)
+}
+
+// sameEffect reports whether x and y do the same to the same entry: the
+// same map and key, and the same kind of release or insert (whole, fresh,
+// async, abandon, must, the condition of a deferred release). Names, the
+// value stored and the helper are for messages and are not compared.
+func sameEffect(x, y *effect) bool {
+	return same(x.Map, y.Map) && same(x.Key, y.Key) &&
+		x.Whole == y.Whole && x.Fresh == y.Fresh && x.Async == y.Async && x.Abandon == y.Abandon && x.Must == y.Must &&
+		x.CondFree == y.CondFree && (x.CondFree == 0 || x.CondNonNil == y.CondNonNil)
+}
+
+// addEffect appends eff to effects unless an effect there is the same, or
+// effects already holds maxEffects.
+func addEffect(effects []*effect, eff *effect) []*effect {
+	if len(effects) >= maxEffects || slices.ContainsFunc(effects, func(x *effect) bool { return sameEffect(x, eff) }) {
+		return effects
+	}
+	return append(effects, eff)
+}
+
+// String renders e for debugging output and facts' text.
 func (e *effect) String() string {
 	var b strings.Builder
 	b.WriteString(e.Map.String())
@@ -74,22 +102,12 @@ func (e *effect) String() string {
 	return b.String()
 }
 
-// debugSummaries prints every summary (MAPLEAK_DEBUG=summaries).
-var debugSummaries = os.Getenv("MAPLEAK_DEBUG") == "summaries"
-
 // maxSummaryKeyDepth bounds the keys of summarized releases.
 const maxSummaryKeyDepth = 6
 
 // maxEffects bounds the effects of one summary: recursive functions
 // could otherwise grow them without end (f(x) calls f(x.next)).
 const maxEffects = 32
-
-// A ctorField says that a constructor stores Value (an expr over its
-// parameters) into field Field of the struct it returns.
-type ctorField struct {
-	Field string
-	Value *expr
-}
 
 // A summary is what callers need to know about a function.
 type summary struct {
@@ -102,6 +120,20 @@ func (s *summary) empty() bool {
 	return s == nil || len(s.Releases) == 0 && len(s.Inserts) == 0 && len(s.Ctor) == 0
 }
 
+// sameSummary reports whether x and y tell callers the same: the same
+// effects (sameEffect) in the same order, and the same constructor fields.
+// A change in anything else (names, the value an insert stores) does not
+// make callers collect their operations again.
+func sameSummary(x, y *summary) bool {
+	if x.empty() || y.empty() {
+		return x.empty() && y.empty()
+	}
+	return slices.EqualFunc(x.Releases, y.Releases, sameEffect) &&
+		slices.EqualFunc(x.Inserts, y.Inserts, sameEffect) &&
+		slices.EqualFunc(x.Ctor, y.Ctor, func(f, g ctorField) bool { return f.Field == g.Field && same(f.Value, g.Value) })
+}
+
+// String renders s for debugging output and facts' text.
 func (s *summary) String() string {
 	var parts []string
 	if len(s.Releases) > 0 {
@@ -175,104 +207,76 @@ func (a *checker) funcByObj(obj *types.Func) *ssa.Function {
 	return a.byObj[obj.Origin()]
 }
 
-// ctorField resolves call.field for a call of a constructor.
-func (a *checker) ctorField(call *expr, field string) *expr {
-	fields := a.ctors[call.Name]
-	for _, f := range fields {
-		if f.Field == field {
-			return subst(f.Value, call.Args, nil, nil)
-		}
+// computeSummaries computes the summaries of the package's functions to a
+// fixpoint over the calls between them, starting from the operations of
+// funcs (all of them the first time; later, those whose operations may
+// have changed) and recollecting the callers of every function whose
+// summary changes.
+func (a *checker) computeSummaries(funcs []*ssa.Function) {
+	if a.callers == nil {
+		a.callers = make(map[*ssa.Function][]*ssa.Function)
 	}
-	return nil
-}
-
-// loadCtor makes the constructor summary of an imported function
-// available to ctorField.
-func (a *checker) loadCtor(fn *ssa.Function) {
-	name := funcName(fn)
-	if _, ok := a.ctors[name]; ok {
-		return
+	callers := a.callers
+	queue := make([]*ssa.Function, 0, len(funcs))
+	queued := make(map[*ssa.Function]bool)
+	for _, fn := range funcs {
+		queue = append(queue, fn)
+		queued[fn] = true
 	}
-	a.ctors[name] = nil
-	if s := a.summaryOf(fn); s != nil {
-		a.ctors[name] = s.Ctor
-	}
-}
-
-// computeCtor finds the fields a function stores from its parameters
-// into the struct it returns: func NewPending(id int64) *Pending {
-// return &Pending{seq: id} } stores p0 into seq.
-func (a *checker) computeCtor(fi *funcInfo) []ctorField {
-	fn := fi.fn
-	if fn.Signature.Results().Len() == 0 || len(fn.Blocks) == 0 {
-		return nil
-	}
-	var result []ctorField
-	first := true
-	for _, b := range fn.Blocks {
-		ret, ok := b.Instrs[len(b.Instrs)-1].(*ssa.Return)
-		if !ok || len(ret.Results) == 0 {
-			continue
-		}
-		var fields []ctorField
-		switch v := ret.Results[0].(type) {
-		case *ssa.Alloc:
-			fields = a.allocFields(fi, v)
-		case *ssa.Const:
-			continue // return nil, err
-		}
-		if first {
-			result, first = fields, false
-			continue
-		}
-		result = slices.DeleteFunc(result, func(f ctorField) bool {
-			return !slices.ContainsFunc(fields, func(g ctorField) bool {
-				return g.Field == f.Field && same(g.Value, f.Value)
-			})
-		})
-	}
-	return result
-}
-
-// allocFields returns the portable values stored into the fields of a.
-func (a *checker) allocFields(fi *funcInfo, al *ssa.Alloc) []ctorField {
-	var out []ctorField
-	seen := make(map[string]int)
-	for _, r := range *al.Referrers() {
-		fa, ok := r.(*ssa.FieldAddr)
-		if !ok {
-			continue
-		}
-		for _, rr := range *fa.Referrers() {
-			st, ok := rr.(*ssa.Store)
-			if !ok || st.Addr != fa {
-				continue
+	// Closures are summarized before their parents: they come after them
+	// in SrcFuncs, so process the queue backwards first.
+	slices.Reverse(queue)
+	rounds := make(map[*ssa.Function]int)
+	for len(queue) > 0 {
+		fn := queue[0]
+		queue = queue[1:]
+		queued[fn] = false
+		fi := a.infos[fn]
+		a.collectOps(fi)
+		for _, callee := range fi.callees {
+			if !slices.Contains(callers[callee], fn) {
+				callers[callee] = append(callers[callee], fn)
 			}
-			name := fieldName(fa.X.Type(), fa.Field)
-			seen[name]++
-			v := fi.canon.of(st.Val)
-			if v.portable() && !v.mentionsFree() {
-				out = append(out, ctorField{Field: name, Value: v})
+		}
+		if fn.Parent() != nil {
+			// A closure's summary is applied where it is made.
+			if !slices.Contains(callers[fn], fn.Parent()) {
+				callers[fn] = append(callers[fn], fn.Parent())
+			}
+		}
+		s := a.summarize(fi)
+		old := a.sums[fn]
+		if sameSummary(old, s) {
+			continue
+		}
+		a.sums[fn] = s
+		rounds[fn]++
+		if rounds[fn] > 8 {
+			continue // give up on a pathological cycle
+		}
+		for _, caller := range callers[fn] {
+			if !queued[caller] {
+				queued[caller] = true
+				queue = append(queue, caller)
 			}
 		}
 	}
-	// A field stored twice is not a function of the parameters.
-	return slices.DeleteFunc(out, func(f ctorField) bool { return seen[f.Field] > 1 })
+	// Every function was last collected after its callees' final
+	// summaries: the worklist requeues callers whenever a summary changes.
 }
 
 // summarize computes fi's summary from its current operations.
 func (a *checker) summarize(fi *funcInfo) *summary {
 	s := &summary{Ctor: a.ctorsOf[fi.fn]}
-	seen := make(map[string]bool)
 	var rels []*mapOp
 	for _, op := range fi.ops {
-		if op.kind != opRelease || op.anyMap || op.m == nil {
+		if op.kind != opRelease || op.is(flagAnyMap) || op.m == nil {
 			continue
 		}
 		if !op.m.portable() || !op.k.portable() || op.k.depth() > maxSummaryKeyDepth {
 			continue
 		}
-		if !op.whole && op.k.Kind != kAny && a.unstableKey(fi, op.k) {
+		if !op.is(flagWhole) && op.k.Kind != kAny && a.unstableKey(fi, op.k) {
 			continue // a key the caller cannot name (c.nextID(), c.cur after c.cur++)
 		}
 		if !a.relevant(op) {
@@ -283,39 +287,43 @@ func (a *checker) summarize(fi *funcInfo) *summary {
 	pre := a.preexisting(fi, rels)
 	must := a.mustRelease(fi, rels)
 	for i, op := range rels {
-		if !pre[i] {
-			continue // rolls back the function's own insert
+		if !pre[i] || op.cond == condOnSuccess {
+			continue // rolls back the function's own insert, or releases only when it succeeds
 		}
-		eff := &effect{
-			Map:      op.m,
-			Key:      op.k,
-			MapName:  op.mapName,
-			KeyNames: op.keyNames,
-			Tracked:  op.trackDir || a.dirs.tracked(op.mapVar),
-			Ignored:  op.ignDir || a.dirs.declIgnored(op.mapVar) != nil,
-			SyncMap:  op.syncMap,
-			Whole:    op.whole,
-			Async:    op.async,
-			Abandon:  op.abandon || a.abandonAt(fi, op.block),
-			Must:     must[i] && !op.async,
-			Via:      op.via,
-		}
-		if op.cond == condOnSuccess {
-			continue
-		}
+		eff := a.effectOf(op)
+		eff.Abandon = eff.Abandon || a.abandonAt(fi, op.block)
+		eff.Must = must[i] && !op.is(flagAsync)
 		if fi.isClosure {
-			eff.CondFree, eff.CondNonNil = a.freeNilCond(fi, op.block)
+			eff.CondFree, eff.CondNonNil = fi.freeNilCond(op.block)
 		}
-		if k := eff.String(); !seen[k] && len(s.Releases) < maxEffects {
-			seen[k] = true
-			s.Releases = append(s.Releases, eff)
-		}
+		s.Releases = addEffect(s.Releases, eff)
 	}
 	s.Inserts = a.insertEffects(fi)
 	if s.empty() {
 		return nil
 	}
 	return s
+}
+
+// effectOf describes op for callers: its entry, the map's names and what
+// its declaration says, and op's own flags. Whether a release is a must,
+// the branch it is on, the condition of a deferred release and the value
+// of an insert are for the summarizer to add.
+func (a *checker) effectOf(op *mapOp) *effect {
+	return &effect{
+		Map:      op.m,
+		Key:      op.k,
+		MapName:  op.mapName,
+		KeyNames: op.keyNames,
+		Tracked:  op.is(flagTrackDir) || a.dirs.tracked(op.mapVar),
+		Ignored:  op.is(flagIgnoreDir) || a.dirs.declIgnored(op.mapVar) != nil,
+		SyncMap:  op.is(flagSyncMap),
+		Whole:    op.is(flagWhole),
+		Fresh:    op.is(flagFresh),
+		Async:    op.is(flagAsync),
+		Abandon:  op.is(flagAbandon),
+		Via:      op.via,
+	}
 }
 
 // insertEffects finds the inserts into maps reachable from parameters,
@@ -327,14 +335,14 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	}
 	var inserts []*mapOp
 	for _, op := range fi.ops {
-		if op.kind == opInsert && op.m.portable() && a.relevant(op) && !a.memoizing(fi, op) {
+		if op.kind == opInsert && op.m.portable() && a.relevant(op) && !memoizing(fi, op) {
 			inserts = append(inserts, op)
 		}
 	}
 	if len(inserts) == 0 {
 		return nil
 	}
-	inserts = a.dropCovered(fi, inserts)
+	inserts = dropCovered(fi, inserts)
 	if len(inserts) == 0 {
 		return nil
 	}
@@ -349,9 +357,8 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 	}
 	g.solve()
 	var out []*effect
-	seen := make(map[string]bool)
 	for _, ret := range fi.returns {
-		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			if st.empty() || a.exitKind(fi, ret, pred, nil) != exitSuccess {
 				return
 			}
@@ -359,17 +366,7 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 				if !st.has(i) {
 					continue
 				}
-				eff := &effect{
-					Map:      ins.m,
-					Key:      ins.k,
-					MapName:  ins.mapName,
-					KeyNames: ins.keyNames,
-					Tracked:  ins.trackDir || a.dirs.tracked(ins.mapVar),
-					Ignored:  ins.ignDir || a.dirs.declIgnored(ins.mapVar) != nil,
-					SyncMap:  ins.syncMap,
-					Fresh:    ins.fresh,
-					Via:      ins.via,
-				}
+				eff := a.effectOf(ins)
 				if !ins.k.portable() || a.unstableKey(fi, ins.k) {
 					eff.Key = leaf(kAny, "", 0)
 					eff.Fresh = true
@@ -383,36 +380,11 @@ func (a *checker) insertEffects(fi *funcInfo) []*effect {
 					}
 				}
 				eff.Value = summaryValue(fi, ins.value, ret)
-				if k := eff.String(); !seen[k] && len(out) < maxEffects {
-					seen[k] = true
-					out = append(out, eff)
-				}
+				out = addEffect(out, eff)
 			}
 		})
 	}
 	return out
-}
-
-// relevant reports whether an operation can matter to a caller: its map
-// may be tracked there (by its name, its ID-like key, a directive, or
-// -track-all). Others (context's children, a set keyed by pointers) would
-// only crowd the summaries.
-func (a *checker) relevant(op *mapOp) bool {
-	return a.cfg.trackAll || op.trackDir || a.dirs.tracked(op.mapVar) || len(op.keyNames) > 0 ||
-		op.mapName != "" && a.cfg.maps.MatchString(op.mapName) ||
-		op.whole && mapKeyIDLike(op.mapType)
-}
-
-// mapKeyIDLike reports whether a map type's keys can be IDs (sync.Map's
-// can).
-func mapKeyIDLike(t types.Type) bool {
-	if t == nil || isSyncMapType(t) {
-		return true
-	}
-	if m, ok := typeparamCore(t).(*types.Map); ok {
-		return idLikeType(m.Key())
-	}
-	return true
 }
 
 // summaryValue expresses the value an insert stored in terms a caller
@@ -446,19 +418,19 @@ func (a *checker) mustRelease(fi *funcInfo, rels []*mapOp) []bool {
 	for i := range rels {
 		g.entry.set(i)
 	}
-	byKey := keyIndex(rels)
-	for _, r := range fi.ops {
-		if r.kind != opRelease || r.cond == condOnSuccess || r.may || r.async {
-			continue
+	// A release that happens whenever it is reached.
+	killConcerned(fi, g, rels, func(r *mapOp) (bool, bool) {
+		if r.kind != opRelease || r.cond == condOnSuccess || r.is(flagMay|flagAsync) {
+			return false, false
 		}
-		g.kill(r.block, r.index, a.concerned(r, rels, byKey, r.whole || r.k.Kind == kAny))
-	}
+		return true, r.is(flagWhole) || r.k.Kind == kAny
+	})
 	g.solve()
 	for i := range out {
 		out[i] = true
 	}
 	for _, ret := range fi.returns {
-		a.forEachArrival(g, ret, func(pred *ssa.BasicBlock, st bitset) {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
 			for i := range rels {
 				if out[i] && st.has(i) && a.maySucceed(fi, ret, pred, g.liveBit(i)) {
 					out[i] = false
@@ -482,7 +454,7 @@ func (a *checker) unstableKey(fi *funcInfo, k *expr) bool {
 			return true
 		}
 	case kField:
-		if v := lookupFieldOf(a, fi, k); v != nil && a.storedFields(fi)[v] {
+		if v := lookupFieldOf(a, fi, k); v != nil && fi.storedFields()[v] {
 			return true
 		}
 	}
@@ -521,17 +493,9 @@ func (a *checker) pureCall(name string) bool {
 	return strings.HasPrefix(short, "Get") || strings.HasPrefix(short, "get") || a.cfg.keys.MatchString(short)
 }
 
-func lookupFieldOf(a *checker, fi *funcInfo, k *expr) *types.Var {
-	t := a.typeOf(fi, k.Args[0])
-	if t == nil {
-		return nil
-	}
-	return lookupField(t, k.Name)
-}
-
 // storedFields returns the fields fi's function writes: stored into, or
 // whose address it passes to a call (Decode(&c.resp)).
-func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
+func (fi *funcInfo) storedFields() map[*types.Var]bool {
 	if fi.stored != nil {
 		return fi.stored
 	}
@@ -546,16 +510,14 @@ func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
 					}
 				}
 			case ssa.CallInstruction:
+				// Decode(&c.resp), and c.resp.reset() with a pointer
+				// receiver: the receiver is the first argument.
 				for _, arg := range instr.Common().Args {
 					if fa, ok := arg.(*ssa.FieldAddr); ok {
 						if v := fieldVar(fa.X.Type(), fa.Field); v != nil {
 							fi.stored[v] = true
 						}
 					}
-				}
-				// A method called on a field's address (c.resp.reset()).
-				if instr.Common().IsInvoke() {
-					continue
 				}
 			}
 		}
@@ -565,25 +527,10 @@ func (a *checker) storedFields(fi *funcInfo) map[*types.Var]bool {
 
 // freeNilCond finds a condition on a free variable's nilness that guards
 // block b of a closure: `if err != nil { ... }` where err is captured.
-func (a *checker) freeNilCond(fi *funcInfo, b *ssa.BasicBlock) (int, bool) {
-	for d := b; d != nil; d = d.Idom() {
-		if len(d.Preds) != 1 {
-			continue
-		}
-		p := d.Preds[0]
-		ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+func (fi *funcInfo) freeNilCond(b *ssa.BasicBlock) (int, bool) {
+	for e := range dominatingConditions(b) {
+		x, nilIfTrue, ok := nilComparison(e.cond)
 		if !ok {
-			continue
-		}
-		cmp, ok := ifi.Cond.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-			continue
-		}
-		x, y := cmp.X, cmp.Y
-		if isNilConst(x) {
-			x, y = y, x
-		}
-		if !isNilConst(y) {
 			continue
 		}
 		load, ok := x.(*ssa.UnOp)
@@ -598,90 +545,9 @@ func (a *checker) freeNilCond(fi *funcInfo, b *ssa.BasicBlock) (int, bool) {
 		if idx < 0 {
 			continue
 		}
-		onTrue := d == p.Succs[0]
-		// d is reached when (x != nil) == onTrue for NEQ.
-		nonNil := onTrue == (cmp.Op == token.NEQ)
-		return idx + 1, nonNil
+		return idx + 1, e.onTrue != nilIfTrue // the free variable is non-nil there
 	}
 	return 0, false
-}
-
-// computeSummaries computes the summaries of the package's functions to a
-// fixpoint over the calls between them, starting from the operations of
-// funcs (all of them the first time; later, those whose operations may
-// have changed) and recollecting the callers of every function whose
-// summary changes.
-func (a *checker) computeSummaries(funcs []*ssa.Function) {
-	if a.callers == nil {
-		a.callers = make(map[*ssa.Function][]*ssa.Function)
-	}
-	callers := a.callers
-	queue := make([]*ssa.Function, 0, len(funcs))
-	queued := make(map[*ssa.Function]bool)
-	for _, fn := range funcs {
-		queue = append(queue, fn)
-		queued[fn] = true
-	}
-	// Closures are summarized before their parents: they come after them
-	// in SrcFuncs, so process the queue backwards first.
-	slices.Reverse(queue)
-	// The renderings of the summaries, compared to detect changes.
-	rendered := make(map[*summary]string)
-	render := func(s *summary) string {
-		if s == nil {
-			return ""
-		}
-		r, ok := rendered[s]
-		if !ok {
-			r = s.String()
-			rendered[s] = r
-		}
-		return r
-	}
-	rounds := make(map[*ssa.Function]int)
-	for len(queue) > 0 {
-		fn := queue[0]
-		queue = queue[1:]
-		queued[fn] = false
-		fi := a.infos[fn]
-		a.collectOps(fi)
-		for _, callee := range fi.callees {
-			if !slices.Contains(callers[callee], fn) {
-				callers[callee] = append(callers[callee], fn)
-			}
-		}
-		if fn.Parent() != nil {
-			// A closure's summary is applied where it is made.
-			if !slices.Contains(callers[fn], fn.Parent()) {
-				callers[fn] = append(callers[fn], fn.Parent())
-			}
-		}
-		s := a.summarize(fi)
-		old := a.sums[fn]
-		if render(old) == render(s) {
-			continue
-		}
-		a.sums[fn] = s
-		rounds[fn]++
-		if rounds[fn] > 8 {
-			continue // give up on a pathological cycle
-		}
-		for _, caller := range callers[fn] {
-			if !queued[caller] {
-				queued[caller] = true
-				queue = append(queue, caller)
-			}
-		}
-	}
-	// Every function was last collected after its callees' final
-	// summaries: the worklist requeues callers whenever a summary changes.
-	if debugSummaries {
-		for _, fn := range a.funcs {
-			if s := a.sums[fn]; s != nil {
-				fmt.Fprintf(os.Stderr, "mapleak: summary %s: %s\n", fn, s)
-			}
-		}
-	}
 }
 
 // reachableFromOutside reports whether other packages can call fn: an

@@ -18,6 +18,8 @@ type syntaxIndex struct {
 	kv      map[token.Pos]*ast.KeyValueExpr // by Colon
 	calls   map[token.Pos]*ast.CallExpr     // by Lparen
 	returns map[token.Pos]*ast.ReturnStmt   // by Return
+	rbraces map[token.Pos]bool              // closing braces of function bodies (implicit returns)
+	goDefer map[token.Pos]ast.Stmt          // go and defer statements, by keyword
 	parent  map[ast.Node]ast.Node           // parents of return statements
 	files   []*ast.File
 	indexed []bool // files whose nodes are in the maps above
@@ -35,6 +37,8 @@ func newSyntaxIndex(fset *token.FileSet, info *types.Info, files []*ast.File) *s
 		kv:      make(map[token.Pos]*ast.KeyValueExpr),
 		calls:   make(map[token.Pos]*ast.CallExpr),
 		returns: make(map[token.Pos]*ast.ReturnStmt),
+		rbraces: make(map[token.Pos]bool),
+		goDefer: make(map[token.Pos]ast.Stmt),
 		parent:  make(map[ast.Node]ast.Node),
 		files:   files,
 		indexed: make([]bool, len(files)),
@@ -73,10 +77,60 @@ func (s *syntaxIndex) indexFile(f *ast.File) {
 			if len(stack) > 0 {
 				s.parent[n] = stack[len(stack)-1]
 			}
+		case *ast.DeferStmt:
+			s.goDefer[n.Defer] = n
+		case *ast.GoStmt:
+			s.goDefer[n.Go] = n
+		case *ast.FuncDecl:
+			if n.Body != nil {
+				s.rbraces[n.Body.Rbrace] = true
+			}
+		case *ast.FuncLit:
+			s.rbraces[n.Body.Rbrace] = true
 		}
 		stack = append(stack, n)
 		return true
 	})
+}
+
+// A span is the source range a diagnostic, or a position related to it,
+// covers.
+type span struct {
+	pos, end token.Pos
+}
+
+// spanAt returns the span of the syntax at a position go/ssa gives an
+// instruction: the whole index expression whose [ is at pos (m[k] = v),
+// the call whose ( is at pos (delete(m, k), m.Store(k, v), a helper), the
+// composite literal element whose : is at pos, the return, go or defer
+// statement at pos, or the closing brace of a function body (its implicit
+// return).
+// Elsewhere the span is the single point pos.
+func (s *syntaxIndex) spanAt(pos token.Pos) span {
+	s.ensure(pos)
+	var n ast.Node
+	switch {
+	case s.index[pos] != nil:
+		n = s.index[pos]
+	case s.calls[pos] != nil:
+		n = s.calls[pos]
+	case s.kv[pos] != nil:
+		n = s.kv[pos]
+	case s.returns[pos] != nil:
+		n = s.returns[pos]
+	case s.goDefer[pos] != nil:
+		n = s.goDefer[pos]
+	case s.rbraces[pos]:
+		return span{pos, pos + 1}
+	default:
+		return span{pos, pos}
+	}
+	return span{pos, n.End()}
+}
+
+// nameSpan returns the span of the name obj is declared by.
+func nameSpan(obj types.Object) span {
+	return span{obj.Pos(), obj.Pos() + token.Pos(len(obj.Name()))}
 }
 
 // indexExpr returns the index expression whose [ is at pos.
@@ -166,6 +220,30 @@ func (s *syntaxIndex) file(pos token.Pos) *ast.File {
 	return nil
 }
 
+// enclosingFuncDecl returns the function declaration containing pos.
+func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
+	f := s.file(pos)
+	if f == nil {
+		return nil
+	}
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Pos() <= pos && pos < fd.End() {
+			return fd
+		}
+	}
+	return nil
+}
+
+// shortPos renders pos as file.go:line.
+func (s *syntaxIndex) shortPos(pos token.Pos) string {
+	p := s.fset.Position(pos)
+	name := p.Filename
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	return name + ":" + strconv.Itoa(p.Line)
+}
+
 // exprString renders e as Go source.
 func exprString(e ast.Expr) string {
 	if e == nil {
@@ -177,19 +255,30 @@ func exprString(e ast.Expr) string {
 // shortMapName returns the name to show for a map expression: pending for
 // c.pending, stanzas for h.stanzas.
 func shortMapName(e ast.Expr) string {
-	switch e := ast.Unparen(e).(type) {
-	case *ast.SelectorExpr:
-		return e.Sel.Name
-	case *ast.Ident:
-		return e.Name
-	case *ast.StarExpr:
-		return shortMapName(e.X)
-	case *ast.UnaryExpr:
-		return shortMapName(e.X)
-	case *ast.IndexExpr:
-		return shortMapName(e.X)
+	if id := lastName(e); id != nil {
+		return id.Name
 	}
 	return exprString(e)
+}
+
+// lastName returns the name an expression ends with: pending in
+// c.pending or *c.pending, m in m[k] or &m, T in *pkg.T or T[int].
+func lastName(e ast.Expr) *ast.Ident {
+	switch e := ast.Unparen(e).(type) {
+	case *ast.SelectorExpr:
+		return e.Sel
+	case *ast.Ident:
+		return e
+	case *ast.StarExpr:
+		return lastName(e.X)
+	case *ast.UnaryExpr:
+		return lastName(e.X)
+	case *ast.IndexExpr:
+		return lastName(e.X)
+	case *ast.IndexListExpr:
+		return lastName(e.X)
+	}
+	return nil
 }
 
 // keyNames returns the names a key expression is known by: identifiers,
@@ -271,49 +360,4 @@ func keyNames(e ast.Expr, info *types.Info) []string {
 	}
 	walk(e, 0)
 	return names
-}
-
-// idLikeType reports whether values of t can be request IDs: strings,
-// numbers, byte arrays (UUIDs), and structs of those.
-func idLikeType(t types.Type) bool {
-	switch u := typeparamCore(t).(type) {
-	case *types.Basic:
-		return u.Info()&(types.IsString|types.IsInteger) != 0
-	case *types.Array:
-		return idLikeType(u.Elem())
-	case *types.Struct:
-		for i := 0; i < u.NumFields(); i++ {
-			if !idLikeType(u.Field(i).Type()) {
-				return false
-			}
-		}
-		return u.NumFields() > 0
-	case nil:
-		return true // a type parameter without a core type
-	}
-	return false
-}
-
-// enclosingFuncDecl returns the function declaration containing pos.
-func (s *syntaxIndex) enclosingFuncDecl(pos token.Pos) *ast.FuncDecl {
-	f := s.file(pos)
-	if f == nil {
-		return nil
-	}
-	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Pos() <= pos && pos < fd.End() {
-			return fd
-		}
-	}
-	return nil
-}
-
-// shortPos renders pos as file.go:line.
-func (s *syntaxIndex) shortPos(pos token.Pos) string {
-	p := s.fset.Position(pos)
-	name := p.Filename
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	return name + ":" + strconv.Itoa(p.Line)
 }

@@ -10,7 +10,7 @@
 #   - //nolint:mapleak and //mapleak:ignore <reason> silence whole findings
 #     (and a copy of the fixture without them reports those functions),
 #   - a misspelt setting is a configuration error naming it,
-#   - the analyzer's own testdata/src/*dino* fixture, once present, gives the
+#   - the analyzer's own analyzer/testdata/src/*dino* fixture gives the
 #     findings its `// want` comments expect.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

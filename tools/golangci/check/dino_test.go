@@ -16,12 +16,12 @@ import (
 )
 
 // TestRepositoryDinoFixture runs golangci-lint with the default scenario over
-// the analyzer's own Dino fixture (testdata/src/*dino* at the repository
-// root) and expects exactly the diagnostics its `// want` comments expect of
+// the analyzer's own Dino fixture (analyzer/testdata/src/*dino* in the
+// repository) and expects exactly the diagnostics its `// want` comments expect of
 // analysistest. The GOPATH-style fixture is copied into a throwaway
 // workspace: one module per top-level fixture directory it imports.
 func TestRepositoryDinoFixture(t *testing.T) {
-	src, err := filepath.Abs(filepath.Join("..", "..", "..", "testdata", "src"))
+	src, err := filepath.Abs(filepath.Join("..", "..", "..", "analyzer", "testdata", "src"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestRepositoryDinoFixture(t *testing.T) {
 		}
 	}
 	if len(dinos) == 0 {
-		t.Skipf("no Dino fixture in %s yet (it lands with the analyzer); the fixture module's history package stands in", src)
+		t.Fatalf("no Dino fixture (a directory named *dino*) in %s", src)
 	}
 	bin := golangciLint(t)
 	config, err := filepath.Abs(filepath.Join("testdata", "scenarios", "default.yml"))
@@ -49,7 +49,7 @@ func TestRepositoryDinoFixture(t *testing.T) {
 			if code != 0 && code != 1 {
 				t.Fatalf("golangci-lint exited %d:\n%s", code, stderr)
 			}
-			compare(t, "default over testdata/src/"+dino, config, want, issues)
+			compare(t, "default over analyzer/testdata/src/"+dino, config, want, issues)
 		})
 	}
 }

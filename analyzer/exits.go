@@ -3,6 +3,7 @@ package analyzer
 import (
 	"go/token"
 	"go/types"
+	"slices"
 
 	"golang.org/x/tools/go/ssa"
 )
@@ -51,23 +52,19 @@ func (a *checker) computeBranches(fi *funcInfo) {
 		// A blocking receive from ctx.Done() outside a select: what
 		// follows runs after cancellation.
 		for _, instr := range b.Instrs {
-			if u, ok := instr.(*ssa.UnOp); ok && u.Op == token.ARROW && a.chanKind(u.X) == brCancel {
+			if u, ok := instr.(*ssa.UnOp); ok && u.Op == token.ARROW && chanKind(u.X) == brCancel {
 				fi.branchKinds[b] = brCancel
 			}
 		}
-		ifi, ok := b.Instrs[len(b.Instrs)-1].(*ssa.If)
-		if !ok || len(b.Succs) != 2 {
+		br, ok := branchAt(b)
+		if !ok {
 			continue
 		}
-		kind, onTrue := a.condKind(ifi.Cond, 0)
+		kind, onTrue := a.condKind(br.cond, 0)
 		if kind == brNone {
 			continue
 		}
-		succ := b.Succs[1]
-		if onTrue {
-			succ = b.Succs[0]
-		}
-		if len(succ.Preds) == 1 {
+		if succ := br.only(onTrue); succ != nil {
 			if old := fi.branchKinds[succ]; old == brNone || old == brErr {
 				fi.branchKinds[succ] = kind
 			}
@@ -88,37 +85,31 @@ func (a *checker) condKind(cond ssa.Value, depth int) (branchKind, bool) {
 			return k, !onTrue
 		}
 	case *ssa.BinOp:
+		if sel, i, ok := selectCase(c); ok {
+			if i >= 0 && i < len(sel.States) && sel.States[i].Dir == types.RecvOnly {
+				if kind := chanKind(sel.States[i].Chan); kind != brNone {
+					return kind, true
+				}
+			}
+			return brNone, false
+		}
 		if c.Op != token.EQL && c.Op != token.NEQ {
 			return brNone, false
 		}
-		x, y := c.X, c.Y
-		if _, ok := x.(*ssa.Const); ok {
-			x, y = y, x
-		}
-		// Select case: index == i.
-		if ex, ok := x.(*ssa.Extract); ok && ex.Index == 0 {
-			if sel, ok := ex.Tuple.(*ssa.Select); ok {
-				if k, ok := y.(*ssa.Const); ok && k.Value != nil && c.Op == token.EQL {
-					i := int(k.Int64())
-					if i >= 0 && i < len(sel.States) && sel.States[i].Dir == types.RecvOnly {
-						if kind := a.chanKind(sel.States[i].Chan); kind != brNone {
-							return kind, true
-						}
-					}
-				}
-				return brNone, false
-			}
-		}
 		// err == context.DeadlineExceeded, err == context.Canceled.
-		if kind := contextErrGlobal(y); kind != brNone {
+		other := c.Y
+		if _, ok := c.X.(*ssa.Const); ok {
+			other = c.X
+		}
+		if kind := contextErrGlobal(other); kind != brNone {
 			return kind, c.Op == token.EQL
 		}
-		if isNilConst(y) {
+		if x, nilIfTrue, ok := nilComparison(c); ok {
 			if isCtxErrCall(x) {
-				return brCancel, c.Op == token.NEQ
+				return brCancel, !nilIfTrue
 			}
 			if isErrorType(x.Type()) {
-				return brErr, c.Op == token.NEQ
+				return brErr, !nilIfTrue
 			}
 		}
 	case *ssa.Call:
@@ -134,7 +125,7 @@ func (a *checker) condKind(cond ssa.Value, depth int) (branchKind, bool) {
 
 // chanKind classifies a channel received from in a select: ctx.Done()
 // (cancellation), time.After / timer.C (timeout).
-func (a *checker) chanKind(ch ssa.Value) branchKind {
+func chanKind(ch ssa.Value) branchKind {
 	switch v := ch.(type) {
 	case *ssa.Call:
 		name := ""
@@ -151,10 +142,8 @@ func (a *checker) chanKind(ch ssa.Value) branchKind {
 			}
 		}
 	}
-	if el := chanElem(ch.Type()); el != nil {
-		if n, ok := types.Unalias(el).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "time" && n.Obj().Name() == "Time" {
-			return brTimeout
-		}
+	if isTimeType(chanElem(ch.Type())) {
+		return brTimeout
 	}
 	return brNone
 }
@@ -254,108 +243,199 @@ func (a *checker) abandonAt(fi *funcInfo, b *ssa.BasicBlock) bool {
 // the entry). A nil liveness considers every edge.
 type liveness func(p, b *ssa.BasicBlock) bool
 
+// A leak is a failing return that a tracked entry reaches without being
+// released.
+type leak struct {
+	ret  *ssa.Return
+	kind exitKind
+}
+
+// failingReturns returns, for each of the n bits of the solved flow g, the
+// failing returns of fi's function that the bit reaches, each once, with
+// the kind of failure along the bit's paths; keep, if not nil, may leave
+// one out.
+func (a *checker) failingReturns(fi *funcInfo, g *flow, n int, keep func(bit int, l leak) bool) [][]leak {
+	leaks := make([][]leak, n)
+	for _, ret := range fi.returns {
+		g.forEachArrival(ret, func(pred *ssa.BasicBlock, st bitset) {
+			if st.empty() || a.exitKind(fi, ret, pred, nil) == exitSuccess {
+				return
+			}
+			for i := range n {
+				if !st.has(i) {
+					continue
+				}
+				l := leak{ret, a.exitKind(fi, ret, pred, g.liveBit(i))}
+				if l.kind == exitSuccess || keep != nil && !keep(i, l) {
+					continue
+				}
+				if !slices.ContainsFunc(leaks[i], func(x leak) bool { return x.ret == ret }) {
+					leaks[i] = append(leaks[i], l)
+				}
+			}
+		})
+	}
+	return leaks
+}
+
 // exitKind classifies ret, entered from pred (nil if unknown).
 func (a *checker) exitKind(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) exitKind {
-	b := ret.Block()
-	switch a.domKind(fi, b) {
+	switch a.domKind(fi, ret.Block()) {
 	case brTimeout:
 		return exitTimeout
 	case brCancel:
 		return exitCancel
 	}
-	results := fi.fn.Signature.Results()
-	hasErr := false
-	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
-		if !isErrorType(results.At(i).Type()) {
-			continue
-		}
-		hasErr = true
-		if a.mayBeNonNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
-			return exitError
-		}
-	}
-	if !hasErr && a.domKind(fi, b) == brErr {
+	n, hasErr := returnedErrors(fi, ret, pred, live)
+	if hasErr && n.anyMayBeNonNil || !hasErr && a.domKind(fi, ret.Block()) == brErr {
 		return exitError
 	}
 	return exitSuccess
 }
 
-// mayBeNonNil reports whether the error v, used at instruction index of
-// block b (entered from pred, if known), may be non-nil.
-func (a *checker) mayBeNonNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
+// maySucceed reports whether ret, entered from pred, may report success:
+// it is not on a timeout or cancellation branch, and each error result may
+// be nil (return f() may; return errors.New(...), return errSentinel and
+// return err under err != nil do not).
+func (a *checker) maySucceed(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) bool {
+	switch a.domKind(fi, ret.Block()) {
+	case brTimeout, brCancel:
+		return false
+	}
+	n, hasErr := returnedErrors(fi, ret, pred, live)
+	if hasErr && !n.allMayBeNil || !hasErr && a.domKind(fi, ret.Block()) == brErr {
+		return false
+	}
+	return true
+}
+
+// resultsNilness sums up the nilness of a return's error results.
+type resultsNilness struct {
+	anyMayBeNonNil bool // some error result may be non-nil: the return may fail
+	allMayBeNil    bool // every error result may be nil: the return may succeed
+}
+
+// returnedErrors returns the nilness of ret's error results, entered from
+// pred, and whether its function has any.
+func returnedErrors(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) (n resultsNilness, hasErr bool) {
+	b := ret.Block()
+	results := fi.fn.Signature.Results()
+	n.allMayBeNil = true
+	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
+		if !isErrorType(results.At(i).Type()) {
+			continue
+		}
+		hasErr = true
+		r := nilnessOf(ret.Results[i], b, len(b.Instrs)-1, pred, live, 0)
+		n.anyMayBeNonNil = n.anyMayBeNonNil || r&canBeNonNil != 0
+		n.allMayBeNil = n.allMayBeNil && r&canBeNil != 0
+	}
+	return n, hasErr
+}
+
+// nilness is what an error value may be at a point: nil, non-nil, either
+// (unknownNilness), or neither (0: no value gets there, every edge that
+// could bring one being ruled out).
+type nilness uint8
+
+const (
+	canBeNil nilness = 1 << iota
+	canBeNonNil
+	unknownNilness = canBeNil | canBeNonNil
+)
+
+// nilnessOf returns what the error v, used at instruction index of block
+// b (entered from pred, if known), may be. It follows phis (along the
+// edges where live holds, if live is not nil), the values last stored
+// into a local variable, and the branches that compare v with nil; a
+// constant, a boxed value (return &MyError{}), errors.New and fmt.Errorf,
+// and a package-level error variable are taken for what they are.
+func nilnessOf(v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) nilness {
 	if depth > 8 {
-		return true
+		return unknownNilness
 	}
 	if pred != nil && nilOnEdge(v, pred, b) {
-		return false
+		return canBeNil
+	}
+	// What branches that compare v with nil say about it in b.
+	refine := func(n nilness) nilness {
+		if n&canBeNonNil != 0 && onNilSide(v, b, true) {
+			n &^= canBeNonNil
+		}
+		if n&canBeNil != 0 && onNilSide(v, b, false) {
+			n &^= canBeNil
+		}
+		return n
 	}
 	switch v := v.(type) {
 	case *ssa.Const:
-		return v.Value != nil
-	case *ssa.Phi:
-		if pred != nil && v.Block() == b {
-			for i, p := range b.Preds {
-				if p == pred && i < len(v.Edges) {
-					if nilOnEdge(v.Edges[i], p, b) {
-						return false
-					}
-					return a.mayBeNonNil(fi, v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
+		if v.Value == nil {
+			return canBeNil
+		}
+		return canBeNonNil
+	case *ssa.MakeInterface:
+		return canBeNonNil
+	case *ssa.Call:
+		if callee := v.Call.StaticCallee(); callee != nil && callee.Pkg != nil {
+			switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
+			case "errors.New", "fmt.Errorf":
+				return refine(canBeNonNil)
+			}
+		}
+	case *ssa.UnOp:
+		if v.Op == token.MUL {
+			if _, ok := v.X.(*ssa.Global); ok {
+				return refine(canBeNonNil) // a sentinel error variable
+			}
+			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
+				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
+					return nilnessOf(stored, sb, len(sb.Instrs), nil, live, depth+1)
 				}
 			}
 		}
+	case *ssa.Phi:
+		// The value brought along one edge: nil on the nil side of a
+		// nil check.
+		along := func(i int, p *ssa.BasicBlock) nilness {
+			if nilOnEdge(v.Edges[i], p, v.Block()) {
+				return canBeNil
+			}
+			return nilnessOf(v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
+		}
+		if pred != nil && v.Block() == b {
+			for i, p := range b.Preds {
+				if p == pred && i < len(v.Edges) {
+					return along(i, p)
+				}
+			}
+		}
+		var n nilness
 		for i, e := range v.Edges {
 			if e == v || i >= len(v.Block().Preds) {
 				continue
 			}
 			p := v.Block().Preds[i]
-			if live != nil && !live(p, v.Block()) || nilOnEdge(e, p, v.Block()) {
+			if live != nil && !live(p, v.Block()) {
 				continue
 			}
-			if a.mayBeNonNil(fi, e, p, len(p.Instrs), nil, live, depth+1) {
-				return true
+			if n |= along(i, p); n == unknownNilness {
+				break
 			}
 		}
-		return false
-	case *ssa.UnOp:
-		if v.Op == token.MUL {
-			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
-				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
-					return a.mayBeNonNil(fi, stored, sb, len(sb.Instrs), nil, live, depth+1)
-				}
-			}
-		}
-	case *ssa.MakeInterface:
-		return true
+		return n
 	}
-	return !a.knownNil(fi, v, b)
+	return refine(unknownNilness)
 }
 
-// nilOnEdge reports whether v is known nil on the edge p -> s because p
-// branches on v == nil / v != nil and s is the nil side.
-func nilOnEdge(v ssa.Value, p, s *ssa.BasicBlock) bool {
-	if len(p.Instrs) == 0 || len(p.Succs) != 2 {
-		return false
+// onNilSide reports whether b lies on the nil side (or the non-nil side,
+// for nilSide false) of a branch comparing v with nil.
+func onNilSide(v ssa.Value, b *ssa.BasicBlock, nilSide bool) bool {
+	for _, s := range nilSideBlocks(v, nilSide) {
+		if s.Dominates(b) {
+			return true
+		}
 	}
-	ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
-	if !ok {
-		return false
-	}
-	cmp, ok := ifi.Cond.(*ssa.BinOp)
-	if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) {
-		return false
-	}
-	x, y := cmp.X, cmp.Y
-	if isNilConst(x) {
-		x, y = y, x
-	}
-	if x != v || !isNilConst(y) {
-		return false
-	}
-	nilEdge := p.Succs[0]
-	if cmp.Op == token.NEQ {
-		nilEdge = p.Succs[1]
-	}
-	return nilEdge == s && p.Succs[0] != p.Succs[1]
+	return false
 }
 
 // lastStore finds the value last stored into cell before instruction
@@ -382,147 +462,4 @@ func lastStore(cell *ssa.Alloc, b *ssa.BasicBlock, index int, pred *ssa.BasicBlo
 		index = len(b.Instrs)
 	}
 	return nil, nil
-}
-
-// knownNil reports whether v is known to be nil in b because b lies on the
-// nil edge of a `v == nil` / `v != nil` branch.
-func (a *checker) knownNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock) bool {
-	for _, s := range nilSideBlocks(v, true) {
-		if s.Dominates(b) {
-			return true
-		}
-	}
-	return false
-}
-
-// nilSideBlocks returns the single-predecessor blocks entered when v is
-// nil (or non-nil, for nilSide false) by a branch comparing v with nil.
-func nilSideBlocks(v ssa.Value, nilSide bool) []*ssa.BasicBlock {
-	if v.Referrers() == nil {
-		return nil
-	}
-	var out []*ssa.BasicBlock
-	for _, r := range *v.Referrers() {
-		cmp, ok := r.(*ssa.BinOp)
-		if !ok || (cmp.Op != token.EQL && cmp.Op != token.NEQ) || cmp.Referrers() == nil {
-			continue
-		}
-		other := cmp.Y
-		if other == v {
-			other = cmp.X
-		}
-		if !isNilConst(other) {
-			continue
-		}
-		for _, rr := range *cmp.Referrers() {
-			ifi, ok := rr.(*ssa.If)
-			if !ok {
-				continue
-			}
-			p := ifi.Block()
-			// The true edge is the nil side of ==, the non-nil side of !=.
-			succ := p.Succs[0]
-			if (cmp.Op == token.EQL) != nilSide {
-				succ = p.Succs[1]
-			}
-			if len(succ.Preds) == 1 && p.Succs[0] != p.Succs[1] {
-				out = append(out, succ)
-			}
-		}
-	}
-	return out
-}
-
-// maySucceed reports whether ret, entered from pred, may report success:
-// it is not on a timeout or cancellation branch, and each error result may
-// be nil (return f() may; return errors.New(...), return errSentinel and
-// return err under err != nil do not).
-func (a *checker) maySucceed(fi *funcInfo, ret *ssa.Return, pred *ssa.BasicBlock, live liveness) bool {
-	b := ret.Block()
-	switch a.domKind(fi, b) {
-	case brTimeout, brCancel:
-		return false
-	}
-	results := fi.fn.Signature.Results()
-	hasErr := false
-	for i := 0; i < results.Len() && i < len(ret.Results); i++ {
-		if !isErrorType(results.At(i).Type()) {
-			continue
-		}
-		hasErr = true
-		if !a.mayBeNil(fi, ret.Results[i], b, len(b.Instrs)-1, pred, live, 0) {
-			return false
-		}
-	}
-	if !hasErr && a.domKind(fi, b) == brErr {
-		return false
-	}
-	return true
-}
-
-// mayBeNil reports whether the error v, used at instruction index of b
-// (entered from pred), may be nil.
-func (a *checker) mayBeNil(fi *funcInfo, v ssa.Value, b *ssa.BasicBlock, index int, pred *ssa.BasicBlock, live liveness, depth int) bool {
-	if depth > 8 {
-		return true
-	}
-	if pred != nil && nilOnEdge(v, pred, b) {
-		return true
-	}
-	switch v := v.(type) {
-	case *ssa.Const:
-		return v.Value == nil
-	case *ssa.MakeInterface:
-		return false
-	case *ssa.Call:
-		if callee := v.Call.StaticCallee(); callee != nil && callee.Pkg != nil {
-			switch callee.Pkg.Pkg.Path() + "." + callee.Name() {
-			case "errors.New", "fmt.Errorf":
-				return false
-			}
-		}
-	case *ssa.UnOp:
-		if v.Op == token.MUL {
-			if _, ok := v.X.(*ssa.Global); ok {
-				return false // a sentinel error variable
-			}
-			if cell, ok := v.X.(*ssa.Alloc); ok && v.Block() == b {
-				if stored, sb := lastStore(cell, b, index, pred); stored != nil {
-					return a.mayBeNil(fi, stored, sb, len(sb.Instrs), nil, live, depth+1)
-				}
-			}
-		}
-	case *ssa.Phi:
-		if pred != nil && v.Block() == b {
-			for i, p := range b.Preds {
-				if p == pred && i < len(v.Edges) {
-					return a.mayBeNil(fi, v.Edges[i], p, len(p.Instrs), nil, live, depth+1)
-				}
-			}
-		}
-		for i, e := range v.Edges {
-			if e == v || i >= len(v.Block().Preds) {
-				continue
-			}
-			p := v.Block().Preds[i]
-			if live != nil && !live(p, v.Block()) {
-				continue
-			}
-			if nilOnEdge(e, p, v.Block()) || a.mayBeNil(fi, e, p, len(p.Instrs), nil, live, depth+1) {
-				return true
-			}
-		}
-		return false
-	}
-	return !a.knownNonNil(v, b)
-}
-
-// knownNonNil reports whether b lies on the non-nil edge of a branch on v.
-func (a *checker) knownNonNil(v ssa.Value, b *ssa.BasicBlock) bool {
-	for _, s := range nilSideBlocks(v, false) {
-		if s.Dominates(b) {
-			return true
-		}
-	}
-	return false
 }

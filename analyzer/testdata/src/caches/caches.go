@@ -64,3 +64,22 @@ func (x *Index) add(id *node) error {
 	delete(x.ids, id)
 	return errors.New("unused")
 }
+
+// Names is a map type that Registry embeds.
+type Names map[string]bool
+
+type Registry struct {
+	//mapleak:track
+	Names
+}
+
+// An embedded map field declared with //mapleak:track is tracked too.
+func (r *Registry) add(name string) error {
+	r.Names[name] = true // want `Names\[name\] is not deleted when returning at caches.go:80 \(error path\)`
+	if _, err := parse(name); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (r *Registry) drop(name string) { delete(r.Names, name) }
